@@ -1,0 +1,217 @@
+// RFC 9497 oblivious pseudorandom functions for the suite ristretto255-SHA512,
+// in all three modes: OPRF (0x00), VOPRF (0x01) and POPRF (0x02).
+//
+// This header is the RFC, function by function, so that it can be checked
+// against the specification and its test vectors. Schakel's matching code
+// does not use it directly: it uses crypto/pseudonym.h, which fixes the mode
+// to POPRF and the public info to the purpose.
+//
+// Flow (RFC 9497 section 3.3):
+//   client: Blind(input)                -> blind, blindedElement
+//   server: BlindEvaluate(blindedElement[, info])
+//                                       -> evaluatedElement (+ proof in VOPRF/POPRF)
+//   client: Finalize(input, blind, evaluatedElement[, proof, info]) -> 64-byte output
+//   server: Evaluate(input[, info])     -> the same 64-byte output, directly
+//
+// Security: the client's input is hidden from the server by the blind (a
+// uniformly random scalar); in VOPRF and POPRF a batched DLEQ proof shows the
+// server used the key behind its published public key (tweaked by the info in
+// POPRF). Every element taken from a peer is validated (crypto/ristretto.h).
+//
+// Errors: INVALID_ARGUMENT for malformed inputs (named by field), for an
+// input that hashes to the identity (the RFC's InvalidInputError), and for a
+// proof that does not verify (the RFC's VerifyError, message "proof does not
+// verify"); INTERNAL for events of negligible probability.
+//
+// Ownership and thread safety: servers hold their private key `const`; all
+// methods are const and safe to call from several threads at once.
+#ifndef SCHAKEL_CRYPTO_OPRF_H_
+#define SCHAKEL_CRYPTO_OPRF_H_
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "crypto/bytes.h"
+#include "crypto/ristretto.h"
+
+namespace schakel::crypto::oprf {
+
+enum class Mode : uint8_t { kOprf = 0x00, kVoprf = 0x01, kPoprf = 0x02 };
+
+inline constexpr char kSuiteId[] = "ristretto255-SHA512";
+inline constexpr size_t kOutputSize = 64;  // Nh
+inline constexpr size_t kSeedSize = 32;    // Nseed
+inline constexpr size_t kProofSize = 2 * kScalarSize;
+// Largest batch one BlindEvaluate or Finalize call accepts: the RFC encodes
+// the element index with I2OSP(i, 2).
+inline constexpr size_t kMaxBatch = 65535;
+
+using Output = std::array<uint8_t, kOutputSize>;
+
+// "OPRFV1-" || I2OSP(mode, 1) || "-" || "ristretto255-SHA512".
+Bytes ContextString(Mode mode);
+
+// HashToGroup and HashToScalar for a mode (their DSTs depend on it).
+absl::StatusOr<Element> HashToGroup(Mode mode, ByteView input);
+Scalar HashToScalar(Mode mode, ByteView input);
+Scalar HashToScalarWithDst(ByteView input, ByteView dst);
+
+// A batched DLEQ proof (c, s): serialised as c || s, 64 bytes.
+struct Proof {
+  Scalar c;
+  Scalar s;
+  Bytes Serialize() const;
+  // Errors: INVALID_ARGUMENT when not 64 bytes or a half is not canonical.
+  static absl::StatusOr<Proof> Parse(ByteView bytes);
+};
+
+class PrivateKey {
+ public:
+  // A fresh random key.
+  static PrivateKey Generate();
+  // DeriveKeyPair (RFC 9497 section 3.2.1). Errors: INVALID_ARGUMENT when
+  // info is longer than 65535 bytes; INTERNAL in the negligible case the
+  // derivation fails 256 times.
+  static absl::StatusOr<PrivateKey> Derive(Mode mode, std::span<const uint8_t, kSeedSize> seed,
+                                           ByteView info);
+  // A serialised key (32 bytes, canonical, non-zero).
+  static absl::StatusOr<PrivateKey> FromBytes(ByteView bytes);
+
+  PrivateKey(PrivateKey&&) noexcept = default;
+  PrivateKey& operator=(PrivateKey&&) noexcept = default;
+
+  const Scalar& scalar() const { return sk_; }
+  const Element& public_key() const { return pk_; }
+
+ private:
+  PrivateKey(Scalar sk, Element pk) : sk_(std::move(sk)), pk_(std::move(pk)) {}
+  Scalar sk_;
+  Element pk_;
+};
+
+// What a client keeps between Blind and Finalize.
+struct Blinded {
+  Scalar blind;
+  Element blinded_element;
+};
+
+// ---------------------------------------------------------------- OPRF mode
+class OprfClient {
+ public:
+  absl::StatusOr<Blinded> Blind(ByteView input) const;
+  // Deterministic blind, for test vectors only.
+  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
+  absl::StatusOr<Output> Finalize(ByteView input, const Scalar& blind,
+                                  const Element& evaluated_element) const;
+};
+
+class OprfServer {
+ public:
+  explicit OprfServer(PrivateKey key) : key_(std::move(key)) {}
+  absl::StatusOr<Element> BlindEvaluate(const Element& blinded_element) const;
+  absl::StatusOr<Output> Evaluate(ByteView input) const;
+
+ private:
+  const PrivateKey key_;
+};
+
+// --------------------------------------------------------------- VOPRF mode
+struct BatchEvaluation {
+  std::vector<Element> evaluated_elements;
+  Proof proof;
+};
+
+class VoprfClient {
+ public:
+  explicit VoprfClient(Element server_public_key) : pk_(std::move(server_public_key)) {}
+  absl::StatusOr<Blinded> Blind(ByteView input) const;
+  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
+  // Verifies the proof over the whole batch, then finalises each input.
+  // inputs, blinds, blinded and evaluated have one entry per element.
+  absl::StatusOr<std::vector<Output>> Finalize(std::span<const ByteView> inputs,
+                                               std::span<const Scalar> blinds,
+                                               std::span<const Element> blinded_elements,
+                                               std::span<const Element> evaluated_elements,
+                                               const Proof& proof) const;
+
+ private:
+  const Element pk_;
+};
+
+class VoprfServer {
+ public:
+  explicit VoprfServer(PrivateKey key) : key_(std::move(key)) {}
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatch(std::span<const Element> blinded) const;
+  // Deterministic proof nonce, for test vectors only.
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
+                                                         const Scalar& proof_nonce) const;
+  absl::StatusOr<Output> Evaluate(ByteView input) const;
+  const Element& public_key() const { return key_.public_key(); }
+
+ private:
+  const PrivateKey key_;
+};
+
+// --------------------------------------------------------------- POPRF mode
+class PoprfClient {
+ public:
+  // Computes the tweaked key for `info` once (RFC: part of Blind).
+  // Errors: INVALID_ARGUMENT when info is longer than 65535 bytes or the
+  // tweaked key is the identity.
+  static absl::StatusOr<PoprfClient> Create(Element server_public_key, ByteView info);
+
+  absl::StatusOr<Blinded> Blind(ByteView input) const;
+  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
+  absl::StatusOr<std::vector<Output>> Finalize(std::span<const ByteView> inputs,
+                                               std::span<const Scalar> blinds,
+                                               std::span<const Element> blinded_elements,
+                                               std::span<const Element> evaluated_elements,
+                                               const Proof& proof) const;
+  const Element& tweaked_key() const { return tweaked_key_; }
+  const Bytes& info() const { return info_; }
+
+ private:
+  PoprfClient(Element tweaked_key, Bytes info)
+      : tweaked_key_(std::move(tweaked_key)), info_(std::move(info)) {}
+  Element tweaked_key_;
+  Bytes info_;
+};
+
+class PoprfServer {
+ public:
+  explicit PoprfServer(PrivateKey key) : key_(std::move(key)) {}
+
+  // Evaluates a batch under `info` with one batched proof. `threads` > 1
+  // splits large batches across that many threads (results are identical).
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatch(std::span<const Element> blinded,
+                                                     ByteView info, int threads = 1) const;
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
+                                                         ByteView info, const Scalar& proof_nonce,
+                                                         int threads = 1) const;
+  absl::StatusOr<Output> Evaluate(ByteView input, ByteView info) const;
+  const Element& public_key() const { return key_.public_key(); }
+
+ private:
+  const PrivateKey key_;
+};
+
+// ------------------------------------------------------ the batched proof
+// GenerateProof and VerifyProof (RFC 9497 section 2.2), exposed for tests and
+// for callers that keep evaluation and proof apart. `k` satisfies B = k·A and
+// D[i] = k·C[i].
+absl::StatusOr<Proof> GenerateProof(Mode mode, const Scalar& k, const Element& a,
+                                    const Element& b, std::span<const Element> c,
+                                    std::span<const Element> d, const Scalar& nonce,
+                                    int threads = 1);
+// Errors: INVALID_ARGUMENT "proof does not verify" when it does not.
+absl::Status VerifyProof(Mode mode, const Element& a, const Element& b,
+                         std::span<const Element> c, std::span<const Element> d,
+                         const Proof& proof);
+
+}  // namespace schakel::crypto::oprf
+
+#endif  // SCHAKEL_CRYPTO_OPRF_H_
