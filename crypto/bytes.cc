@@ -46,6 +46,8 @@ absl::StatusOr<Bytes> FromHex(std::string_view hex, std::string_view field) {
   return out;
 }
 
+void Append(Bytes& out, ByteView data) { out.insert(out.end(), data.begin(), data.end()); }
+
 void AppendI2osp(Bytes& out, uint64_t value, int width) {
   assert(width >= 1 && width <= 8);
   assert(width == 8 || value < (uint64_t{1} << (8 * width)));

@@ -489,39 +489,88 @@ absl::StatusOr<std::vector<Output>> PoprfClient::Finalize(
   return FinalizeBatch(inputs, blinds, evaluated_elements, &info);
 }
 
-absl::StatusOr<BatchEvaluation> PoprfServer::BlindEvaluateBatch(std::span<const Element> blinded,
-                                                                ByteView info, int threads) const {
-  return BlindEvaluateBatchWith(blinded, info, Scalar::Random(), threads);
-}
-
-absl::StatusOr<BatchEvaluation> PoprfServer::BlindEvaluateBatchWith(
-    std::span<const Element> blinded, ByteView info, const Scalar& proof_nonce,
-    int threads) const {
-  if (auto s = CheckBatch(blinded.size(), "blind evaluate"); !s.ok()) return s;
+absl::StatusOr<PoprfInfoKey> PoprfServer::ForInfo(ByteView info) const {
   auto t = PoprfTweak(key_.scalar(), info);
   if (!t.ok()) return t.status();
   auto t_inverse = t->Invert();
   if (!t_inverse.ok()) return t_inverse.status();
-  auto evaluated = EvaluateAll(*t_inverse, blinded, threads);
-  if (!evaluated.ok()) return evaluated.status();
   auto tweaked_key = ScalarMultBase(*t);
   if (!tweaked_key.ok()) return tweaked_key.status();
-  auto proof = GenerateProof(Mode::kPoprf, *t, Element::Generator(), *tweaked_key, *evaluated,
-                             blinded, proof_nonce, threads);
-  if (!proof.ok()) return proof.status();
-  return BatchEvaluation{std::move(*evaluated), std::move(*proof)};
+  return PoprfInfoKey(std::move(*t), std::move(*t_inverse), std::move(*tweaked_key),
+                      Bytes(info.begin(), info.end()));
+}
+
+absl::StatusOr<BatchEvaluation> PoprfServer::BlindEvaluateBatch(std::span<const Element> blinded,
+                                                                ByteView info, int threads) const {
+  auto key = ForInfo(info);
+  if (!key.ok()) return key.status();
+  return key->BlindEvaluateBatch(blinded, threads);
 }
 
 absl::StatusOr<Output> PoprfServer::Evaluate(ByteView input, ByteView info) const {
+  auto key = ForInfo(info);
+  if (!key.ok()) return key.status();
+  return key->Evaluate(input);
+}
+
+absl::StatusOr<BatchEvaluation> PoprfInfoKey::Prove(std::span<const Element> blinded,
+                                                    std::vector<Element> evaluated,
+                                                    const Scalar& nonce, int threads) const {
+  // POPRF proves blinded = t·evaluated: C = evaluated, D = blinded.
+  auto proof = GenerateProof(Mode::kPoprf, t_, Element::Generator(), tweaked_key_, evaluated,
+                             blinded, nonce, threads);
+  if (!proof.ok()) return proof.status();
+  return BatchEvaluation{std::move(evaluated), std::move(*proof)};
+}
+
+absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateBatch(std::span<const Element> blinded,
+                                                                 int threads) const {
+  return BlindEvaluateBatchWith(blinded, Scalar::Random(), threads);
+}
+
+absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateBatchWith(
+    std::span<const Element> blinded, const Scalar& proof_nonce, int threads) const {
+  if (auto s = CheckBatch(blinded.size(), "blind evaluate"); !s.ok()) return s;
+  auto evaluated = EvaluateAll(t_inverse_, blinded, threads);
+  if (!evaluated.ok()) return evaluated.status();
+  return Prove(blinded, std::move(*evaluated), proof_nonce, threads);
+}
+
+absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateEncoded(std::span<const ByteView> blinded,
+                                                                   std::string_view field,
+                                                                   int threads) const {
+  if (auto s = CheckBatch(blinded.size(), field); !s.ok()) return s;
+  // One pass does both: the multiplication decodes, and so validates, each
+  // received encoding; no separate Element::FromBytes decode is needed.
+  std::vector<std::optional<Element>> evaluated(blinded.size());
+  std::vector<std::optional<Element>> inputs(blinded.size());
+  std::vector<absl::Status> status(static_cast<size_t>(std::max(threads, 1)));
+  ParallelChunks(blinded.size(), threads, [&](size_t begin, size_t end, size_t chunk) {
+    for (size_t i = begin; i < end; ++i) {
+      auto e = ScalarMultUntrusted(t_inverse_, blinded[i], StrCat(field, "[", i, "]"));
+      if (!e.ok()) { status[chunk] = e.status(); return; }
+      evaluated[i] = e->product;
+      inputs[i] = e->input;
+    }
+  });
+  if (auto s = FirstError(status); !s.ok()) return s;
+  std::vector<Element> in, out;
+  in.reserve(blinded.size());
+  out.reserve(blinded.size());
+  for (size_t i = 0; i < blinded.size(); ++i) {
+    in.push_back(*inputs[i]);
+    out.push_back(*evaluated[i]);
+  }
+  return Prove(in, std::move(out), Scalar::Random(), threads);
+}
+
+absl::StatusOr<Output> PoprfInfoKey::Evaluate(ByteView input) const {
   if (auto s = CheckInputSize(input, "input"); !s.ok()) return s;
-  auto t = PoprfTweak(key_.scalar(), info);
-  if (!t.ok()) return t.status();
-  auto t_inverse = t->Invert();
-  if (!t_inverse.ok()) return t_inverse.status();
   auto input_element = HashToGroup(Mode::kPoprf, input);
   if (!input_element.ok()) return input_element.status();
-  auto evaluated = ScalarMult(*t_inverse, *input_element);
+  auto evaluated = ScalarMult(t_inverse_, *input_element);
   if (!evaluated.ok()) return evaluated.status();
+  const ByteView info(info_);
   return FinalizeHash(input, &info, *evaluated);
 }
 

@@ -181,17 +181,61 @@ class PoprfClient {
   Bytes info_;
 };
 
+// The server's key tweaked for one `info`: t = skS + HashToScalar(framedInfo)
+// and its inverse, computed once (a scalar inversion) and reused for every
+// evaluation under that info. Holds secrets: move-only, wiped on destruction.
+class PoprfInfoKey {
+ public:
+  PoprfInfoKey(PoprfInfoKey&&) noexcept = default;
+  PoprfInfoKey& operator=(PoprfInfoKey&&) noexcept = default;
+
+  // Evaluates a batch with one batched proof. `threads` > 1 splits large
+  // batches across that many threads (results are identical).
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatch(std::span<const Element> blinded,
+                                                     int threads = 1) const;
+  // Deterministic proof nonce, for test vectors only.
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
+                                                         const Scalar& proof_nonce,
+                                                         int threads = 1) const;
+  // Like BlindEvaluateBatch, but takes the blinded elements as received
+  // encodings and validates each inside its scalar multiplication (no separate
+  // decode). Errors name the offending index as "<field>[i]".
+  absl::StatusOr<BatchEvaluation> BlindEvaluateEncoded(std::span<const ByteView> blinded,
+                                                       std::string_view field,
+                                                       int threads = 1) const;
+  // Evaluate (RFC 9497 section 3.3.3) under this info.
+  absl::StatusOr<Output> Evaluate(ByteView input) const;
+
+  // tweakedKey = t·G, what a client verifies proofs against.
+  const Element& tweaked_public_key() const { return tweaked_key_; }
+  const Bytes& info() const { return info_; }
+
+ private:
+  friend class PoprfServer;
+  PoprfInfoKey(Scalar t, Scalar t_inverse, Element tweaked_key, Bytes info)
+      : t_(std::move(t)), t_inverse_(std::move(t_inverse)),
+        tweaked_key_(std::move(tweaked_key)), info_(std::move(info)) {}
+  absl::StatusOr<BatchEvaluation> Prove(std::span<const Element> blinded,
+                                        std::vector<Element> evaluated, const Scalar& nonce,
+                                        int threads) const;
+  Scalar t_;
+  Scalar t_inverse_;
+  Element tweaked_key_;
+  Bytes info_;
+};
+
 class PoprfServer {
  public:
   explicit PoprfServer(PrivateKey key) : key_(std::move(key)) {}
 
-  // Evaluates a batch under `info` with one batched proof. `threads` > 1
-  // splits large batches across that many threads (results are identical).
+  // The key tweaked for `info`. Errors: INVALID_ARGUMENT when info is longer
+  // than 65535 bytes or the tweaked key is zero (the RFC's InverseError).
+  absl::StatusOr<PoprfInfoKey> ForInfo(ByteView info) const;
+
+  // One-off conveniences over ForInfo(info); callers evaluating repeatedly
+  // under the same info keep the PoprfInfoKey instead.
   absl::StatusOr<BatchEvaluation> BlindEvaluateBatch(std::span<const Element> blinded,
                                                      ByteView info, int threads = 1) const;
-  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
-                                                         ByteView info, const Scalar& proof_nonce,
-                                                         int threads = 1) const;
   absl::StatusOr<Output> Evaluate(ByteView input, ByteView info) const;
   const Element& public_key() const { return key_.public_key(); }
 

@@ -151,8 +151,8 @@ absl::StatusOr<Element> Add(const Element& a, const Element& b) {
   return out;
 }
 
-absl::StatusOr<Element> ScalarMultUntrusted(const Scalar& k, ByteView encoding,
-                                            std::string_view field) {
+absl::StatusOr<ValidatedProduct> ScalarMultUntrusted(const Scalar& k, ByteView encoding,
+                                                     std::string_view field) {
   if (encoding.size() != kElementSize) {
     return absl::InvalidArgumentError(StrCat(
         field, ": a ristretto255 element is ", kElementSize, " bytes, got ", encoding.size()));
@@ -169,7 +169,9 @@ absl::StatusOr<Element> ScalarMultUntrusted(const Scalar& k, ByteView encoding,
     return absl::InvalidArgumentError(
         StrCat(field, ": not a canonical ristretto255 encoding of a non-identity element"));
   }
-  return out;
+  Element input = GroupOps::Empty();
+  std::copy(encoding.begin(), encoding.end(), GroupOps::Data(input));
+  return ValidatedProduct{input, out};
 }
 
 }  // namespace schakel::crypto

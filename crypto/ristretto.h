@@ -94,10 +94,15 @@ absl::StatusOr<Element> Add(const Element& a, const Element& b);
 
 // Multiplies `k` with an encoding received from outside in one step: the
 // multiplication itself decodes the point, so validation costs nothing extra.
+// Returns the validated input and the product.
 // Errors: INVALID_ARGUMENT naming `field` for a non-canonical encoding, a
 // wrong length, or the identity; INVALID_ARGUMENT as well if k is zero.
-absl::StatusOr<Element> ScalarMultUntrusted(const Scalar& k, ByteView encoding,
-                                            std::string_view field);
+struct ValidatedProduct {
+  Element input;
+  Element product;
+};
+absl::StatusOr<ValidatedProduct> ScalarMultUntrusted(const Scalar& k, ByteView encoding,
+                                                     std::string_view field);
 
 }  // namespace schakel::crypto
 

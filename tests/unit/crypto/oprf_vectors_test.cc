@@ -139,7 +139,7 @@ void CheckVector(Mode mode, const PrivateKey& key, const json& entry, const json
     blind_scalars.push_back(std::move(b->blind));
   }
   for (int threads : {1, 2}) {
-    auto eval = server.BlindEvaluateBatchWith(blinded, info, nonce, threads);
+    auto eval = server.ForInfo(info).value().BlindEvaluateBatchWith(blinded, nonce, threads);
     ASSERT_TRUE(eval.ok()) << eval.status();
     for (size_t i = 0; i < n; ++i) {
       EXPECT_EQ(ToHex(eval->evaluated_elements[i].bytes()), ToHex(evaluated_expected[i]));

@@ -1,0 +1,130 @@
+#include "crypto/pseudonym.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+
+namespace schakel::crypto {
+
+absl::Status ValidatePurposeId(std::string_view id) {
+  if (id.empty() || id.size() > 64) {
+    return absl::InvalidArgumentError(
+        StrCat("purpose: id must be 1 to 64 characters, got ", id.size()));
+  }
+  auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+  };
+  for (size_t i = 0; i < id.size(); ++i) {
+    if (!allowed(id[i]) || (i == 0 && !std::isalnum(static_cast<unsigned char>(id[i])))) {
+      return absl::InvalidArgumentError(StrCat(
+          "purpose: character ", i + 1,
+          " is not allowed (use lower-case letters, digits, '.', '_' and '-', starting with a "
+          "letter or digit)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Bytes> PurposeInfo(std::string_view purpose_id) {
+  if (auto s = ValidatePurposeId(purpose_id); !s.ok()) return s;
+  Bytes info;
+  Append(info, std::string_view("schakel:v1:purpose:"));
+  Append(info, purpose_id);
+  return info;
+}
+
+Tag TagOf(const oprf::Output& output) {
+  Tag tag;
+  std::copy_n(output.begin(), kTagSize, tag.begin());
+  return tag;
+}
+
+std::vector<Bytes> PendingMatch::BlindedEncodings() const {
+  std::vector<Bytes> out;
+  out.reserve(blinded_.size());
+  for (const auto& e : blinded_) out.push_back(e.ToBytes());
+  return out;
+}
+
+absl::StatusOr<MatchRequester> MatchRequester::Create(const Element& node_public_key,
+                                                      std::string_view purpose_id) {
+  auto info = PurposeInfo(purpose_id);
+  if (!info.ok()) return info.status();
+  auto client = oprf::PoprfClient::Create(node_public_key, *info);
+  if (!client.ok()) return client.status();
+  return MatchRequester(std::move(*client), std::string(purpose_id));
+}
+
+absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inputs) const {
+  if (inputs.empty()) return absl::InvalidArgumentError("match: no inputs to blind");
+  if (inputs.size() > oprf::kMaxBatch) {
+    return absl::InvalidArgumentError(StrCat("match: ", inputs.size(),
+                                             " inputs is more than the ", oprf::kMaxBatch,
+                                             " one batch allows"));
+  }
+  PendingMatch pending;
+  pending.inputs_.reserve(inputs.size());
+  pending.blinds_.reserve(inputs.size());
+  pending.blinded_.reserve(inputs.size());
+  for (const ByteView input : inputs) {
+    auto b = client_.Blind(input);
+    if (!b.ok()) return b.status();
+    pending.inputs_.emplace_back(input.begin(), input.end());
+    pending.blinds_.push_back(std::move(b->blind));
+    pending.blinded_.push_back(b->blinded_element);
+  }
+  return pending;
+}
+
+absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
+    const PendingMatch& pending, std::span<const ByteView> evaluated_elements,
+    ByteView proof) const {
+  if (evaluated_elements.size() != pending.size()) {
+    return absl::InvalidArgumentError(StrCat("evaluated_elements: expected ", pending.size(),
+                                             " elements, got ", evaluated_elements.size()));
+  }
+  std::vector<Element> evaluated;
+  evaluated.reserve(evaluated_elements.size());
+  for (size_t i = 0; i < evaluated_elements.size(); ++i) {
+    auto e = Element::FromBytes(evaluated_elements[i], StrCat("evaluated_elements[", i, "]"));
+    if (!e.ok()) return e.status();
+    evaluated.push_back(*e);
+  }
+  auto parsed_proof = oprf::Proof::Parse(proof);
+  if (!parsed_proof.ok()) return parsed_proof.status();
+  std::vector<ByteView> inputs(pending.inputs_.begin(), pending.inputs_.end());
+  auto outputs = client_.Finalize(inputs, pending.blinds_, pending.blinded_, evaluated, *parsed_proof);
+  if (!outputs.ok()) return outputs.status();
+  std::vector<Tag> tags;
+  tags.reserve(outputs->size());
+  for (const auto& o : *outputs) tags.push_back(TagOf(o));
+  return tags;
+}
+
+absl::StatusOr<PurposeKey> PurposeKey::Create(const oprf::PoprfServer& server,
+                                              std::string_view purpose_id) {
+  auto info = PurposeInfo(purpose_id);
+  if (!info.ok()) return info.status();
+  auto key = server.ForInfo(*info);
+  if (!key.ok()) return key.status();
+  return PurposeKey(std::move(*key), std::string(purpose_id));
+}
+
+absl::StatusOr<PurposeKey::Evaluation> PurposeKey::EvaluateBlinded(
+    std::span<const ByteView> blinded_elements, int threads) const {
+  auto eval = key_.BlindEvaluateEncoded(blinded_elements, "blinded_elements", threads);
+  if (!eval.ok()) return eval.status();
+  Evaluation out;
+  out.evaluated_elements.reserve(eval->evaluated_elements.size());
+  for (const auto& e : eval->evaluated_elements) out.evaluated_elements.push_back(e.ToBytes());
+  out.proof = eval->proof.Serialize();
+  return out;
+}
+
+absl::StatusOr<Tag> PurposeKey::TagFor(ByteView input) const {
+  auto output = key_.Evaluate(input);
+  if (!output.ok()) return output.status();
+  return TagOf(*output);
+}
+
+}  // namespace schakel::crypto

@@ -1,0 +1,131 @@
+#include "crypto/pseudonym.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/crypto/test_util.h"
+
+namespace schakel::crypto {
+namespace {
+
+using ::schakel::crypto::testing::DataPath;
+using ::schakel::crypto::testing::ReadHexLines;
+using ::schakel::crypto::testing::StatusIs;
+
+std::vector<Bytes> Inputs(std::initializer_list<std::string_view> keys) {
+  std::vector<Bytes> out;
+  for (auto k : keys) out.emplace_back(k.begin(), k.end());
+  return out;
+}
+
+std::vector<ByteView> Views(const std::vector<Bytes>& v) { return {v.begin(), v.end()}; }
+
+struct Node {
+  oprf::PoprfServer server{oprf::PrivateKey::Generate()};
+};
+
+TEST(PseudonymTest, RequesterTagsEqualNodeTags) {
+  Node node;
+  auto key = PurposeKey::Create(node.server, "riec-ondermijning").value();
+  auto requester = MatchRequester::Create(node.server.public_key(), "riec-ondermijning").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:name_dob:vries|j|1990-02-01",
+                              "schakel:v1:address:1234AB|12A"});
+  auto pending = requester.Blind(Views(inputs)).value();
+  auto blinded = pending.BlindedEncodings();
+  auto eval = key.EvaluateBlinded(Views(blinded), 2).value();
+  ASSERT_EQ(eval.evaluated_elements.size(), 3u);
+  ASSERT_EQ(eval.proof.size(), 64u);
+  auto tags = requester.Finalize(pending, Views(eval.evaluated_elements), eval.proof);
+  ASSERT_TRUE(tags.ok()) << tags.status();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_EQ((*tags)[i], key.TagFor(inputs[i]).value()) << "input " << i;
+  }
+  EXPECT_NE((*tags)[0], (*tags)[1]);
+}
+
+TEST(PseudonymTest, TagsAreBoundToThePurposeAndTheNode) {
+  Node a, b;
+  const Bytes input = Inputs({"schakel:v1:bsn:111222333"})[0];
+  auto a1 = PurposeKey::Create(a.server, "purpose-1").value().TagFor(input).value();
+  auto a2 = PurposeKey::Create(a.server, "purpose-2").value().TagFor(input).value();
+  auto b1 = PurposeKey::Create(b.server, "purpose-1").value().TagFor(input).value();
+  EXPECT_NE(a1, a2);
+  EXPECT_NE(a1, b1);
+  // Deterministic for the same node, purpose and input.
+  EXPECT_EQ(a1, PurposeKey::Create(a.server, "purpose-1").value().TagFor(input).value());
+}
+
+TEST(PseudonymTest, RequesterRefusesAnswerUnderAnotherPurpose) {
+  Node node;
+  auto wrong = PurposeKey::Create(node.server, "zvh-casusoverleg").value();
+  auto requester = MatchRequester::Create(node.server.public_key(), "riec-ondermijning").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333"});
+  auto pending = requester.Blind(Views(inputs)).value();
+  auto blinded = pending.BlindedEncodings();
+  auto eval = wrong.EvaluateBlinded(Views(blinded)).value();
+  EXPECT_THAT(requester.Finalize(pending, Views(eval.evaluated_elements), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
+}
+
+TEST(PseudonymTest, NodeRefusesBadEncodingsByIndex) {
+  Node node;
+  auto key = PurposeKey::Create(node.server, "p").value();
+  auto requester = MatchRequester::Create(node.server.public_key(), "p").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
+  auto blinded = requester.Blind(Views(inputs)).value().BlindedEncodings();
+  for (const Bytes& bad : ReadHexLines(DataPath("ristretto255-invalid-encodings.txt"))) {
+    auto batch = blinded;
+    batch.push_back(bad);
+    EXPECT_THAT(key.EvaluateBlinded(Views(batch)),
+                StatusIs(absl::StatusCode::kInvalidArgument, "blinded_elements[2]: not a canonical"));
+  }
+  auto with_identity = blinded;
+  with_identity[1] = Bytes(32, 0);
+  EXPECT_THAT(key.EvaluateBlinded(Views(with_identity)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "blinded_elements[1]: the identity element is not allowed"));
+  auto short_one = blinded;
+  short_one[0].pop_back();
+  EXPECT_THAT(key.EvaluateBlinded(Views(short_one)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "blinded_elements[0]: a ristretto255 element is 32 bytes, got 31"));
+  EXPECT_THAT(key.EvaluateBlinded({}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "blinded_elements: the batch is empty"));
+}
+
+TEST(PseudonymTest, RequesterRefusesBadAnswers) {
+  Node node;
+  auto key = PurposeKey::Create(node.server, "p").value();
+  auto requester = MatchRequester::Create(node.server.public_key(), "p").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
+  auto pending = requester.Blind(Views(inputs)).value();
+  auto blinded = pending.BlindedEncodings();
+  auto eval = key.EvaluateBlinded(Views(blinded)).value();
+
+  auto identity = eval.evaluated_elements;
+  identity[1] = Bytes(32, 0);
+  EXPECT_THAT(requester.Finalize(pending, Views(identity), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "evaluated_elements[1]: the identity element is not allowed"));
+  auto one = std::vector<Bytes>{eval.evaluated_elements[0]};
+  EXPECT_THAT(requester.Finalize(pending, Views(one), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "evaluated_elements: expected 2 elements, got 1"));
+  EXPECT_THAT(requester.Finalize(pending, Views(eval.evaluated_elements), Bytes(10, 0)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof: must be 64 bytes, got 10"));
+}
+
+TEST(PseudonymTest, PurposeIdsAreValidated) {
+  Node node;
+  for (std::string_view bad : {"", "Riec", "riec ondermijning", "-x", "riec/1",
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(PurposeKey::Create(node.server, bad),
+                StatusIs(absl::StatusCode::kInvalidArgument, "purpose:"));
+    EXPECT_THAT(MatchRequester::Create(node.server.public_key(), bad),
+                StatusIs(absl::StatusCode::kInvalidArgument, "purpose:"));
+  }
+  EXPECT_EQ(ToHex(PurposeInfo("zvh.casus_1").value()), ToHex(Inputs({"schakel:v1:purpose:zvh.casus_1"})[0]));
+}
+
+}  // namespace
+}  // namespace schakel::crypto
