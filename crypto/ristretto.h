@@ -4,7 +4,8 @@
 // came from outside, a canonical encoding: the only way to build one from
 // bytes is `Element::FromBytes`, which refuses anything else. libsodium
 // 1.0.18's crypto_core_ristretto255_is_valid_point() accepts the identity
-// (all-zero encoding); FromBytes refuses it explicitly.
+// (all-zero encoding), and ignores bit 255, accepting a second, non-canonical
+// encoding of every element; FromBytes refuses both explicitly.
 //
 // `Scalar` is an integer modulo the group order ℓ. Scalars are often secret
 // (keys, blinds, proof nonces), so every Scalar wipes itself on destruction

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds with warnings as
+# errors, and runs every test with ctest. Exits non-zero on any failure.
+#
+#   ./tests/run.sh                 # everything: main build, ASan+UBSan build, fuzz smoke
+#   SCHAKEL_SANITIZE=0 ./tests/run.sh   # skip the sanitizer build
+#   SCHAKEL_FUZZ_SECONDS=0 ./tests/run.sh  # skip the fuzz smoke run
+#
+# Build trees: build/ (RelWithDebInfo), build-asan/ (ASan+UBSan),
+# build-fuzz/ (clang + libFuzzer). All are ignored by git.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+JOBS=${SCHAKEL_JOBS:-2}
+SANITIZE=${SCHAKEL_SANITIZE:-1}
+FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-20}
+start=$(date +%s)
+
+step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "installing dependencies"
+./deploy/install-deps.sh
+
+step "building (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCHAKEL_WERROR=ON >/dev/null
+cmake --build build -j "$JOBS"
+
+step "running the test suite (build/)"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+if [ "$SANITIZE" != 0 ]; then
+  step "building with -fsanitize=address,undefined (build-asan/)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSCHAKEL_SANITIZE=ON \
+    -DSCHAKEL_BUILD_BENCHMARKS=OFF -DSCHAKEL_WERROR=ON >/dev/null
+  cmake --build build-asan -j "$JOBS"
+  step "running the test suite under ASan+UBSan (build-asan/)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+fi
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "building fuzz targets with clang + libFuzzer (build-fuzz/)"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSCHAKEL_BUILD_FUZZERS=ON -DSCHAKEL_BUILD_TESTS=OFF -DSCHAKEL_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-fuzz -j "$JOBS" --target schakel_fuzzers
+  step "fuzzing each target for ${FUZZ_SECONDS}s"
+  ./fuzz/run.sh build-fuzz "$FUZZ_SECONDS"
+fi
+
+step "all tests passed"
