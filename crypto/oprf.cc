@@ -464,10 +464,10 @@ absl::StatusOr<PoprfClient> PoprfClient::Create(Element server_public_key, ByteV
   return PoprfClient(*tweaked, Bytes(info.begin(), info.end()));
 }
 
-absl::StatusOr<Blinded> PoprfClient::Blind(ByteView input) const {
+absl::StatusOr<Blinded> PoprfClient::Blind(ByteView input) {
   return BlindInput(Mode::kPoprf, input, Scalar::Random());
 }
-absl::StatusOr<Blinded> PoprfClient::BlindWith(ByteView input, Scalar blind) const {
+absl::StatusOr<Blinded> PoprfClient::BlindWith(ByteView input, Scalar blind) {
   return BlindInput(Mode::kPoprf, input, std::move(blind));
 }
 absl::StatusOr<std::vector<Output>> PoprfClient::Finalize(

@@ -164,8 +164,10 @@ class PoprfClient {
   // tweaked key is the identity.
   static absl::StatusOr<PoprfClient> Create(Element server_public_key, ByteView info);
 
-  absl::StatusOr<Blinded> Blind(ByteView input) const;
-  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
+  // Blinding does not depend on the server or the info, so one blinded
+  // element can be sent to several servers and finalised against each.
+  static absl::StatusOr<Blinded> Blind(ByteView input);
+  static absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind);
   absl::StatusOr<std::vector<Output>> Finalize(std::span<const ByteView> inputs,
                                                std::span<const Scalar> blinds,
                                                std::span<const Element> blinded_elements,

@@ -46,13 +46,10 @@ std::vector<Bytes> PendingMatch::BlindedEncodings() const {
   return out;
 }
 
-absl::StatusOr<MatchRequester> MatchRequester::Create(const Element& node_public_key,
-                                                      std::string_view purpose_id) {
+absl::StatusOr<MatchRequester> MatchRequester::Create(std::string_view purpose_id) {
   auto info = PurposeInfo(purpose_id);
   if (!info.ok()) return info.status();
-  auto client = oprf::PoprfClient::Create(node_public_key, *info);
-  if (!client.ok()) return client.status();
-  return MatchRequester(std::move(*client), std::string(purpose_id));
+  return MatchRequester(std::move(*info), std::string(purpose_id));
 }
 
 absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inputs) const {
@@ -67,7 +64,7 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
   pending.blinds_.reserve(inputs.size());
   pending.blinded_.reserve(inputs.size());
   for (const ByteView input : inputs) {
-    auto b = client_.Blind(input);
+    auto b = oprf::PoprfClient::Blind(input);
     if (!b.ok()) return b.status();
     pending.inputs_.emplace_back(input.begin(), input.end());
     pending.blinds_.push_back(std::move(b->blind));
@@ -77,8 +74,8 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
 }
 
 absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
-    const PendingMatch& pending, std::span<const ByteView> evaluated_elements,
-    ByteView proof) const {
+    const PendingMatch& pending, const Element& node_public_key,
+    std::span<const ByteView> evaluated_elements, ByteView proof) const {
   if (evaluated_elements.size() != pending.size()) {
     return absl::InvalidArgumentError(StrCat("evaluated_elements: expected ", pending.size(),
                                              " elements, got ", evaluated_elements.size()));
@@ -92,8 +89,10 @@ absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
   }
   auto parsed_proof = oprf::Proof::Parse(proof);
   if (!parsed_proof.ok()) return parsed_proof.status();
+  auto client = oprf::PoprfClient::Create(node_public_key, info_);
+  if (!client.ok()) return client.status();
   std::vector<ByteView> inputs(pending.inputs_.begin(), pending.inputs_.end());
-  auto outputs = client_.Finalize(inputs, pending.blinds_, pending.blinded_, evaluated, *parsed_proof);
+  auto outputs = client->Finalize(inputs, pending.blinds_, pending.blinded_, evaluated, *parsed_proof);
   if (!outputs.ok()) return outputs.status();
   std::vector<Tag> tags;
   tags.reserve(outputs->size());

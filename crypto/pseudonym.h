@@ -7,12 +7,14 @@
 // under another, so the gateway cannot link a person across purposes.
 //
 // Flow (protocol.md, "Match"):
-//   requester R: MatchRequester::Create(pk_N, purpose) -> Blind(inputs)
-//                -> blinded elements to the gateway (identifiers stay at R)
+//   requester R: MatchRequester::Create(purpose) -> Blind(inputs), once
+//                -> the same blinded elements go, through the gateway, to
+//                every partner asked (identifiers stay at R)
 //   answering N: PurposeKey (from its PoprfServer) -> EvaluateBlinded(...)
 //                -> evaluated elements + batched DLEQ proof
-//   requester R: Finalize(...) verifies the proof against N's key tweaked
-//                for the purpose, unblinds, and yields one Tag per input
+//   requester R: Finalize(pending, pk_N, ...) per partner: verifies the proof
+//                against N's key tweaked for the purpose, unblinds, and
+//                yields one Tag per input
 //   answering N: PurposeKey::TagFor(input) computes the same tag directly
 //                for its own signals (index publication)
 //
@@ -66,34 +68,36 @@ class PendingMatch {
   std::vector<Element> blinded_;
 };
 
-// The requesting side for one answering node and one purpose.
+// The requesting side for one purpose.
 class MatchRequester {
  public:
-  // Errors: INVALID_ARGUMENT for a bad purpose id or a node key that, tweaked
-  // for the purpose, gives the identity.
-  static absl::StatusOr<MatchRequester> Create(const Element& node_public_key,
-                                               std::string_view purpose_id);
+  // Errors: INVALID_ARGUMENT for a bad purpose id.
+  static absl::StatusOr<MatchRequester> Create(std::string_view purpose_id);
 
   // Blinds each input (the bytes "schakel:v1:<type>:<canonical value>").
   // Errors: INVALID_ARGUMENT for an empty batch, more than oprf::kMaxBatch
   // inputs, or an input longer than 65535 bytes.
   absl::StatusOr<PendingMatch> Blind(std::span<const ByteView> inputs) const;
 
-  // Validates each evaluated encoding, verifies the batched proof against the
-  // node's key tweaked for the purpose, and returns one tag per input.
+  // For one answering node: validates each evaluated encoding, verifies the
+  // batched proof against the node's public key tweaked for the purpose, and
+  // returns one tag per input, in order.
   // Errors: INVALID_ARGUMENT naming "evaluated_elements[i]" for a bad
   // element, "proof" for a malformed proof, "proof does not verify" for a
-  // wrong one, and a count mismatch.
+  // wrong one (another key, another purpose, altered or reordered elements),
+  // a count mismatch, or a node key that tweaked for the purpose is the
+  // identity.
   absl::StatusOr<std::vector<Tag>> Finalize(const PendingMatch& pending,
+                                            const Element& node_public_key,
                                             std::span<const ByteView> evaluated_elements,
                                             ByteView proof) const;
 
   const std::string& purpose_id() const { return purpose_id_; }
 
  private:
-  MatchRequester(oprf::PoprfClient client, std::string purpose_id)
-      : client_(std::move(client)), purpose_id_(std::move(purpose_id)) {}
-  oprf::PoprfClient client_;
+  MatchRequester(Bytes info, std::string purpose_id)
+      : info_(std::move(info)), purpose_id_(std::move(purpose_id)) {}
+  Bytes info_;
   std::string purpose_id_;
 };
 

@@ -26,7 +26,7 @@ struct Node {
 TEST(PseudonymTest, RequesterTagsEqualNodeTags) {
   Node node;
   auto key = PurposeKey::Create(node.server, "riec-ondermijning").value();
-  auto requester = MatchRequester::Create(node.server.public_key(), "riec-ondermijning").value();
+  auto requester = MatchRequester::Create("riec-ondermijning").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:name_dob:vries|j|1990-02-01",
                               "schakel:v1:address:1234AB|12A"});
   auto pending = requester.Blind(Views(inputs)).value();
@@ -34,12 +34,32 @@ TEST(PseudonymTest, RequesterTagsEqualNodeTags) {
   auto eval = key.EvaluateBlinded(Views(blinded), 2).value();
   ASSERT_EQ(eval.evaluated_elements.size(), 3u);
   ASSERT_EQ(eval.proof.size(), 64u);
-  auto tags = requester.Finalize(pending, Views(eval.evaluated_elements), eval.proof);
+  auto tags = requester.Finalize(pending, node.server.public_key(), Views(eval.evaluated_elements), eval.proof);
   ASSERT_TRUE(tags.ok()) << tags.status();
   for (size_t i = 0; i < inputs.size(); ++i) {
     EXPECT_EQ((*tags)[i], key.TagFor(inputs[i]).value()) << "input " << i;
   }
   EXPECT_NE((*tags)[0], (*tags)[1]);
+}
+
+TEST(PseudonymTest, OneBlindingServesEveryPartner) {
+  Node a, b;
+  auto key_a = PurposeKey::Create(a.server, "p").value();
+  auto key_b = PurposeKey::Create(b.server, "p").value();
+  auto requester = MatchRequester::Create("p").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
+  auto pending = requester.Blind(Views(inputs)).value();
+  auto blinded = pending.BlindedEncodings();
+  auto eval_a = key_a.EvaluateBlinded(Views(blinded)).value();
+  auto eval_b = key_b.EvaluateBlinded(Views(blinded)).value();
+  auto tags_a = requester.Finalize(pending, a.server.public_key(), Views(eval_a.evaluated_elements), eval_a.proof).value();
+  auto tags_b = requester.Finalize(pending, b.server.public_key(), Views(eval_b.evaluated_elements), eval_b.proof).value();
+  EXPECT_EQ(tags_a[1], key_a.TagFor(inputs[1]).value());
+  EXPECT_EQ(tags_b[1], key_b.TagFor(inputs[1]).value());
+  EXPECT_NE(tags_a[1], tags_b[1]);
+  // A's answer presented as B's is refused.
+  EXPECT_THAT(requester.Finalize(pending, b.server.public_key(), Views(eval_a.evaluated_elements), eval_a.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
 }
 
 TEST(PseudonymTest, TagsAreBoundToThePurposeAndTheNode) {
@@ -57,19 +77,19 @@ TEST(PseudonymTest, TagsAreBoundToThePurposeAndTheNode) {
 TEST(PseudonymTest, RequesterRefusesAnswerUnderAnotherPurpose) {
   Node node;
   auto wrong = PurposeKey::Create(node.server, "zvh-casusoverleg").value();
-  auto requester = MatchRequester::Create(node.server.public_key(), "riec-ondermijning").value();
+  auto requester = MatchRequester::Create("riec-ondermijning").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333"});
   auto pending = requester.Blind(Views(inputs)).value();
   auto blinded = pending.BlindedEncodings();
   auto eval = wrong.EvaluateBlinded(Views(blinded)).value();
-  EXPECT_THAT(requester.Finalize(pending, Views(eval.evaluated_elements), eval.proof),
+  EXPECT_THAT(requester.Finalize(pending, node.server.public_key(), Views(eval.evaluated_elements), eval.proof),
               StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
 }
 
 TEST(PseudonymTest, NodeRefusesBadEncodingsByIndex) {
   Node node;
   auto key = PurposeKey::Create(node.server, "p").value();
-  auto requester = MatchRequester::Create(node.server.public_key(), "p").value();
+  auto requester = MatchRequester::Create("p").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
   auto blinded = requester.Blind(Views(inputs)).value().BlindedEncodings();
   for (const Bytes& bad : ReadHexLines(DataPath("ristretto255-invalid-encodings.txt"))) {
@@ -95,7 +115,7 @@ TEST(PseudonymTest, NodeRefusesBadEncodingsByIndex) {
 TEST(PseudonymTest, RequesterRefusesBadAnswers) {
   Node node;
   auto key = PurposeKey::Create(node.server, "p").value();
-  auto requester = MatchRequester::Create(node.server.public_key(), "p").value();
+  auto requester = MatchRequester::Create("p").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
   auto pending = requester.Blind(Views(inputs)).value();
   auto blinded = pending.BlindedEncodings();
@@ -103,14 +123,14 @@ TEST(PseudonymTest, RequesterRefusesBadAnswers) {
 
   auto identity = eval.evaluated_elements;
   identity[1] = Bytes(32, 0);
-  EXPECT_THAT(requester.Finalize(pending, Views(identity), eval.proof),
+  EXPECT_THAT(requester.Finalize(pending, node.server.public_key(), Views(identity), eval.proof),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "evaluated_elements[1]: the identity element is not allowed"));
   auto one = std::vector<Bytes>{eval.evaluated_elements[0]};
-  EXPECT_THAT(requester.Finalize(pending, Views(one), eval.proof),
+  EXPECT_THAT(requester.Finalize(pending, node.server.public_key(), Views(one), eval.proof),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "evaluated_elements: expected 2 elements, got 1"));
-  EXPECT_THAT(requester.Finalize(pending, Views(eval.evaluated_elements), Bytes(10, 0)),
+  EXPECT_THAT(requester.Finalize(pending, node.server.public_key(), Views(eval.evaluated_elements), Bytes(10, 0)),
               StatusIs(absl::StatusCode::kInvalidArgument, "proof: must be 64 bytes, got 10"));
 }
 
@@ -121,7 +141,7 @@ TEST(PseudonymTest, PurposeIdsAreValidated) {
     SCOPED_TRACE(bad);
     EXPECT_THAT(PurposeKey::Create(node.server, bad),
                 StatusIs(absl::StatusCode::kInvalidArgument, "purpose:"));
-    EXPECT_THAT(MatchRequester::Create(node.server.public_key(), bad),
+    EXPECT_THAT(MatchRequester::Create(bad),
                 StatusIs(absl::StatusCode::kInvalidArgument, "purpose:"));
   }
   EXPECT_EQ(ToHex(PurposeInfo("zvh.casus_1").value()), ToHex(Inputs({"schakel:v1:purpose:zvh.casus_1"})[0]));
