@@ -2,7 +2,8 @@
 
 #include <sodium.h>
 
-#include <cassert>
+#include <cstdio>
+#include <cstdlib>
 
 #include "common/strings.h"
 
@@ -48,16 +49,24 @@ absl::StatusOr<Bytes> FromHex(std::string_view hex, std::string_view field) {
 
 void Append(Bytes& out, ByteView data) { out.insert(out.end(), data.begin(), data.end()); }
 
+namespace {
+[[noreturn]] void Fatal(const char* what) {
+  std::fprintf(stderr, "schakel: internal error: %s\n", what);
+  std::abort();
+}
+}  // namespace
+
 void AppendI2osp(Bytes& out, uint64_t value, int width) {
-  assert(width >= 1 && width <= 8);
-  assert(width == 8 || value < (uint64_t{1} << (8 * width)));
+  // Hard checks, not asserts: a silently truncated length would change what
+  // a transcript means. Callers validate lengths first.
+  if (width < 1 || width > 8) Fatal("I2OSP width out of range");
+  if (width < 8 && value >= (uint64_t{1} << (8 * width))) Fatal("I2OSP value does not fit");
   for (int i = width - 1; i >= 0; --i) {
     out.push_back(static_cast<uint8_t>(value >> (8 * i)));
   }
 }
 
 void AppendLengthPrefixed(Bytes& out, ByteView data) {
-  assert(data.size() < 65536);
   AppendI2osp(out, data.size(), 2);
   Append(out, data);
 }

@@ -38,7 +38,9 @@ inline ByteView AsBytes(std::string_view s) {
 void Append(Bytes& out, ByteView data);
 inline void Append(Bytes& out, std::string_view data) { Append(out, AsBytes(data)); }
 
-// Appends I2OSP(value, width) (big-endian, width 1 or 2) as RFC 8017 defines.
+// Appends I2OSP(value, width) (big-endian, width 1 to 8) as RFC 8017
+// defines. A value that does not fit aborts the process (callers validate
+// lengths first; a truncated length would change a transcript's meaning).
 void AppendI2osp(Bytes& out, uint64_t value, int width);
 
 // Appends I2OSP(len(data), 2) || data, the length-prefixed framing RFC 9497

@@ -1,5 +1,9 @@
 #include "crypto/hash.h"
 
+#include <algorithm>
+
+#include "crypto/secret.h"
+
 #include "common/strings.h"
 
 namespace schakel::crypto {
@@ -40,9 +44,10 @@ Blake2b256Digest Blake2b256Hash(ByteView data) {
   return out;
 }
 
-absl::StatusOr<Bytes> ExpandMessageXmdSha512(ByteView msg, ByteView dst, size_t length) {
+absl::Status ExpandMessageXmdSha512Into(ByteView msg, ByteView dst, std::span<uint8_t> out) {
   constexpr size_t kHashBytes = 64;    // b_in_bytes
   constexpr size_t kBlockBytes = 128;  // s_in_bytes
+  const size_t length = out.size();
   if (dst.empty() || dst.size() > 255) {
     return absl::InvalidArgumentError(
         StrCat("expand_message_xmd: DST length ", dst.size(), " is not in 1..255"));
@@ -55,28 +60,42 @@ absl::StatusOr<Bytes> ExpandMessageXmdSha512(ByteView msg, ByteView dst, size_t 
   const uint8_t dst_len = static_cast<uint8_t>(dst.size());
   static constexpr uint8_t kZeroPad[kBlockBytes] = {};
   const uint8_t len_i_b[2] = {static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+  const uint8_t zero = 0;
 
   // b_0 = H(Z_pad || msg || l_i_b_str || I2OSP(0, 1) || DST_prime)
-  Sha512 h0;
-  h0.Update(ByteView(kZeroPad, kBlockBytes)).Update(msg).Update(ByteView(len_i_b, 2));
-  const uint8_t zero = 0;
-  h0.Update(ByteView(&zero, 1)).Update(dst).Update(ByteView(&dst_len, 1));
-  const Sha512Digest b0 = h0.Final();
-
-  Bytes out;
-  out.reserve(ell * kHashBytes);
-  Sha512Digest prev{};
-  for (size_t i = 1; i <= ell; ++i) {
-    // b_i = H(strxor(b_0, b_(i-1)) || I2OSP(i, 1) || DST_prime), b_1 = H(b_0 || 1 || DST_prime)
-    Sha512Digest x;
-    for (size_t j = 0; j < kHashBytes; ++j) x[j] = static_cast<uint8_t>(b0[j] ^ (i == 1 ? 0 : prev[j]));
-    const uint8_t idx = static_cast<uint8_t>(i);
-    Sha512 hi;
-    hi.Update(x).Update(ByteView(&idx, 1)).Update(dst).Update(ByteView(&dst_len, 1));
-    prev = hi.Final();
-    out.insert(out.end(), prev.begin(), prev.end());
+  SecretBytes<kHashBytes> b0;
+  {
+    Sha512 h;
+    h.Update(ByteView(kZeroPad, kBlockBytes)).Update(msg).Update(ByteView(len_i_b, 2));
+    h.Update(ByteView(&zero, 1)).Update(dst).Update(ByteView(&dst_len, 1));
+    Sha512Digest d = h.Final();
+    std::copy(d.begin(), d.end(), b0.data());
+    sodium_memzero(d.data(), d.size());
   }
-  out.resize(length);
+  // b_1 = H(b_0 || I2OSP(1, 1) || DST_prime);
+  // b_i = H(strxor(b_0, b_(i-1)) || I2OSP(i, 1) || DST_prime).
+  SecretBytes<kHashBytes> prev;
+  SecretBytes<kHashBytes> x;
+  for (size_t i = 1; i <= ell; ++i) {
+    for (size_t j = 0; j < kHashBytes; ++j) {
+      x.data()[j] = static_cast<uint8_t>(b0.data()[j] ^ (i == 1 ? 0 : prev.data()[j]));
+    }
+    const uint8_t idx = static_cast<uint8_t>(i);
+    Sha512 h;
+    h.Update(x.bytes()).Update(ByteView(&idx, 1)).Update(dst).Update(ByteView(&dst_len, 1));
+    Sha512Digest d = h.Final();
+    std::copy(d.begin(), d.end(), prev.data());
+    sodium_memzero(d.data(), d.size());
+    const size_t offset = (i - 1) * kHashBytes;
+    const size_t n = std::min(kHashBytes, length - offset);
+    std::copy_n(prev.data(), n, out.begin() + static_cast<std::ptrdiff_t>(offset));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Bytes> ExpandMessageXmdSha512(ByteView msg, ByteView dst, size_t length) {
+  Bytes out(length);
+  if (auto s = ExpandMessageXmdSha512Into(msg, dst, out); !s.ok()) return s;
   return out;
 }
 

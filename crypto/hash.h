@@ -62,6 +62,10 @@ Blake2b256Digest Blake2b256Hash(ByteView data);
 // when `length` is 0, above 65535 or above 255 * 64.
 absl::StatusOr<Bytes> ExpandMessageXmdSha512(ByteView msg, ByteView dst, size_t length);
 
+// The same, writing out.size() bytes into `out` (for example a SecretBytes
+// when the output is key material). Every intermediate hash is wiped.
+absl::Status ExpandMessageXmdSha512Into(ByteView msg, ByteView dst, std::span<uint8_t> out);
+
 }  // namespace schakel::crypto
 
 #endif  // SCHAKEL_CRYPTO_HASH_H_

@@ -1,5 +1,7 @@
 #include "crypto/oprf.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -10,6 +12,18 @@ namespace schakel::crypto::oprf {
 namespace {
 
 constexpr size_t kMaxInputSize = 65535;
+
+// Index of a mode into per-mode tables; a value outside the enum is a
+// programming error and stops the process rather than reading out of bounds.
+size_t ModeIndex(Mode mode) {
+  switch (mode) {
+    case Mode::kOprf: return 0;
+    case Mode::kVoprf: return 1;
+    case Mode::kPoprf: return 2;
+  }
+  std::fprintf(stderr, "schakel: internal error: OPRF mode %d\n", static_cast<int>(mode));
+  std::abort();
+}
 
 Bytes Dst(std::string_view prefix, Mode mode) {
   Bytes dst;
@@ -35,35 +49,53 @@ absl::Status CheckBatch(size_t n, std::string_view what) {
   return absl::OkStatus();
 }
 
-// Runs fn(begin, end, chunk) over [0, n) in `threads` contiguous chunks, on
-// the calling thread when one chunk suffices. Batches below kMinPerThread
-// per thread are not split.
-template <typename Fn>
-void ParallelChunks(size_t n, int threads, Fn&& fn) {
-  constexpr size_t kMinPerThread = 32;
-  size_t chunks = threads < 1 ? 1 : static_cast<size_t>(threads);
-  chunks = std::max<size_t>(1, std::min(chunks, n / kMinPerThread));
-  if (chunks == 1) {
-    fn(size_t{0}, n, size_t{0});
-    return;
-  }
-  std::vector<std::thread> workers;
-  workers.reserve(chunks - 1);
-  const size_t per = (n + chunks - 1) / chunks;
-  for (size_t c = 1; c < chunks; ++c) {
-    const size_t begin = std::min(n, c * per);
-    const size_t end = std::min(n, begin + per);
-    workers.emplace_back([&fn, begin, end, c] { fn(begin, end, c); });
-  }
-  fn(size_t{0}, std::min(n, per), size_t{0});
-  for (auto& w : workers) w.join();
-}
-
 absl::Status FirstError(const std::vector<absl::Status>& statuses) {
   for (const auto& s : statuses) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+// How many contiguous chunks a batch of n elements is split into when the
+// caller asks for `threads`: at most kMaxThreads, and no chunk smaller than
+// 32 elements (thread start-up would cost more than it saves).
+size_t ChunkCount(size_t n, int threads) {
+  constexpr size_t kMinPerChunk = 32;
+  const size_t wanted = threads < 1 ? 1 : static_cast<size_t>(std::min(threads, kMaxThreads));
+  return std::max<size_t>(1, std::min(wanted, n / kMinPerChunk));
+}
+
+// Runs fn(begin, end, chunk) -> absl::Status over [0, n) in `chunks`
+// contiguous chunks, chunk 0 on the calling thread. Returns the first error.
+// Never terminates the process: a worker's exception becomes INTERNAL, and
+// when a thread cannot be started its chunk runs on the calling thread.
+template <typename Fn>
+absl::Status ParallelChunks(size_t n, size_t chunks, Fn&& fn) {
+  std::vector<absl::Status> status(chunks);
+  const size_t per = (n + chunks - 1) / chunks;
+  auto run = [&](size_t c) noexcept {
+    const size_t begin = std::min(n, c * per);
+    const size_t end = std::min(n, begin + per);
+    try {
+      status[c] = fn(begin, end, c);
+    } catch (const std::exception& e) {
+      status[c] = absl::InternalError(StrCat("batch worker failed: ", e.what()));
+    } catch (...) {
+      status[c] = absl::InternalError("batch worker failed");
+    }
+  };
+  {
+    std::vector<std::jthread> workers;  // joined when this scope ends
+    size_t started = 1;
+    try {
+      workers.reserve(chunks - 1);
+      for (; started < chunks; ++started) workers.emplace_back(run, started);
+    } catch (...) {
+      for (size_t c = started; c < chunks; ++c) run(c);
+    }
+    run(0);
+  }
+  return FirstError(status);
 }
 
 // Σ acc + term, where acc may still be empty.
@@ -103,11 +135,11 @@ absl::StatusOr<Composites> ComputeComposites(Mode mode, const Element& b,
   const Bytes scalar_dst = Dst("HashToScalar-", mode);
 
   const size_t n = c.size();
-  std::vector<std::optional<Element>> partial_m(static_cast<size_t>(std::max(threads, 1)));
-  std::vector<std::optional<Element>> partial_z(partial_m.size());
-  std::vector<absl::Status> status(partial_m.size());
+  const size_t chunks = ChunkCount(n, threads);
+  std::vector<std::optional<Element>> partial_m(chunks);
+  std::vector<std::optional<Element>> partial_z(chunks);
 
-  ParallelChunks(n, threads, [&](size_t begin, size_t end, size_t chunk) {
+  auto status = ParallelChunks(n, chunks, [&](size_t begin, size_t end, size_t chunk) -> absl::Status {
     Bytes transcript;
     transcript.reserve(2 + seed.size() + 2 + 2 * (2 + kElementSize) + 9);
     for (size_t i = begin; i < end; ++i) {
@@ -119,16 +151,17 @@ absl::StatusOr<Composites> ComputeComposites(Mode mode, const Element& b,
       Append(transcript, std::string_view("Composite"));
       const Scalar di = HashToScalarWithDst(transcript, scalar_dst);
       auto term_m = ScalarMult(di, c[i]);
-      if (!term_m.ok()) { status[chunk] = term_m.status(); return; }
-      if (auto s = Accumulate(partial_m[chunk], *term_m); !s.ok()) { status[chunk] = s; return; }
+      if (!term_m.ok()) return term_m.status();
+      if (auto s = Accumulate(partial_m[chunk], *term_m); !s.ok()) return s;
       if (k == nullptr) {
         auto term_z = ScalarMult(di, d[i]);
-        if (!term_z.ok()) { status[chunk] = term_z.status(); return; }
-        if (auto s = Accumulate(partial_z[chunk], *term_z); !s.ok()) { status[chunk] = s; return; }
+        if (!term_z.ok()) return term_z.status();
+        if (auto s = Accumulate(partial_z[chunk], *term_z); !s.ok()) return s;
       }
     }
+    return absl::OkStatus();
   });
-  if (auto s = FirstError(status); !s.ok()) return s;
+  if (!status.ok()) return status;
 
   std::optional<Element> m;
   for (const auto& p : partial_m) {
@@ -168,14 +201,19 @@ Bytes FramedInfo(ByteView info) {
 }
 
 // Finalize's hash: len(input) || input [|| len(info) || info] || len(e) || e || "Finalize".
+// The input (an identifier) is hashed in place, never copied; the hash
+// state is wiped when it goes out of scope. Lengths are checked by callers.
 Output FinalizeHash(ByteView input, const ByteView* info, const Element& element) {
-  Bytes h;
-  h.reserve(2 + input.size() + (info ? 2 + info->size() : 0) + 2 + kElementSize + 8);
-  AppendLengthPrefixed(h, input);
-  if (info != nullptr) AppendLengthPrefixed(h, *info);
-  AppendLengthPrefixed(h, element.bytes());
-  Append(h, std::string_view("Finalize"));
-  return Sha512Hash(h);
+  Sha512 h;
+  auto prefixed = [&h](ByteView data) {
+    const uint8_t len[2] = {static_cast<uint8_t>(data.size() >> 8), static_cast<uint8_t>(data.size())};
+    h.Update(ByteView(len, 2)).Update(data);
+  };
+  prefixed(input);
+  if (info != nullptr) prefixed(*info);
+  prefixed(element.bytes());
+  h.Update(std::string_view("Finalize"));
+  return h.Final();
 }
 
 absl::StatusOr<Blinded> BlindInput(Mode mode, ByteView input, Scalar blind) {
@@ -223,15 +261,16 @@ absl::StatusOr<std::vector<Output>> FinalizeBatch(std::span<const ByteView> inpu
 absl::StatusOr<std::vector<Element>> EvaluateAll(const Scalar& k, std::span<const Element> blinded,
                                                  int threads) {
   std::vector<std::optional<Element>> out(blinded.size());
-  std::vector<absl::Status> status(static_cast<size_t>(std::max(threads, 1)));
-  ParallelChunks(blinded.size(), threads, [&](size_t begin, size_t end, size_t chunk) {
+  auto status = ParallelChunks(blinded.size(), ChunkCount(blinded.size(), threads),
+                               [&](size_t begin, size_t end, size_t) -> absl::Status {
     for (size_t i = begin; i < end; ++i) {
       auto e = ScalarMult(k, blinded[i]);
-      if (!e.ok()) { status[chunk] = e.status(); return; }
+      if (!e.ok()) return e.status();
       out[i] = *e;
     }
+    return absl::OkStatus();
   });
-  if (auto s = FirstError(status); !s.ok()) return s;
+  if (!status.ok()) return status;
   std::vector<Element> result;
   result.reserve(out.size());
   for (auto& e : out) result.push_back(*e);
@@ -260,24 +299,33 @@ Bytes ContextString(Mode mode) {
 absl::StatusOr<Element> HashToGroup(Mode mode, ByteView input) {
   static const Bytes dsts[3] = {Dst("HashToGroup-", Mode::kOprf), Dst("HashToGroup-", Mode::kVoprf),
                                 Dst("HashToGroup-", Mode::kPoprf)};
-  auto uniform = ExpandMessageXmdSha512(input, dsts[static_cast<int>(mode)], kUniformSize);
-  if (!uniform.ok()) return uniform.status();
-  auto e = Element::FromUniformBytes(std::span<const uint8_t, kUniformSize>(uniform->data(), kUniformSize));
+  // The uniform bytes are derived from the input (an identifier): wiped.
+  SecretBytes<kUniformSize> uniform;
+  if (auto s = ExpandMessageXmdSha512Into(input, dsts[ModeIndex(mode)], uniform.mutable_bytes());
+      !s.ok()) {
+    return s;
+  }
+  auto e = Element::FromUniformBytes(uniform.bytes());
   if (!e.ok()) return absl::InvalidArgumentError("input: hashes to the identity (InvalidInputError)");
   return e;
 }
 
 Scalar HashToScalarWithDst(ByteView input, ByteView dst) {
-  auto uniform = ExpandMessageXmdSha512(input, dst, kUniformSize);
-  // Only fails for DSTs outside 1..255 bytes, which no caller passes.
-  return Scalar::FromUniformBytes(std::span<const uint8_t, kUniformSize>(uniform.value().data(), kUniformSize));
+  // May be key material (DeriveKeyPair): the uniform bytes are wiped.
+  SecretBytes<kUniformSize> uniform;
+  if (!ExpandMessageXmdSha512Into(input, dst, uniform.mutable_bytes()).ok()) {
+    // Only DSTs outside 1..255 bytes fail; every DST here is a constant.
+    std::fputs("schakel: internal error: HashToScalar DST length\n", stderr);
+    std::abort();
+  }
+  return Scalar::FromUniformBytes(uniform.bytes());
 }
 
 Scalar HashToScalar(Mode mode, ByteView input) {
   static const Bytes dsts[3] = {Dst("HashToScalar-", Mode::kOprf),
                                 Dst("HashToScalar-", Mode::kVoprf),
                                 Dst("HashToScalar-", Mode::kPoprf)};
-  return HashToScalarWithDst(input, dsts[static_cast<int>(mode)]);
+  return HashToScalarWithDst(input, dsts[ModeIndex(mode)]);
 }
 
 Bytes Proof::Serialize() const {
@@ -335,8 +383,19 @@ absl::StatusOr<PrivateKey> PrivateKey::FromBytes(ByteView bytes) {
   return PrivateKey(std::move(*sk), std::move(pk));
 }
 
+absl::Status PrivateKey::CheckUsable() const {
+  if (!live_) {
+    return absl::FailedPreconditionError(
+        "OPRF private key: this key object was moved from and holds no key");
+  }
+  return absl::OkStatus();
+}
+
 // ------------------------------------------------------------------ proofs
 
+namespace {
+// GenerateProof (RFC 9497 section 2.2.1). Internal: a caller-chosen nonce
+// that repeats reveals k.
 absl::StatusOr<Proof> GenerateProof(Mode mode, const Scalar& k, const Element& a,
                                     const Element& b, std::span<const Element> c,
                                     std::span<const Element> d, const Scalar& nonce,
@@ -351,6 +410,7 @@ absl::StatusOr<Proof> GenerateProof(Mode mode, const Scalar& k, const Element& a
   Scalar s = nonce - ch * k;
   return Proof{std::move(ch), std::move(s)};
 }
+}  // namespace
 
 absl::Status VerifyProof(Mode mode, const Element& a, const Element& b,
                          std::span<const Element> c, std::span<const Element> d,
@@ -391,6 +451,7 @@ absl::StatusOr<Output> OprfClient::Finalize(ByteView input, const Scalar& blind,
 }
 
 absl::StatusOr<Element> OprfServer::BlindEvaluate(const Element& blinded_element) const {
+  if (auto s = key_.CheckUsable(); !s.ok()) return s;
   return ScalarMult(key_.scalar(), blinded_element);
 }
 
@@ -406,6 +467,7 @@ absl::StatusOr<Output> EvaluateDirect(Mode mode, const Scalar& k, ByteView input
 }  // namespace
 
 absl::StatusOr<Output> OprfServer::Evaluate(ByteView input) const {
+  if (auto s = key_.CheckUsable(); !s.ok()) return s;
   return EvaluateDirect(Mode::kOprf, key_.scalar(), input);
 }
 
@@ -440,15 +502,17 @@ absl::StatusOr<BatchEvaluation> VoprfServer::BlindEvaluateBatch(
 }
 absl::StatusOr<BatchEvaluation> VoprfServer::BlindEvaluateBatchWith(
     std::span<const Element> blinded, const Scalar& proof_nonce) const {
+  if (auto s = key_.CheckUsable(); !s.ok()) return s;
   if (auto s = CheckBatch(blinded.size(), "blind evaluate"); !s.ok()) return s;
   auto evaluated = EvaluateAll(key_.scalar(), blinded, 1);
   if (!evaluated.ok()) return evaluated.status();
   auto proof = GenerateProof(Mode::kVoprf, key_.scalar(), Element::Generator(), key_.public_key(),
-                             blinded, *evaluated, proof_nonce);
+                             blinded, *evaluated, proof_nonce, 1);
   if (!proof.ok()) return proof.status();
   return BatchEvaluation{std::move(*evaluated), std::move(*proof)};
 }
 absl::StatusOr<Output> VoprfServer::Evaluate(ByteView input) const {
+  if (auto s = key_.CheckUsable(); !s.ok()) return s;
   return EvaluateDirect(Mode::kVoprf, key_.scalar(), input);
 }
 
@@ -474,6 +538,9 @@ absl::StatusOr<std::vector<Output>> PoprfClient::Finalize(
     std::span<const ByteView> inputs, std::span<const Scalar> blinds,
     std::span<const Element> blinded_elements, std::span<const Element> evaluated_elements,
     const Proof& proof) const {
+  if (!live_) {
+    return absl::FailedPreconditionError("POPRF client: this object was moved from");
+  }
   if (auto s = CheckFinalizeSizes(inputs.size(), blinds.size(), blinded_elements.size(),
                                   evaluated_elements.size());
       !s.ok()) {
@@ -489,7 +556,14 @@ absl::StatusOr<std::vector<Output>> PoprfClient::Finalize(
   return FinalizeBatch(inputs, blinds, evaluated_elements, &info);
 }
 
+namespace {
+absl::Status MovedInfoKey() {
+  return absl::FailedPreconditionError("POPRF key for info: this object was moved from");
+}
+}  // namespace
+
 absl::StatusOr<PoprfInfoKey> PoprfServer::ForInfo(ByteView info) const {
+  if (auto s = key_.CheckUsable(); !s.ok()) return s;
   auto t = PoprfTweak(key_.scalar(), info);
   if (!t.ok()) return t.status();
   auto t_inverse = t->Invert();
@@ -530,6 +604,7 @@ absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateBatch(std::span<const
 
 absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateBatchWith(
     std::span<const Element> blinded, const Scalar& proof_nonce, int threads) const {
+  if (!live_) return MovedInfoKey();
   if (auto s = CheckBatch(blinded.size(), "blind evaluate"); !s.ok()) return s;
   auto evaluated = EvaluateAll(t_inverse_, blinded, threads);
   if (!evaluated.ok()) return evaluated.status();
@@ -539,21 +614,23 @@ absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateBatchWith(
 absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateEncoded(std::span<const ByteView> blinded,
                                                                    std::string_view field,
                                                                    int threads) const {
+  if (!live_) return MovedInfoKey();
   if (auto s = CheckBatch(blinded.size(), field); !s.ok()) return s;
   // One pass does both: the multiplication decodes, and so validates, each
   // received encoding; no separate Element::FromBytes decode is needed.
   std::vector<std::optional<Element>> evaluated(blinded.size());
   std::vector<std::optional<Element>> inputs(blinded.size());
-  std::vector<absl::Status> status(static_cast<size_t>(std::max(threads, 1)));
-  ParallelChunks(blinded.size(), threads, [&](size_t begin, size_t end, size_t chunk) {
+  auto status = ParallelChunks(blinded.size(), ChunkCount(blinded.size(), threads),
+                               [&](size_t begin, size_t end, size_t) -> absl::Status {
     for (size_t i = begin; i < end; ++i) {
       auto e = ScalarMultUntrusted(t_inverse_, blinded[i], StrCat(field, "[", i, "]"));
-      if (!e.ok()) { status[chunk] = e.status(); return; }
+      if (!e.ok()) return e.status();
       evaluated[i] = e->product;
       inputs[i] = e->input;
     }
+    return absl::OkStatus();
   });
-  if (auto s = FirstError(status); !s.ok()) return s;
+  if (!status.ok()) return status;
   std::vector<Element> in, out;
   in.reserve(blinded.size());
   out.reserve(blinded.size());
@@ -565,6 +642,7 @@ absl::StatusOr<BatchEvaluation> PoprfInfoKey::BlindEvaluateEncoded(std::span<con
 }
 
 absl::StatusOr<Output> PoprfInfoKey::Evaluate(ByteView input) const {
+  if (!live_) return MovedInfoKey();
   if (auto s = CheckInputSize(input, "input"); !s.ok()) return s;
   auto input_element = HashToGroup(Mode::kPoprf, input);
   if (!input_element.ok()) return input_element.status();

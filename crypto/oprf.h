@@ -24,7 +24,8 @@
 // verify"); INTERNAL for events of negligible probability.
 //
 // Ownership and thread safety: servers hold their private key `const`; all
-// methods are const and safe to call from several threads at once.
+// methods are const and safe to call from several threads at once. Objects
+// holding keys are move-only and refuse to work once moved from.
 #ifndef SCHAKEL_CRYPTO_OPRF_H_
 #define SCHAKEL_CRYPTO_OPRF_H_
 
@@ -37,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "crypto/bytes.h"
 #include "crypto/ristretto.h"
+#include "crypto/secret.h"
 
 namespace schakel::crypto::oprf {
 
@@ -49,8 +51,15 @@ inline constexpr size_t kProofSize = 2 * kScalarSize;
 // Largest batch one BlindEvaluate or Finalize call accepts: the RFC encodes
 // the element index with I2OSP(i, 2).
 inline constexpr size_t kMaxBatch = 65535;
+// Largest thread count a batch call uses, whatever it is asked for.
+inline constexpr int kMaxThreads = 16;
 
 using Output = std::array<uint8_t, kOutputSize>;
+
+// Test vectors need fixed blinds and proof nonces. Those entry points are
+// private; only this class, which only the tests define, reaches them. A
+// reused proof nonce reveals the key, and a reused blind links requests.
+class OprfTestPeer;
 
 // "OPRFV1-" || I2OSP(mode, 1) || "-" || "ristretto255-SHA512".
 Bytes ContextString(Mode mode);
@@ -69,6 +78,9 @@ struct Proof {
   static absl::StatusOr<Proof> Parse(ByteView bytes);
 };
 
+// An OPRF key pair. Move-only; the secret is wiped on destruction. A
+// moved-from key refuses every use (FAILED_PRECONDITION) rather than acting
+// as the all-zero key, whose POPRF tweak anyone could compute.
 class PrivateKey {
  public:
   // A fresh random key.
@@ -84,6 +96,8 @@ class PrivateKey {
   PrivateKey(PrivateKey&&) noexcept = default;
   PrivateKey& operator=(PrivateKey&&) noexcept = default;
 
+  // OK, or FAILED_PRECONDITION for a moved-from key.
+  absl::Status CheckUsable() const;
   const Scalar& scalar() const { return sk_; }
   const Element& public_key() const { return pk_; }
 
@@ -91,6 +105,7 @@ class PrivateKey {
   PrivateKey(Scalar sk, Element pk) : sk_(std::move(sk)), pk_(std::move(pk)) {}
   Scalar sk_;
   Element pk_;
+  OwnershipFlag live_;
 };
 
 // What a client keeps between Blind and Finalize.
@@ -103,10 +118,12 @@ struct Blinded {
 class OprfClient {
  public:
   absl::StatusOr<Blinded> Blind(ByteView input) const;
-  // Deterministic blind, for test vectors only.
-  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
   absl::StatusOr<Output> Finalize(ByteView input, const Scalar& blind,
                                   const Element& evaluated_element) const;
+
+ private:
+  friend class OprfTestPeer;
+  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
 };
 
 class OprfServer {
@@ -129,7 +146,6 @@ class VoprfClient {
  public:
   explicit VoprfClient(Element server_public_key) : pk_(std::move(server_public_key)) {}
   absl::StatusOr<Blinded> Blind(ByteView input) const;
-  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
   // Verifies the proof over the whole batch, then finalises each input.
   // inputs, blinds, blinded and evaluated have one entry per element.
   absl::StatusOr<std::vector<Output>> Finalize(std::span<const ByteView> inputs,
@@ -139,6 +155,8 @@ class VoprfClient {
                                                const Proof& proof) const;
 
  private:
+  friend class OprfTestPeer;
+  absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind) const;
   const Element pk_;
 };
 
@@ -146,13 +164,13 @@ class VoprfServer {
  public:
   explicit VoprfServer(PrivateKey key) : key_(std::move(key)) {}
   absl::StatusOr<BatchEvaluation> BlindEvaluateBatch(std::span<const Element> blinded) const;
-  // Deterministic proof nonce, for test vectors only.
-  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
-                                                         const Scalar& proof_nonce) const;
   absl::StatusOr<Output> Evaluate(ByteView input) const;
   const Element& public_key() const { return key_.public_key(); }
 
  private:
+  friend class OprfTestPeer;
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
+                                                         const Scalar& proof_nonce) const;
   const PrivateKey key_;
 };
 
@@ -160,14 +178,15 @@ class VoprfServer {
 class PoprfClient {
  public:
   // Computes the tweaked key for `info` once (RFC: part of Blind).
-  // Errors: INVALID_ARGUMENT when info is longer than 65535 bytes or the
-  // tweaked key is the identity.
+  // Errors: INVALID_ARGUMENT when info is longer than 65535 bytes, its tweak
+  // m is zero (the RFC would continue with pkS; refused here, probability
+  // 2^-252), or the tweaked key is the identity.
   static absl::StatusOr<PoprfClient> Create(Element server_public_key, ByteView info);
 
   // Blinding does not depend on the server or the info, so one blinded
   // element can be sent to several servers and finalised against each.
   static absl::StatusOr<Blinded> Blind(ByteView input);
-  static absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind);
+  // FAILED_PRECONDITION for a moved-from client (whose info is gone).
   absl::StatusOr<std::vector<Output>> Finalize(std::span<const ByteView> inputs,
                                                std::span<const Scalar> blinds,
                                                std::span<const Element> blinded_elements,
@@ -177,28 +196,29 @@ class PoprfClient {
   const Bytes& info() const { return info_; }
 
  private:
+  friend class OprfTestPeer;
+  static absl::StatusOr<Blinded> BlindWith(ByteView input, Scalar blind);
   PoprfClient(Element tweaked_key, Bytes info)
       : tweaked_key_(std::move(tweaked_key)), info_(std::move(info)) {}
   Element tweaked_key_;
   Bytes info_;
+  OwnershipFlag live_;
 };
 
 // The server's key tweaked for one `info`: t = skS + HashToScalar(framedInfo)
 // and its inverse, computed once (a scalar inversion) and reused for every
-// evaluation under that info. Holds secrets: move-only, wiped on destruction.
+// evaluation under that info. Holds secrets: move-only, wiped on
+// destruction; a moved-from one refuses every use (FAILED_PRECONDITION).
 class PoprfInfoKey {
  public:
   PoprfInfoKey(PoprfInfoKey&&) noexcept = default;
   PoprfInfoKey& operator=(PoprfInfoKey&&) noexcept = default;
 
   // Evaluates a batch with one batched proof. `threads` > 1 splits large
-  // batches across that many threads (results are identical).
+  // batches across up to that many threads (at most kMaxThreads, and only
+  // for batches of at least 32 elements per thread); results are identical.
   absl::StatusOr<BatchEvaluation> BlindEvaluateBatch(std::span<const Element> blinded,
                                                      int threads = 1) const;
-  // Deterministic proof nonce, for test vectors only.
-  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
-                                                         const Scalar& proof_nonce,
-                                                         int threads = 1) const;
   // Like BlindEvaluateBatch, but takes the blinded elements as received
   // encodings and validates each inside its scalar multiplication (no separate
   // decode). Errors name the offending index as "<field>[i]".
@@ -214,9 +234,13 @@ class PoprfInfoKey {
 
  private:
   friend class PoprfServer;
+  friend class OprfTestPeer;
   PoprfInfoKey(Scalar t, Scalar t_inverse, Element tweaked_key, Bytes info)
       : t_(std::move(t)), t_inverse_(std::move(t_inverse)),
         tweaked_key_(std::move(tweaked_key)), info_(std::move(info)) {}
+  absl::StatusOr<BatchEvaluation> BlindEvaluateBatchWith(std::span<const Element> blinded,
+                                                         const Scalar& proof_nonce,
+                                                         int threads) const;
   absl::StatusOr<BatchEvaluation> Prove(std::span<const Element> blinded,
                                         std::vector<Element> evaluated, const Scalar& nonce,
                                         int threads) const;
@@ -224,6 +248,7 @@ class PoprfInfoKey {
   Scalar t_inverse_;
   Element tweaked_key_;
   Bytes info_;
+  OwnershipFlag live_;
 };
 
 class PoprfServer {
@@ -231,7 +256,8 @@ class PoprfServer {
   explicit PoprfServer(PrivateKey key) : key_(std::move(key)) {}
 
   // The key tweaked for `info`. Errors: INVALID_ARGUMENT when info is longer
-  // than 65535 bytes or the tweaked key is zero (the RFC's InverseError).
+  // than 65535 bytes or the tweaked key is zero (the RFC's InverseError);
+  // FAILED_PRECONDITION when the server was built from a moved-from key.
   absl::StatusOr<PoprfInfoKey> ForInfo(ByteView info) const;
 
   // One-off conveniences over ForInfo(info); callers evaluating repeatedly
@@ -246,14 +272,10 @@ class PoprfServer {
 };
 
 // ------------------------------------------------------ the batched proof
-// GenerateProof and VerifyProof (RFC 9497 section 2.2), exposed for tests and
-// for callers that keep evaluation and proof apart. `k` satisfies B = k·A and
-// D[i] = k·C[i].
-absl::StatusOr<Proof> GenerateProof(Mode mode, const Scalar& k, const Element& a,
-                                    const Element& b, std::span<const Element> c,
-                                    std::span<const Element> d, const Scalar& nonce,
-                                    int threads = 1);
-// Errors: INVALID_ARGUMENT "proof does not verify" when it does not.
+// VerifyProof (RFC 9497 section 2.2.2) for callers that keep evaluation and
+// proof apart: checks that D[i] = k·C[i] for the k with B = k·A. Proofs with
+// c = 0 or s = 0 are refused (an honest prover produces them with
+// probability 2^-252). Errors: INVALID_ARGUMENT "proof does not verify".
 absl::Status VerifyProof(Mode mode, const Element& a, const Element& b,
                          std::span<const Element> c, std::span<const Element> d,
                          const Proof& proof);

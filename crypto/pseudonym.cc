@@ -1,6 +1,7 @@
 #include "crypto/pseudonym.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "common/strings.h"
 
@@ -53,6 +54,7 @@ absl::StatusOr<MatchRequester> MatchRequester::Create(std::string_view purpose_i
 }
 
 absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inputs) const {
+  if (!live_) return absl::FailedPreconditionError("match requester: this object was moved from");
   if (inputs.empty()) return absl::InvalidArgumentError("match: no inputs to blind");
   if (inputs.size() > oprf::kMaxBatch) {
     return absl::InvalidArgumentError(StrCat("match: ", inputs.size(),
@@ -66,7 +68,9 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
   for (const ByteView input : inputs) {
     auto b = oprf::PoprfClient::Blind(input);
     if (!b.ok()) return b.status();
-    pending.inputs_.emplace_back(input.begin(), input.end());
+    SecretBuffer copy(input.size());
+    std::copy(input.begin(), input.end(), copy.data());
+    pending.inputs_.push_back(std::move(copy));
     pending.blinds_.push_back(std::move(b->blind));
     pending.blinded_.push_back(b->blinded_element);
   }
@@ -76,6 +80,7 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
 absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
     const PendingMatch& pending, const Element& node_public_key,
     std::span<const ByteView> evaluated_elements, ByteView proof) const {
+  if (!live_) return absl::FailedPreconditionError("match requester: this object was moved from");
   if (evaluated_elements.size() != pending.size()) {
     return absl::InvalidArgumentError(StrCat("evaluated_elements: expected ", pending.size(),
                                              " elements, got ", evaluated_elements.size()));
@@ -91,7 +96,9 @@ absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
   if (!parsed_proof.ok()) return parsed_proof.status();
   auto client = oprf::PoprfClient::Create(node_public_key, info_);
   if (!client.ok()) return client.status();
-  std::vector<ByteView> inputs(pending.inputs_.begin(), pending.inputs_.end());
+  std::vector<ByteView> inputs;
+  inputs.reserve(pending.inputs_.size());
+  for (const auto& in : pending.inputs_) inputs.push_back(in.bytes());
   auto outputs = client->Finalize(inputs, pending.blinds_, pending.blinded_, evaluated, *parsed_proof);
   if (!outputs.ok()) return outputs.status();
   std::vector<Tag> tags;

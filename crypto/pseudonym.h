@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "crypto/bytes.h"
 #include "crypto/oprf.h"
+#include "crypto/secret.h"
 
 namespace schakel::crypto {
 
@@ -49,8 +50,11 @@ absl::StatusOr<Bytes> PurposeInfo(std::string_view purpose_id);
 // The first 16 bytes of an OPRF output.
 Tag TagOf(const oprf::Output& output);
 
-// What the requester keeps between Blind and Finalize. Holds the blinds
-// (secret: they would unblind the request): move-only, wiped on destruction.
+// What the requester keeps between Blind and Finalize, for ONE exchange.
+// Holds the inputs (identifiers) and the blinds (which would unblind the
+// request): move-only, wiped on destruction. Never send the same blinded
+// elements twice: a repeat lets the gateway and the partners link the two
+// requests. Blind again for every exchange.
 class PendingMatch {
  public:
   PendingMatch(PendingMatch&&) noexcept = default;
@@ -63,7 +67,7 @@ class PendingMatch {
  private:
   friend class MatchRequester;
   PendingMatch() = default;
-  std::vector<Bytes> inputs_;
+  std::vector<SecretBuffer> inputs_;
   std::vector<Scalar> blinds_;
   std::vector<Element> blinded_;
 };
@@ -99,9 +103,11 @@ class MatchRequester {
       : info_(std::move(info)), purpose_id_(std::move(purpose_id)) {}
   Bytes info_;
   std::string purpose_id_;
+  OwnershipFlag live_;  // a moved-from requester would finalise under empty info
 };
 
-// The answering side: a node's OPRF key tweaked for one purpose.
+// The answering side: a node's OPRF key tweaked for one purpose. A
+// moved-from PurposeKey refuses every use (FAILED_PRECONDITION).
 class PurposeKey {
  public:
   // Errors: INVALID_ARGUMENT for a bad purpose id.

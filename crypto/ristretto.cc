@@ -5,12 +5,6 @@
 
 namespace schakel::crypto {
 
-class GroupOps {
- public:
-  static Element Empty() { return Element(); }
-  static uint8_t* Data(Element& e) { return e.bytes_.data(); }
-};
-
 namespace {
 
 Scalar ScalarFromOp(void (*op)(unsigned char*, const unsigned char*, const unsigned char*),
@@ -136,25 +130,25 @@ absl::StatusOr<Element> Element::FromUniformBytes(std::span<const uint8_t, kUnif
 }
 
 absl::StatusOr<Element> ScalarMult(const Scalar& k, const Element& p) {
-  Element out = GroupOps::Empty();
-  if (crypto_scalarmult_ristretto255(GroupOps::Data(out), k.bytes().data(), p.bytes().data()) != 0) {
+  Element out;
+  if (crypto_scalarmult_ristretto255(out.bytes_.data(), k.bytes().data(), p.bytes().data()) != 0) {
     return IdentityResult("scalar multiplication");
   }
   return out;
 }
 
 absl::StatusOr<Element> ScalarMultBase(const Scalar& k) {
-  Element out = GroupOps::Empty();
-  if (crypto_scalarmult_ristretto255_base(GroupOps::Data(out), k.bytes().data()) != 0) {
+  Element out;
+  if (crypto_scalarmult_ristretto255_base(out.bytes_.data(), k.bytes().data()) != 0) {
     return IdentityResult("base point multiplication");
   }
   return out;
 }
 
 absl::StatusOr<Element> Add(const Element& a, const Element& b) {
-  Element out = GroupOps::Empty();
-  if (crypto_core_ristretto255_add(GroupOps::Data(out), a.bytes().data(), b.bytes().data()) != 0 ||
-      sodium_is_zero(GroupOps::Data(out), kElementSize) == 1) {
+  Element out;
+  if (crypto_core_ristretto255_add(out.bytes_.data(), a.bytes().data(), b.bytes().data()) != 0 ||
+      sodium_is_zero(out.bytes_.data(), kElementSize) == 1) {
     return IdentityResult("point addition");
   }
   return out;
@@ -168,18 +162,18 @@ absl::StatusOr<ValidatedProduct> ScalarMultUntrusted(const Scalar& k, ByteView e
   }
   if (k.IsZero()) return absl::InvalidArgumentError("scalar multiplication by zero");
   if (HighBitSet(encoding)) return NotCanonical(field);
-  Element out = GroupOps::Empty();
+  Element out;
   // crypto_scalarmult_ristretto255 fails for a non-canonical encoding and for
   // an identity result; with k non-zero and ℓ prime the latter means the
   // input was the identity.
-  if (crypto_scalarmult_ristretto255(GroupOps::Data(out), k.bytes().data(), encoding.data()) != 0) {
+  if (crypto_scalarmult_ristretto255(out.bytes_.data(), k.bytes().data(), encoding.data()) != 0) {
     if (sodium_is_zero(encoding.data(), kElementSize) == 1) {
       return absl::InvalidArgumentError(StrCat(field, ": the identity element is not allowed"));
     }
     return NotCanonical(field);
   }
-  Element input = GroupOps::Empty();
-  std::copy(encoding.begin(), encoding.end(), GroupOps::Data(input));
+  Element input;
+  std::copy(encoding.begin(), encoding.end(), input.bytes_.data());
   return ValidatedProduct{input, out};
 }
 

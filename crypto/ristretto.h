@@ -32,6 +32,15 @@ inline constexpr size_t kElementSize = crypto_core_ristretto255_BYTES;        //
 inline constexpr size_t kScalarSize = crypto_core_ristretto255_SCALARBYTES;  // 32
 inline constexpr size_t kUniformSize = crypto_core_ristretto255_HASHBYTES;   // 64
 
+class Scalar;
+class Element;
+struct ValidatedProduct;
+absl::StatusOr<Element> ScalarMult(const Scalar& k, const Element& p);
+absl::StatusOr<Element> ScalarMultBase(const Scalar& k);
+absl::StatusOr<Element> Add(const Element& a, const Element& b);
+absl::StatusOr<ValidatedProduct> ScalarMultUntrusted(const Scalar& k, ByteView encoding,
+                                                     std::string_view field);
+
 class Scalar {
  public:
   // Zero.
@@ -81,7 +90,12 @@ class Element {
   bool operator==(const Element& o) const { return bytes_ == o.bytes_; }
 
  private:
-  friend class GroupOps;
+  // Only the group operations below create elements without validation.
+  friend absl::StatusOr<Element> ScalarMult(const Scalar&, const Element&);
+  friend absl::StatusOr<Element> ScalarMultBase(const Scalar&);
+  friend absl::StatusOr<Element> Add(const Element&, const Element&);
+  friend absl::StatusOr<ValidatedProduct> ScalarMultUntrusted(const Scalar&, ByteView,
+                                                              std::string_view);
   Element() = default;
   std::array<uint8_t, kElementSize> bytes_{};
 };

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace schakel::crypto {
@@ -106,6 +107,26 @@ class SecretBuffer {
 
  private:
   std::vector<uint8_t> bytes_;
+};
+
+// True after construction, false once the owner has been moved from. Objects
+// holding keys carry one so that a moved-from object refuses to work instead
+// of working with wiped (zero) key material.
+class OwnershipFlag {
+ public:
+  OwnershipFlag() = default;
+  OwnershipFlag(const OwnershipFlag&) = delete;
+  OwnershipFlag& operator=(const OwnershipFlag&) = delete;
+  OwnershipFlag(OwnershipFlag&& other) noexcept : live_(std::exchange(other.live_, false)) {}
+  OwnershipFlag& operator=(OwnershipFlag&& other) noexcept {
+    const bool live = std::exchange(other.live_, false);
+    live_ = live;
+    return *this;
+  }
+  explicit operator bool() const { return live_; }
+
+ private:
+  bool live_ = true;
 };
 
 }  // namespace schakel::crypto

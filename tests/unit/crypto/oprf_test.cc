@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/crypto/oprf_test_peer.h"
 #include "tests/unit/crypto/test_util.h"
 
 namespace schakel::crypto::oprf {
@@ -180,6 +181,143 @@ TEST(PrivateKeyTest, FromBytesRefusesZeroAndNonCanonical) {
   auto k = PrivateKey::Generate();
   auto again = PrivateKey::FromBytes(k.scalar().bytes()).value();
   EXPECT_EQ(k.public_key(), again.public_key());
+}
+
+}  // namespace
+}  // namespace schakel::crypto::oprf
+
+namespace schakel::crypto::oprf {
+namespace {
+
+using ::schakel::crypto::testing::HexOrDie;
+using ::schakel::crypto::testing::StatusIs;
+
+TEST(MovedFromTest, MovedFromKeyRefusesToServe) {
+  PrivateKey key = PrivateKey::Generate();
+  PrivateKey taken = std::move(key);
+  EXPECT_THAT(key.CheckUsable(),  // NOLINT(bugprone-use-after-move): the point of the test
+              StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  PoprfServer poprf(std::move(key));  // NOLINT(bugprone-use-after-move)
+  const Bytes info = {'p'};
+  EXPECT_THAT(poprf.ForInfo(info), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  EXPECT_THAT(poprf.Evaluate(info, info), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  PrivateKey k2 = PrivateKey::Generate();
+  PrivateKey k2b = std::move(k2);
+  OprfServer oprf(std::move(k2));  // NOLINT(bugprone-use-after-move)
+  EXPECT_THAT(oprf.Evaluate(info), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  PrivateKey k3 = PrivateKey::Generate();
+  PrivateKey k3b = std::move(k3);
+  VoprfServer voprf(std::move(k3));  // NOLINT(bugprone-use-after-move)
+  EXPECT_THAT(voprf.Evaluate(info), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  // The key that was moved into still works.
+  PoprfServer good(std::move(taken));
+  EXPECT_TRUE(good.Evaluate(info, info).ok());
+}
+
+TEST(MovedFromTest, MovedFromInfoKeyAndClientRefuse) {
+  PoprfServer server(PrivateKey::Generate());
+  const Bytes info = {'p'};
+  PoprfInfoKey key = server.ForInfo(info).value();
+  PoprfInfoKey other = std::move(key);
+  EXPECT_THAT(key.Evaluate(info), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));  // NOLINT
+  EXPECT_TRUE(other.Evaluate(info).ok());
+
+  PoprfClient client = PoprfClient::Create(server.public_key(), info).value();
+  auto b = PoprfClient::Blind(info).value();
+  std::vector<Element> blinded{b.blinded_element};
+  auto eval = other.BlindEvaluateBatch(blinded).value();
+  PoprfClient moved = std::move(client);
+  std::vector<ByteView> inputs{info};
+  std::vector<Scalar> blinds;
+  blinds.push_back(std::move(b.blind));
+  EXPECT_THAT(client.Finalize(inputs, blinds, blinded, eval.evaluated_elements, eval.proof),  // NOLINT
+              StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  EXPECT_TRUE(moved.Finalize(inputs, blinds, blinded, eval.evaluated_elements, eval.proof).ok());
+}
+
+// The parallel split must not change a single byte: same nonce, same proof,
+// for batch sizes that divide unevenly and any requested thread count.
+TEST(ParallelTest, ProofBytesIndependentOfThreads) {
+  PoprfServer server(PrivateKey::Generate());
+  const Bytes info = {'p'};
+  const PoprfInfoKey key = server.ForInfo(info).value();
+  auto client = PoprfClient::Create(server.public_key(), info).value();
+  const Scalar nonce = Scalar::Random();
+  for (size_t n : {64u, 65u, 97u, 130u}) {
+    std::vector<Element> blinded;
+    std::vector<Scalar> blinds;
+    std::vector<Bytes> inputs;
+    for (size_t i = 0; i < n; ++i) inputs.push_back(Bytes{static_cast<uint8_t>(i), 'x'});
+    for (const auto& in : inputs) {
+      auto b = PoprfClient::Blind(in).value();
+      blinded.push_back(b.blinded_element);
+      blinds.push_back(std::move(b.blind));
+    }
+    auto base = OprfTestPeer::BlindEvaluateBatchWith(key, blinded, nonce, 1).value();
+    for (int threads : {2, 3, 0, -1, 1000}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " threads=" + std::to_string(threads));
+      auto eval = OprfTestPeer::BlindEvaluateBatchWith(key, blinded, nonce, threads);
+      ASSERT_TRUE(eval.ok()) << eval.status();
+      EXPECT_EQ(ToHex(eval->proof.Serialize()), ToHex(base.proof.Serialize()));
+      for (size_t i = 0; i < n; ++i) EXPECT_EQ(eval->evaluated_elements[i], base.evaluated_elements[i]);
+    }
+    std::vector<ByteView> views(inputs.begin(), inputs.end());
+    EXPECT_TRUE(client.Finalize(views, blinds, blinded, base.evaluated_elements, base.proof).ok());
+  }
+}
+
+TEST(ParallelTest, BadEncodingInALaterChunkIsNamedByItsIndex) {
+  PoprfServer server(PrivateKey::Generate());
+  const PoprfInfoKey key = server.ForInfo(Bytes{'p'}).value();
+  std::vector<Bytes> wire;
+  for (int i = 0; i < 100; ++i) wire.push_back(PoprfClient::Blind(Bytes{static_cast<uint8_t>(i)}).value().blinded_element.ToBytes());
+  wire[77][31] |= 0x80;
+  std::vector<ByteView> views(wire.begin(), wire.end());
+  EXPECT_THAT(key.BlindEvaluateEncoded(views, "blinded_elements", 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, "blinded_elements[77]: not a canonical"));
+}
+
+TEST(LimitsTest, BatchOfMoreThan65535IsRefused) {
+  PoprfServer server(PrivateKey::Generate());
+  const std::vector<Element> blinded(kMaxBatch + 1, Element::Generator());
+  EXPECT_THAT(server.BlindEvaluateBatch(blinded, Bytes{'p'}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "batch of 65536 elements is larger than the 65535 allowed"));
+  const Bytes seed(32, 1);
+  EXPECT_THAT(PrivateKey::Derive(Mode::kPoprf, std::span<const uint8_t, 32>(seed.data(), 32),
+                                 Bytes(65536, 'i')),
+              StatusIs(absl::StatusCode::kInvalidArgument, "key info: 65536 bytes is longer"));
+}
+
+TEST(ModeSeparationTest, VoprfProofIsRefusedByPoprfClient) {
+  // A VOPRF answer (mode 1 transcripts, untweaked key) cannot pass as POPRF.
+  PrivateKey key = PrivateKey::Generate();
+  const Element pk = key.public_key();
+  VoprfServer voprf(std::move(key));
+  auto client = PoprfClient::Create(pk, Bytes{'p'}).value();
+  auto b = PoprfClient::Blind(Bytes{'x'}).value();
+  std::vector<Element> blinded{b.blinded_element};
+  auto eval = voprf.BlindEvaluateBatch(blinded).value();
+  std::vector<ByteView> inputs{ByteView(reinterpret_cast<const uint8_t*>("x"), 1)};
+  std::vector<Scalar> blinds;
+  blinds.push_back(std::move(b.blind));
+  EXPECT_THAT(client.Finalize(inputs, blinds, blinded, eval.evaluated_elements, eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
+}
+
+TEST(TweakTest, KeyWhoseTweakCancelsIsRefused) {
+  // sk = -m makes t = sk + m = 0: the server must refuse (InverseError) and
+  // a client given pk = -m·G must refuse the identity tweaked key.
+  const Bytes info = {'p'};
+  Bytes framed = {'I', 'n', 'f', 'o', 0, 1, 'p'};
+  const Scalar m = HashToScalar(Mode::kPoprf, framed);
+  const Scalar minus_m = Scalar() - m;
+  auto key = PrivateKey::FromBytes(minus_m.bytes()).value();
+  const Element pk = key.public_key();
+  PoprfServer server(std::move(key));
+  EXPECT_THAT(server.ForInfo(info), StatusIs(absl::StatusCode::kInvalidArgument, "tweaked key is zero"));
+  EXPECT_THAT(PoprfClient::Create(pk, info),
+              StatusIs(absl::StatusCode::kInvalidArgument, "tweaked key is the identity"));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/oprf.h"
+#include "tests/unit/crypto/oprf_test_peer.h"
 
 namespace schakel::crypto::oprf {
 namespace {
@@ -80,7 +81,7 @@ void CheckVector(Mode mode, const PrivateKey& key, const json& entry, const json
     OprfClient client;
     OprfServer server(PrivateKey::FromBytes(key.scalar().bytes()).value());
     for (size_t i = 0; i < n; ++i) {
-      auto b = client.BlindWith(inputs[i], ScalarOf(blinds[i]));
+      auto b = OprfTestPeer::BlindWith(client, inputs[i], ScalarOf(blinds[i]));
       ASSERT_TRUE(b.ok()) << b.status();
       EXPECT_EQ(ToHex(b->blinded_element.bytes()), ToHex(blinded_expected[i]));
       auto e = server.BlindEvaluate(b->blinded_element);
@@ -105,13 +106,13 @@ void CheckVector(Mode mode, const PrivateKey& key, const json& entry, const json
     VoprfClient client(key.public_key());
     VoprfServer server(PrivateKey::FromBytes(key.scalar().bytes()).value());
     for (size_t i = 0; i < n; ++i) {
-      auto b = client.BlindWith(inputs[i], ScalarOf(blinds[i]));
+      auto b = OprfTestPeer::BlindWith(client, inputs[i], ScalarOf(blinds[i]));
       ASSERT_TRUE(b.ok()) << b.status();
       EXPECT_EQ(ToHex(b->blinded_element.bytes()), ToHex(blinded_expected[i]));
       blinded.push_back(b->blinded_element);
       blind_scalars.push_back(std::move(b->blind));
     }
-    auto eval = server.BlindEvaluateBatchWith(blinded, nonce);
+    auto eval = OprfTestPeer::BlindEvaluateBatchWith(server, blinded, nonce);
     ASSERT_TRUE(eval.ok()) << eval.status();
     for (size_t i = 0; i < n; ++i) {
       EXPECT_EQ(ToHex(eval->evaluated_elements[i].bytes()), ToHex(evaluated_expected[i]));
@@ -132,14 +133,14 @@ void CheckVector(Mode mode, const PrivateKey& key, const json& entry, const json
   ASSERT_TRUE(client.ok()) << client.status();
   PoprfServer server(PrivateKey::FromBytes(key.scalar().bytes()).value());
   for (size_t i = 0; i < n; ++i) {
-    auto b = client->BlindWith(inputs[i], ScalarOf(blinds[i]));
+    auto b = OprfTestPeer::PoprfBlindWith(inputs[i], ScalarOf(blinds[i]));
     ASSERT_TRUE(b.ok()) << b.status();
     EXPECT_EQ(ToHex(b->blinded_element.bytes()), ToHex(blinded_expected[i]));
     blinded.push_back(b->blinded_element);
     blind_scalars.push_back(std::move(b->blind));
   }
   for (int threads : {1, 2}) {
-    auto eval = server.ForInfo(info).value().BlindEvaluateBatchWith(blinded, nonce, threads);
+    auto eval = OprfTestPeer::BlindEvaluateBatchWith(server.ForInfo(info).value(), blinded, nonce, threads);
     ASSERT_TRUE(eval.ok()) << eval.status();
     for (size_t i = 0; i < n; ++i) {
       EXPECT_EQ(ToHex(eval->evaluated_elements[i].bytes()), ToHex(evaluated_expected[i]));

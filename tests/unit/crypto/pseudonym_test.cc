@@ -134,6 +134,42 @@ TEST(PseudonymTest, RequesterRefusesBadAnswers) {
               StatusIs(absl::StatusCode::kInvalidArgument, "proof: must be 64 bytes, got 10"));
 }
 
+TEST(PseudonymTest, RequesterRefusesNonCanonicalAnswer) {
+  Node node;
+  auto key = PurposeKey::Create(node.server, "p").value();
+  auto requester = MatchRequester::Create("p").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333"});
+  auto pending = requester.Blind(Views(inputs)).value();
+  auto blinded = pending.BlindedEncodings();
+  auto eval = key.EvaluateBlinded(Views(blinded)).value();
+  auto high_bit = eval.evaluated_elements;
+  high_bit[0][31] |= 0x80;  // libsodium 1.0.18 would decode this as the same element
+  EXPECT_THAT(requester.Finalize(pending, node.server.public_key(), Views(high_bit), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "evaluated_elements[0]: not a canonical"));
+}
+
+TEST(PseudonymTest, MovedFromObjectsRefuse) {
+  Node node;
+  auto key = PurposeKey::Create(node.server, "p").value();
+  PurposeKey key2 = std::move(key);
+  const Bytes input = Inputs({"schakel:v1:bsn:111222333"})[0];
+  EXPECT_THAT(key.TagFor(input), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));  // NOLINT
+  EXPECT_TRUE(key2.TagFor(input).ok());
+  auto requester = MatchRequester::Create("p").value();
+  MatchRequester r2 = std::move(requester);
+  std::vector<ByteView> views{input};
+  EXPECT_THAT(requester.Blind(views), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));  // NOLINT
+  EXPECT_TRUE(r2.Blind(views).ok());
+}
+
+TEST(PseudonymTest, TooManyInputsAreRefused) {
+  auto requester = MatchRequester::Create("p").value();
+  const Bytes one = Inputs({"schakel:v1:bsn:111222333"})[0];
+  std::vector<ByteView> views(oprf::kMaxBatch + 1, ByteView(one));
+  EXPECT_THAT(requester.Blind(views),
+              StatusIs(absl::StatusCode::kInvalidArgument, "65536 inputs is more than the 65535"));
+}
+
 TEST(PseudonymTest, PurposeIdsAreValidated) {
   Node node;
   for (std::string_view bad : {"", "Riec", "riec ondermijning", "-x", "riec/1",

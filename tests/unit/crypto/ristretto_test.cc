@@ -183,6 +183,29 @@ TEST(HashTest, KnownDigests) {
             "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
 }
 
+TEST(HashTest, ExpandMessageXmdMatchesRfc9380AppendixK3) {
+  const std::string_view dst = "QUUX-V01-CS02-with-expander-SHA512-256";
+  struct Case {
+    std::string_view msg;
+    size_t length;
+    std::string_view expected;
+  } cases[] = {
+      {"", 0x20, "6b9a7312411d92f921c6f68ca0b6380730a1a4d982c507211a90964c394179ba"},
+      {"abc", 0x20, "0da749f12fbe5483eb066a5f595055679b976e93abe9be6f0f6318bce7aca8dc"},
+      {"abcdef0123456789", 0x20, "087e45a86e2939ee8b91100af1583c4938e0f5fc6c9db4b107b83346bc967f58"},
+      {"", 0x80,
+       "41b037d1734a5f8df225dd8c7de38f851efdb45c372887be655212d07251b921b052b62eaed99b46f72f2ef4cc96"
+       "bfaf254ebbbec091e1a3b9e4fb5e5b619d2e0c5414800a1d882b62bb5cd1778f098b8eb6cb399d5d9d18f5d5842c"
+       "f5d13d7eb00a7cff859b605da678b318bd0e65ebff70bec88c753b159a805d2c89c55961"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.msg) + "/" + std::to_string(c.length));
+    auto out = ExpandMessageXmdSha512(AsBytes(c.msg), AsBytes(dst), c.length);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(ToHex(*out), c.expected);
+  }
+}
+
 TEST(HashTest, ExpandMessageXmdRefusesBadParameters) {
   EXPECT_THAT(ExpandMessageXmdSha512(AsBytes("m"), AsBytes(""), 64),
               StatusIs(absl::StatusCode::kInvalidArgument, "DST length 0"));
