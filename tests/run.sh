@@ -18,6 +18,23 @@ start=$(date +%s)
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 
+passed=0
+# Runs ctest on a build tree and adds its count of passed tests to the total.
+run_ctest() {
+  local dir=$1 log
+  log=$(mktemp)
+  shift
+  if ! "$@" ctest --test-dir "$dir" --output-on-failure -j "$JOBS" | tee "$log"; then
+    rm -f "$log"
+    return 1
+  fi
+  local n
+  n=$(sed -n 's/^100% tests passed, 0 tests failed out of \([0-9]*\)$/\1/p' "$log")
+  rm -f "$log"
+  [ -n "$n" ] || { echo "run.sh: could not read ctest's summary for $dir" >&2; return 1; }
+  passed=$((passed + n))
+}
+
 step "installing dependencies"
 ./deploy/install-deps.sh
 
@@ -26,7 +43,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCHAKEL_WERROR=
 cmake --build build -j "$JOBS"
 
 step "running the test suite (build/)"
-ctest --test-dir build --output-on-failure -j "$JOBS"
+run_ctest build env
 
 if [ "$SANITIZE" != 0 ]; then
   step "building with -fsanitize=address,undefined (build-asan/)"
@@ -34,8 +51,8 @@ if [ "$SANITIZE" != 0 ]; then
     -DSCHAKEL_BUILD_BENCHMARKS=OFF -DSCHAKEL_WERROR=ON >/dev/null
   cmake --build build-asan -j "$JOBS"
   step "running the test suite under ASan+UBSan (build-asan/)"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+  run_ctest build-asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
@@ -48,3 +65,4 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
 fi
 
 step "all tests passed"
+echo "tests: ${passed} passed, 0 failed"
