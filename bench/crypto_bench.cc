@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "crypto/oprf.h"
+#include "crypto/public_point_sum.h"
 #include "crypto/random.h"
 
 namespace schakel::crypto::oprf {
@@ -80,6 +81,28 @@ void BM_RawIsValidPoint(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RawIsValidPoint);
+
+// One term into the prover's public-point accumulator (a decode and an
+// extended-coordinates addition): what replaces BM_RawAdd in the proof.
+void BM_PublicPointSumAdd(benchmark::State& state) {
+  const Element e = ScalarMultBase(Scalar::Random()).value();
+  PublicPointSum sum;
+  for (auto _ : state) {
+    sum.Add(e);
+    benchmark::DoNotOptimize(sum);
+  }
+}
+BENCHMARK(BM_PublicPointSumAdd);
+
+// HashToScalar of one composite transcript (the d_i of the proof).
+void BM_CompositeScalar(benchmark::State& state) {
+  Bytes transcript(2 + 64 + 2 + 2 * (2 + 32) + 9, 0x5a);
+  for (auto _ : state) {
+    auto d = HashToScalar(Mode::kPoprf, transcript);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_CompositeScalar);
 
 void BM_HashToGroup(benchmark::State& state) {
   const std::string input = InputFor(1);

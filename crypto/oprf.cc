@@ -7,6 +7,7 @@
 
 #include "common/strings.h"
 #include "crypto/hash.h"
+#include "crypto/public_point_sum.h"
 
 namespace schakel::crypto::oprf {
 namespace {
@@ -136,6 +137,10 @@ absl::StatusOr<Composites> ComputeComposites(Mode mode, const Element& b,
 
   const size_t n = c.size();
   const size_t chunks = ChunkCount(n, threads);
+  // The prover (k set) sums its public terms with PublicPointSum; the
+  // verifier uses libsodium's additions only, so it checks the prover's
+  // arithmetic independently.
+  std::vector<PublicPointSum> fast_m(k != nullptr ? chunks : 0);
   std::vector<std::optional<Element>> partial_m(chunks);
   std::vector<std::optional<Element>> partial_z(chunks);
 
@@ -152,8 +157,12 @@ absl::StatusOr<Composites> ComputeComposites(Mode mode, const Element& b,
       const Scalar di = HashToScalarWithDst(transcript, scalar_dst);
       auto term_m = ScalarMult(di, c[i]);
       if (!term_m.ok()) return term_m.status();
+      if (k != nullptr) {
+        fast_m[chunk].Add(*term_m);
+        continue;
+      }
       if (auto s = Accumulate(partial_m[chunk], *term_m); !s.ok()) return s;
-      if (k == nullptr) {
+      {
         auto term_z = ScalarMult(di, d[i]);
         if (!term_z.ok()) return term_z.status();
         if (auto s = Accumulate(partial_z[chunk], *term_z); !s.ok()) return s;
@@ -163,6 +172,14 @@ absl::StatusOr<Composites> ComputeComposites(Mode mode, const Element& b,
   });
   if (!status.ok()) return status;
 
+  if (k != nullptr) {
+    for (size_t i = 1; i < chunks; ++i) fast_m[0].Merge(fast_m[i]);
+    auto m = fast_m[0].Sum();
+    if (!m.ok()) return m.status();
+    auto z = ScalarMult(*k, *m);
+    if (!z.ok()) return z.status();
+    return Composites{*m, *z};
+  }
   std::optional<Element> m;
   for (const auto& p : partial_m) {
     if (p) {
@@ -170,11 +187,6 @@ absl::StatusOr<Composites> ComputeComposites(Mode mode, const Element& b,
     }
   }
   if (!m) return absl::InternalError("proof: empty composite");
-  if (k != nullptr) {
-    auto z = ScalarMult(*k, *m);
-    if (!z.ok()) return z.status();
-    return Composites{*m, *z};
-  }
   std::optional<Element> z;
   for (const auto& p : partial_z) {
     if (p) {
