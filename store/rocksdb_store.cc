@@ -1,0 +1,114 @@
+#include "store/rocksdb_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/strings.h"
+
+namespace schakel::store {
+namespace {
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what, std::string_view dir) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message = StrCat("store ", dir, ": ", what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsIOError() || s.IsNoSpace()) return absl::UnavailableError(message);
+  if (s.IsBusy() || s.IsTryAgain()) return absl::UnavailableError(message);
+  return absl::InternalError(message);
+}
+
+}  // namespace
+
+RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string directory)
+    : db_(std::move(db)), directory_(std::move(directory)) {}
+
+RocksDbStore::~RocksDbStore() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& directory) {
+  if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(
+        StrCat("store ", directory, ": cannot create the directory: ", std::strerror(errno)));
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  options.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, directory, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return absl::FailedPreconditionError(
+          StrCat("store ", directory, ": in use by another process (", s.ToString(), ")"));
+    }
+    return FromRocks(s, "open", directory);
+  }
+  return std::unique_ptr<RocksDbStore>(new RocksDbStore(std::unique_ptr<rocksdb::DB>(raw), directory));
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(std::string_view key) const {
+  std::string value;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  rocksdb::Status s = db_->Get(ro, ToSlice(key), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read", directory_);
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status RocksDbStore::Write(const WriteBatch& batch, Durability durability) {
+  rocksdb::WriteBatch wb;
+  for (const auto& op : batch.ops()) {
+    rocksdb::Status s = op.is_delete ? wb.Delete(ToSlice(op.key))
+                                     : wb.Put(ToSlice(op.key), ToSlice(op.value));
+    if (!s.ok()) return FromRocks(s, "batch", directory_);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = durability == Durability::kSynced;
+  return FromRocks(db_->Write(wo, &wb), "write", directory_);
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RocksDbStore::Scan(
+    std::string_view begin, std::string_view end, size_t limit) const {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (it->Seek(ToSlice(begin)); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (!end.empty() && k.compare(ToSlice(end)) >= 0) break;
+    out.emplace_back(k.ToString(), it->value().ToString());
+    if (limit != 0 && out.size() == limit) break;
+  }
+  if (auto s = FromRocks(it->status(), "scan", directory_); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<std::pair<std::string, std::string>>> RocksDbStore::Last(
+    std::string_view begin, std::string_view end) const {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  if (end.empty()) {
+    it->SeekToLast();
+  } else {
+    it->SeekForPrev(ToSlice(end));
+    if (it->Valid() && it->key().compare(ToSlice(end)) >= 0) it->Prev();
+  }
+  if (auto s = FromRocks(it->status(), "scan", directory_); !s.ok()) return s;
+  if (!it->Valid() || it->key().compare(ToSlice(begin)) < 0) {
+    return std::optional<std::pair<std::string, std::string>>();
+  }
+  return std::optional<std::pair<std::string, std::string>>(
+      std::make_pair(it->key().ToString(), it->value().ToString()));
+}
+
+}  // namespace schakel::store
