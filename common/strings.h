@@ -13,13 +13,28 @@
 
 #include <iterator>
 #include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/strings/string_view.h"
 
 namespace schakel {
+namespace strings_internal {
+// absl::string_view (what absl::Status::message() returns) as std::string_view.
+template <typename T>
+decltype(auto) Formattable(const T& v) {
+  if constexpr (std::is_same_v<T, absl::string_view>) {
+    return std::string_view(v.data(), v.size());
+  } else {
+    return (v);
+  }
+}
+}  // namespace strings_internal
 
 template <typename... Args>
 std::string StrCat(const Args&... args) {
   std::string out;
-  (fmt::format_to(std::back_inserter(out), "{}", args), ...);
+  (fmt::format_to(std::back_inserter(out), "{}", strings_internal::Formattable(args)), ...);
   return out;
 }
 
