@@ -8,19 +8,20 @@
 namespace schakel::crypto {
 
 absl::Status ValidatePurposeId(std::string_view id) {
-  if (id.empty() || id.size() > 64) {
+  // The rule of proto/schakel/v1/common.proto.
+  if (id.size() < 2 || id.size() > 63) {
     return absl::InvalidArgumentError(
-        StrCat("purpose: id must be 1 to 64 characters, got ", id.size()));
+        StrCat("purpose: id must be 2 to 63 characters, got ", id.size()));
   }
   auto allowed = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
   };
   for (size_t i = 0; i < id.size(); ++i) {
-    if (!allowed(id[i]) || (i == 0 && !std::isalnum(static_cast<unsigned char>(id[i])))) {
+    if (!allowed(id[i]) || (i == 0 && !(id[i] >= 'a' && id[i] <= 'z'))) {
       return absl::InvalidArgumentError(StrCat(
           "purpose: character ", i + 1,
           " is not allowed (use lower-case letters, digits, '.', '_' and '-', starting with a "
-          "letter or digit)"));
+          "letter)"));
     }
   }
   return absl::OkStatus();

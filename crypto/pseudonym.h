@@ -39,8 +39,9 @@ namespace schakel::crypto {
 inline constexpr size_t kTagSize = 16;
 using Tag = std::array<uint8_t, kTagSize>;
 
-// Checks a purpose id: 1 to 64 characters of [a-z0-9._-], starting with a
-// letter or digit. Errors: INVALID_ARGUMENT naming "purpose".
+// Checks a purpose id (the rule of proto/schakel/v1/common.proto): 2 to 63
+// characters of [a-z0-9._-], starting with a letter. Errors:
+// INVALID_ARGUMENT naming "purpose".
 absl::Status ValidatePurposeId(std::string_view purpose_id);
 
 // "schakel:v1:purpose:<purpose id>", the POPRF public info. Errors as

@@ -44,9 +44,9 @@ TEST(PseudonymTest, RequesterTagsEqualNodeTags) {
 
 TEST(PseudonymTest, OneBlindingServesEveryPartner) {
   Node a, b;
-  auto key_a = PurposeKey::Create(a.server, "p").value();
-  auto key_b = PurposeKey::Create(b.server, "p").value();
-  auto requester = MatchRequester::Create("p").value();
+  auto key_a = PurposeKey::Create(a.server, "test-purpose").value();
+  auto key_b = PurposeKey::Create(b.server, "test-purpose").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
   auto pending = requester.Blind(Views(inputs)).value();
   auto blinded = pending.BlindedEncodings();
@@ -88,8 +88,8 @@ TEST(PseudonymTest, RequesterRefusesAnswerUnderAnotherPurpose) {
 
 TEST(PseudonymTest, NodeRefusesBadEncodingsByIndex) {
   Node node;
-  auto key = PurposeKey::Create(node.server, "p").value();
-  auto requester = MatchRequester::Create("p").value();
+  auto key = PurposeKey::Create(node.server, "test-purpose").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
   auto blinded = requester.Blind(Views(inputs)).value().BlindedEncodings();
   for (const Bytes& bad : ReadHexLines(DataPath("ristretto255-invalid-encodings.txt"))) {
@@ -114,8 +114,8 @@ TEST(PseudonymTest, NodeRefusesBadEncodingsByIndex) {
 
 TEST(PseudonymTest, RequesterRefusesBadAnswers) {
   Node node;
-  auto key = PurposeKey::Create(node.server, "p").value();
-  auto requester = MatchRequester::Create("p").value();
+  auto key = PurposeKey::Create(node.server, "test-purpose").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782"});
   auto pending = requester.Blind(Views(inputs)).value();
   auto blinded = pending.BlindedEncodings();
@@ -136,8 +136,8 @@ TEST(PseudonymTest, RequesterRefusesBadAnswers) {
 
 TEST(PseudonymTest, RequesterRefusesNonCanonicalAnswer) {
   Node node;
-  auto key = PurposeKey::Create(node.server, "p").value();
-  auto requester = MatchRequester::Create("p").value();
+  auto key = PurposeKey::Create(node.server, "test-purpose").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
   const auto inputs = Inputs({"schakel:v1:bsn:111222333"});
   auto pending = requester.Blind(Views(inputs)).value();
   auto blinded = pending.BlindedEncodings();
@@ -150,12 +150,12 @@ TEST(PseudonymTest, RequesterRefusesNonCanonicalAnswer) {
 
 TEST(PseudonymTest, MovedFromObjectsRefuse) {
   Node node;
-  auto key = PurposeKey::Create(node.server, "p").value();
+  auto key = PurposeKey::Create(node.server, "test-purpose").value();
   PurposeKey key2 = std::move(key);
   const Bytes input = Inputs({"schakel:v1:bsn:111222333"})[0];
   EXPECT_THAT(key.TagFor(input), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));  // NOLINT
   EXPECT_TRUE(key2.TagFor(input).ok());
-  auto requester = MatchRequester::Create("p").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
   MatchRequester r2 = std::move(requester);
   std::vector<ByteView> views{input};
   EXPECT_THAT(requester.Blind(views), StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));  // NOLINT
@@ -163,7 +163,7 @@ TEST(PseudonymTest, MovedFromObjectsRefuse) {
 }
 
 TEST(PseudonymTest, TooManyInputsAreRefused) {
-  auto requester = MatchRequester::Create("p").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
   const Bytes one = Inputs({"schakel:v1:bsn:111222333"})[0];
   std::vector<ByteView> views(oprf::kMaxBatch + 1, ByteView(one));
   EXPECT_THAT(requester.Blind(views),
@@ -172,8 +172,8 @@ TEST(PseudonymTest, TooManyInputsAreRefused) {
 
 TEST(PseudonymTest, PurposeIdsAreValidated) {
   Node node;
-  for (std::string_view bad : {"", "Riec", "riec ondermijning", "-x", "riec/1",
-                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+  for (std::string_view bad : {"", "r", "Riec", "riec ondermijning", "-x", "1riec", "riec/1",
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
     SCOPED_TRACE(bad);
     EXPECT_THAT(PurposeKey::Create(node.server, bad),
                 StatusIs(absl::StatusCode::kInvalidArgument, "purpose:"));
