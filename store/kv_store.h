@@ -37,16 +37,21 @@ enum class Durability {
 // Puts and deletes applied together, all or nothing, in order.
 class WriteBatch {
  public:
+  enum class Kind { kPut, kDelete, kDeleteRange };
   struct Op {
-    bool is_delete;
+    Kind kind;
     std::string key;
-    std::string value;
+    std::string value;  // the value (kPut) or the end of the range (kDeleteRange)
   };
 
   void Put(std::string_view key, std::string_view value) {
-    ops_.push_back({false, std::string(key), std::string(value)});
+    ops_.push_back({Kind::kPut, std::string(key), std::string(value)});
   }
-  void Delete(std::string_view key) { ops_.push_back({true, std::string(key), {}}); }
+  void Delete(std::string_view key) { ops_.push_back({Kind::kDelete, std::string(key), {}}); }
+  // Deletes every key with begin <= key < end.
+  void DeleteRange(std::string_view begin, std::string_view end) {
+    ops_.push_back({Kind::kDeleteRange, std::string(begin), std::string(end)});
+  }
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }

@@ -12,10 +12,16 @@ absl::StatusOr<std::optional<std::string>> MemoryStore::Get(std::string_view key
 absl::Status MemoryStore::Write(const WriteBatch& batch, Durability) {
   std::lock_guard lock(mu_);
   for (const auto& op : batch.ops()) {
-    if (op.is_delete) {
-      data_.erase(op.key);
-    } else {
-      data_[op.key] = op.value;
+    switch (op.kind) {
+      case WriteBatch::Kind::kPut:
+        data_[op.key] = op.value;
+        break;
+      case WriteBatch::Kind::kDelete:
+        data_.erase(op.key);
+        break;
+      case WriteBatch::Kind::kDeleteRange:
+        data_.erase(data_.lower_bound(op.key), data_.lower_bound(op.value));
+        break;
     }
   }
   return absl::OkStatus();

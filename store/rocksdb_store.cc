@@ -67,8 +67,18 @@ absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(std::string_view ke
 absl::Status RocksDbStore::Write(const WriteBatch& batch, Durability durability) {
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops()) {
-    rocksdb::Status s = op.is_delete ? wb.Delete(ToSlice(op.key))
-                                     : wb.Put(ToSlice(op.key), ToSlice(op.value));
+    rocksdb::Status s;
+    switch (op.kind) {
+      case WriteBatch::Kind::kPut:
+        s = wb.Put(ToSlice(op.key), ToSlice(op.value));
+        break;
+      case WriteBatch::Kind::kDelete:
+        s = wb.Delete(ToSlice(op.key));
+        break;
+      case WriteBatch::Kind::kDeleteRange:
+        s = wb.DeleteRange(ToSlice(op.key), ToSlice(op.value));
+        break;
+    }
     if (!s.ok()) return FromRocks(s, "batch", directory_);
   }
   rocksdb::WriteOptions wo;

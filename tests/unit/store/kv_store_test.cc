@@ -54,6 +54,18 @@ TEST_P(KvStoreTest, GetPutDelete) {
   EXPECT_EQ(store_->Get("b").value(), std::nullopt);
 }
 
+TEST_P(KvStoreTest, DeleteRangeRemovesExactlyTheRange) {
+  WriteBatch b;
+  for (const char* k : {"t/a/1", "t/a/2", "t/b/1", "t/c"}) b.Put(k, "x");
+  ASSERT_TRUE(store_->Write(b, Durability::kSynced).ok());
+  WriteBatch d;
+  d.DeleteRange("t/a/", PrefixEnd("t/a/"));
+  d.Put("t/a/3", "new");  // later ops in the same batch still apply
+  ASSERT_TRUE(store_->Write(d, Durability::kSynced).ok());
+  EXPECT_THAT(store_->Scan("t/", PrefixEnd("t/")).value(),
+              ElementsAre(Pair("t/a/3", "new"), Pair("t/b/1", "x"), Pair("t/c", "x")));
+}
+
 TEST_P(KvStoreTest, ScanAndLastRespectRangesAndLimits) {
   WriteBatch b;
   for (const char* k : {"log/1", "log/2", "log/3", "sig/1", "lo"}) b.Put(k, k);
