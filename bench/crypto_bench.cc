@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "crypto/oprf.h"
@@ -243,6 +244,55 @@ void BM_BlindEvaluateEncoded(benchmark::State& state) {
 }
 BENCHMARK(BM_BlindEvaluateEncoded)
     ->Args({1000, 1})->Args({1000, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// Raw scalar multiplications on `threads` threads at once: the baseline for
+// the node's multi-threaded evaluation (issue 3: "ratio to raw scalar
+// multiplications/s on the same cores").
+void BM_RawScalarMultParallel(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  constexpr int kPerThread = 2000;
+  EnsureSodiumInitialized();
+  for (auto _ : state) {
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([] {
+        unsigned char scalar[32], point[32], out[32];
+        crypto_core_ristretto255_scalar_random(scalar);
+        crypto_core_ristretto255_random(point);
+        for (int i = 0; i < kPerThread; ++i) {
+          if (crypto_scalarmult_ristretto255(out, scalar, point) != 0) std::abort();
+          benchmark::DoNotOptimize(out);
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * threads * kPerThread);
+}
+BENCHMARK(BM_RawScalarMultParallel)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The node's evaluation of a 10,000-element batch received from the gateway
+// (encodings validated inside the evaluation), with its batched proof, on
+// `threads` threads.
+void BM_NodeEvaluate10k(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  constexpr size_t n = 10000;
+  PrivateKey key = PrivateKey::Generate();
+  auto client = PoprfClient::Create(key.public_key(), Info()).value();
+  const Batch batch = MakeBatch(client, n);
+  std::vector<Bytes> wire;
+  for (const auto& e : batch.blinded) wire.push_back(e.ToBytes());
+  std::vector<ByteView> views(wire.begin(), wire.end());
+  PoprfServer server(std::move(key));
+  const PoprfInfoKey info_key = server.ForInfo(Info()).value();
+  for (auto _ : state) {
+    auto eval = info_key.BlindEvaluateEncoded(views, "blinded_elements", threads);
+    if (!eval.ok()) state.SkipWithError("evaluate failed");
+    benchmark::DoNotOptimize(eval);
+  }
+  SetPerElement(state, n);
+}
+BENCHMARK(BM_NodeEvaluate10k)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Server-side direct evaluation (no blinding, no proof) under a purpose whose
 // tweaked key is computed once: how a node computes its own tags for index
