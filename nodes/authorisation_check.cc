@@ -1,0 +1,96 @@
+#include "nodes/authorisation_check.h"
+
+#include "common/strings.h"
+
+namespace schakel::nodes {
+namespace {
+
+constexpr char kNoncePrefix[] = "nonce/";
+constexpr int64_t kMaxLifetimeMs = 60000;
+
+int64_t Millis(const google::protobuf::Timestamp& t) { return t.seconds() * 1000 + t.nanos() / 1000000; }
+
+}  // namespace
+
+absl::Status AuthorisationCheck::Check(const v1::Authorisation& auth,
+                                       v1::AuthorisedOperation operation,
+                                       const canonical::DigestBytes& request_digest,
+                                       const std::function<bool(const std::string&)>& purpose_answered) {
+  const v1::AuthorisationPayload& p = auth.payload();
+  // Signature by a pinned gateway key.
+  const crypto::VerifyKey* signer = nullptr;
+  for (const auto& k : keys_) {
+    const auto id = canonical::KeyId(k);
+    if (auth.signature().key_id() == std::string(reinterpret_cast<const char*>(id.data()), id.size())) {
+      signer = &k;
+      break;
+    }
+  }
+  if (signer == nullptr) {
+    return absl::PermissionDeniedError("authorisation: signed by a key that is not a pinned gateway key");
+  }
+  if (auto s = canonical::Verify(*signer, canonical::kAuthorisationContext, p, auth.signature()); !s.ok()) {
+    return absl::PermissionDeniedError(StrCat("authorisation: ", s.message()));
+  }
+  if (p.operation() != operation) {
+    return absl::PermissionDeniedError("authorisation: issued for another operation");
+  }
+  if (p.responder_org_id() != options_.own_org_id) {
+    return absl::PermissionDeniedError("authorisation: addressed to another organisation");
+  }
+  if (p.request_digest().size() != request_digest.size() ||
+      !std::equal(request_digest.begin(), request_digest.end(), p.request_digest().begin(),
+                  [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); })) {
+    return absl::PermissionDeniedError(
+        "authorisation: the request differs from the one the gateway authorised (request digest)");
+  }
+  const int64_t now = now_ms_();
+  const int64_t skew = options_.max_skew.count();
+  const int64_t issued = Millis(p.issued_at()), expires = Millis(p.expires_at());
+  if (expires - issued > kMaxLifetimeMs || expires <= issued) {
+    return absl::FailedPreconditionError("authorisation: lifetime is not within 1 ms .. 60 s");
+  }
+  if (issued > now + skew) {
+    return absl::FailedPreconditionError(
+        StrCat("authorisation: issued ", issued - now, " ms in the future (allowed skew ", skew, " ms)"));
+  }
+  if (expires + skew < now) {
+    return absl::FailedPreconditionError(
+        StrCat("authorisation: expired ", now - expires, " ms ago (allowed skew ", skew, " ms)"));
+  }
+  if (!purpose_answered(p.purpose_id())) {
+    return absl::PermissionDeniedError("authorisation: this node does not answer under that purpose");
+  }
+  if (p.nonce().size() != 16) return absl::PermissionDeniedError("authorisation: nonce is not 16 bytes");
+
+  // Accept the nonce exactly once, durably.
+  const std::string key = kNoncePrefix + p.nonce();
+  std::lock_guard lock(nonce_mu_);
+  auto seen = store_->Get(key);
+  if (!seen.ok()) return absl::UnavailableError(StrCat("authorisation: nonce store: ", seen.status().message()));
+  if (seen->has_value()) return absl::AlreadyExistsError("authorisation: replayed (nonce seen before)");
+  store::WriteBatch b;
+  b.Put(key, store::EncodeKeyU64(static_cast<uint64_t>(expires + skew)));
+  if (auto s = store_->Write(b, store::Durability::kSynced); !s.ok()) {
+    return absl::UnavailableError(StrCat("authorisation: nonce could not be stored (", s.message(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> AuthorisationCheck::ForgetExpiredNonces() {
+  const int64_t now = now_ms_();
+  auto rows = store_->Scan(kNoncePrefix, store::PrefixEnd(kNoncePrefix), 0);
+  if (!rows.ok()) return rows.status();
+  store::WriteBatch b;
+  for (const auto& [key, value] : *rows) {
+    auto keep_until = store::DecodeKeyU64(value);
+    if (!keep_until.ok() || static_cast<int64_t>(*keep_until) < now) b.Delete(key);
+  }
+  const size_t n = b.size();
+  if (n > 0) {
+    if (auto s = store_->Write(b, store::Durability::kBuffered); !s.ok()) return s;
+  }
+  return n;
+}
+
+}  // namespace schakel::nodes
