@@ -1,0 +1,95 @@
+#include "nodes/evaluator.h"
+
+#include "common/strings.h"
+#include "proto/canonical.h"
+
+namespace schakel::nodes {
+
+absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(
+    oprf::PrivateKey oprf_key, crypto::SigningKey signing_key,
+    const std::vector<std::string>& purposes_answered, AuthorisationCheck* check, Options options) {
+  std::unique_ptr<Evaluator> e(
+      new Evaluator(std::move(oprf_key), std::move(signing_key), check, std::move(options)));
+  for (const auto& purpose : purposes_answered) {
+    auto key = crypto::PurposeKey::Create(e->server_, purpose);
+    if (!key.ok()) return key.status();
+    e->purpose_keys_.emplace(purpose, std::move(*key));
+  }
+  return e;
+}
+
+absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::string& purpose,
+                                     uint32_t subjects, int64_t now_ms) {
+  constexpr int64_t kDayMs = 86400000;
+  const int64_t day = now_ms / kDayMs;
+  std::lock_guard lock(quota_mu_);
+  if (day != quota_day_) {
+    used_.clear();
+    quota_day_ = day;
+  }
+  uint64_t& used = used_[{requester, purpose}];
+  if (used + subjects > options_.daily_subject_quota) {
+    return absl::ResourceExhaustedError(StrCat("quota: this node's daily quota of ",
+                                               options_.daily_subject_quota,
+                                               " subjects for the requester under this purpose is used up (",
+                                               used, " used, ", subjects, " asked)"));
+  }
+  used += subjects;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateRequest& request,
+                                                         int64_t now_ms) {
+  const auto& elements = request.blinded_elements();
+  const auto& payload = request.authorisation().payload();
+  if (elements.empty() || static_cast<size_t>(elements.size()) > oprf::kMaxBatch) {
+    return absl::InvalidArgumentError(StrCat("blinded_elements: ", elements.size(),
+                                             " elements; 1 to ", oprf::kMaxBatch, " are allowed"));
+  }
+  if (payload.element_count() != static_cast<uint32_t>(elements.size())) {
+    return absl::InvalidArgumentError(StrCat("blinded_elements: ", elements.size(),
+                                             " elements, but the authorisation is for ",
+                                             payload.element_count()));
+  }
+  v1::ElementBatch batch;
+  *batch.mutable_elements() = elements;
+  auto digest = canonical::Digest(canonical::kElementBatchContext, batch);
+  if (!digest.ok()) return digest.status();
+  auto key = purpose_keys_.find(payload.purpose_id());
+  const auto answered = [this](const std::string& purpose) { return purpose_keys_.count(purpose) > 0; };
+  if (auto s = check_->Check(request.authorisation(), v1::AUTHORISED_OPERATION_EVALUATE, *digest, answered);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = ReserveQuota(payload.requester_org_id(), payload.purpose_id(), payload.subject_count(), now_ms);
+      !s.ok()) {
+    return s;
+  }
+
+  std::vector<crypto::ByteView> views;
+  views.reserve(static_cast<size_t>(elements.size()));
+  for (const auto& e : elements) views.push_back(crypto::AsBytes(e));
+  auto evaluation = key->second.EvaluateBlinded(views, options_.threads);
+  if (!evaluation.ok()) return evaluation.status();
+
+  v1::EvaluateResponse response;
+  v1::EvaluationStatement statement;
+  auto auth_digest = canonical::Digest(canonical::kAuthorisationContext, payload);
+  if (!auth_digest.ok()) return auth_digest.status();
+  statement.set_authorisation_digest(std::string(auth_digest->begin(), auth_digest->end()));
+  statement.set_responder_org_id(options_.own_org_id);
+  for (const auto& e : evaluation->evaluated_elements) {
+    const std::string bytes(e.begin(), e.end());
+    statement.add_evaluated_elements(bytes);
+    response.add_evaluated_elements(bytes);
+  }
+  const std::string proof(evaluation->proof.begin(), evaluation->proof.end());
+  statement.set_proof(proof);
+  response.set_proof(proof);
+  auto signature = canonical::Sign(signing_key_, canonical::kEvaluationContext, statement);
+  if (!signature.ok()) return signature.status();
+  *response.mutable_signature() = std::move(*signature);
+  return response;
+}
+
+}  // namespace schakel::nodes

@@ -1,0 +1,84 @@
+// The node's answering role for Node.Evaluate (node.proto), without the
+// network: the gRPC service is a thin adapter over this class.
+//
+// Evaluate(request, now):
+//   1. shape: 1 to 65,535 elements, count equal to authorisation.element_count
+//      (INVALID_ARGUMENT);
+//   2. the authorisation (nodes/authorisation_check.h) against
+//      D("schakel:v1:element-batch", ElementBatch{elements as received}),
+//      so the gateway cannot swap elements after authorising;
+//   3. the node's own daily quota per requester and purpose, in subjects
+//      (RESOURCE_EXHAUSTED), enforced again here even though the gateway
+//      enforces it too (counted in memory: a restart resets the day's
+//      counts; the gateway's durable count still applies);
+//   4. every element checked (canonical, not the identity) inside its
+//      evaluation under the purpose's tweaked key, with one batched DLEQ
+//      proof, on up to `threads` threads (INVALID_ARGUMENT naming
+//      blinded_elements[i]; one bad element refuses the whole batch);
+//   5. an EvaluationStatement signed with the node's Ed25519 key.
+// The node never learns which identifiers were asked about: it sees only
+// blinded elements.
+//
+// Thread safety: Evaluate may be called concurrently.
+#ifndef SCHAKEL_NODES_EVALUATOR_H_
+#define SCHAKEL_NODES_EVALUATOR_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "crypto/oprf.h"
+#include "crypto/pseudonym.h"
+#include "crypto/signing.h"
+#include "nodes/authorisation_check.h"
+#include "schakel/v1/node.pb.h"
+
+namespace schakel::nodes {
+
+namespace oprf = ::schakel::crypto::oprf;
+
+class Evaluator {
+ public:
+  struct Options {
+    std::string own_org_id;
+    // Subjects per requesting organisation, per purpose, per UTC day.
+    uint32_t daily_subject_quota = 10000;
+    int threads = 2;
+  };
+
+  // `purposes_answered` lists the purpose ids this node answers (its local
+  // policy); keys for them are derived once here. `check` is not owned.
+  // Errors: INVALID_ARGUMENT for a bad purpose id.
+  static absl::StatusOr<std::unique_ptr<Evaluator>> Create(
+      oprf::PrivateKey oprf_key, crypto::SigningKey signing_key,
+      const std::vector<std::string>& purposes_answered, AuthorisationCheck* check, Options options);
+
+  absl::StatusOr<v1::EvaluateResponse> Evaluate(const v1::EvaluateRequest& request, int64_t now_ms);
+
+ private:
+  Evaluator(oprf::PrivateKey oprf_key, crypto::SigningKey signing_key, AuthorisationCheck* check,
+            Options options)
+      : server_(std::move(oprf_key)), signing_key_(std::move(signing_key)), check_(check),
+        options_(std::move(options)) {}
+
+  // Reserves `subjects` of today's quota; RESOURCE_EXHAUSTED when it would
+  // exceed it (nothing reserved then).
+  absl::Status ReserveQuota(const std::string& requester, const std::string& purpose,
+                            uint32_t subjects, int64_t now_ms);
+
+  oprf::PoprfServer server_;
+  const crypto::SigningKey signing_key_;
+  AuthorisationCheck* const check_;
+  const Options options_;
+  std::map<std::string, crypto::PurposeKey> purpose_keys_;  // fixed after Create
+
+  std::mutex quota_mu_;
+  int64_t quota_day_ = -1;                                          // guarded by quota_mu_
+  std::map<std::pair<std::string, std::string>, uint64_t> used_;  // guarded by quota_mu_
+};
+
+}  // namespace schakel::nodes
+
+#endif  // SCHAKEL_NODES_EVALUATOR_H_
