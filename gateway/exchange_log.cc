@@ -98,32 +98,49 @@ absl::StatusOr<ExchangeLog::Appended> ExchangeLog::Append(const v1::LogRecord& r
   absl::Status status = already_failed
                             ? absl::UnavailableError("exchange log: stopped after a failed write")
                             : absl::OkStatus();
-  for (Writer* q : group) {
-    if (!status.ok()) break;
-    auto rh = q == &w ? record_hash : canonical::Digest(canonical::kLogRecordContext, *q->record);
-    if (!rh.ok()) {
-      status = rh.status();
-      break;
+  // Everything between taking the lead and completing the group is guarded:
+  // an exception must not leave followers waiting on a leader that is gone.
+  try {
+    // Never overwrite an entry: if the next key exists, another writer uses
+    // this store, and nothing about the chain can be trusted.
+    if (status.ok()) {
+      auto existing = store_->Get(LogEntryKey(sequence + 1));
+      if (!existing.ok()) {
+        status = absl::UnavailableError(StrCat("exchange log: ", existing.status().message()));
+      } else if (existing->has_value()) {
+        status = absl::UnavailableError(StrCat("exchange log: entry ", sequence + 1,
+                                               " already exists: another writer uses this store"));
+      }
     }
-    ++sequence;
-    v1::LogEntry entry;
-    entry.set_sequence(sequence);
-    entry.set_previous_hash(DigestString(previous));
-    entry.set_record_hash(DigestString(*rh));
-    const canonical::DigestBytes entry_hash = canonical::EntryHash(sequence, previous, *rh);
-    entry.set_entry_hash(DigestString(entry_hash));
-    *entry.mutable_record() = *q->record;
-    batch.Put(LogEntryKey(sequence), entry.SerializeAsString());
-    appended.push_back(Appended{sequence, *rh, entry_hash});
-    previous = entry_hash;
-  }
-  if (status.ok()) {
-    status = store_->Write(batch, store::Durability::kSynced);
-    if (!status.ok()) {
-      status = absl::UnavailableError(
-          StrCat("exchange log: the entry could not be written durably (", status.message(),
-                 "); the exchange was not performed"));
+    for (Writer* q : group) {
+      if (!status.ok()) break;
+      auto rh = q == &w ? record_hash : canonical::Digest(canonical::kLogRecordContext, *q->record);
+      if (!rh.ok()) {
+        status = rh.status();
+        break;
+      }
+      ++sequence;
+      v1::LogEntry entry;
+      entry.set_sequence(sequence);
+      entry.set_previous_hash(DigestString(previous));
+      entry.set_record_hash(DigestString(*rh));
+      const canonical::DigestBytes entry_hash = canonical::EntryHash(sequence, previous, *rh);
+      entry.set_entry_hash(DigestString(entry_hash));
+      *entry.mutable_record() = *q->record;
+      batch.Put(LogEntryKey(sequence), entry.SerializeAsString());
+      appended.push_back(Appended{sequence, *rh, entry_hash});
+      previous = entry_hash;
     }
+    if (status.ok()) {
+      status = store_->Write(batch, store::Durability::kSynced);
+      if (!status.ok()) {
+        status = absl::UnavailableError(
+            StrCat("exchange log: the entry could not be written durably (", status.message(),
+                   "); the exchange was not performed"));
+      }
+    }
+  } catch (...) {
+    status = absl::UnavailableError("exchange log: internal failure while writing; not serving");
   }
 
   lock.lock();
@@ -183,8 +200,9 @@ absl::StatusOr<ExchangeLog::VerifyReport> ExchangeLog::Verify() const {
   canonical::DigestBytes previous = canonical::kFirstPreviousHash;
   uint64_t expected = 1;
   constexpr size_t kPage = 4096;
+  std::string next = kEntryPrefix;  // from the very start: a key below 1 is an error too
   while (true) {
-    auto rows = store_->Scan(LogEntryKey(expected), store::PrefixEnd(kEntryPrefix), kPage);
+    auto rows = store_->Scan(next, store::PrefixEnd(kEntryPrefix), kPage);
     if (!rows.ok()) return rows.status();
     for (const auto& [key, value] : *rows) {
       auto fail = [&](std::string problem) {
@@ -197,6 +215,10 @@ absl::StatusOr<ExchangeLog::VerifyReport> ExchangeLog::Verify() const {
       if (*key_sequence != expected) return fail("missing (the chain has a gap)");
       v1::LogEntry e;
       if (!e.ParseFromString(value)) return fail("does not parse");
+      if (!e.GetReflection()->GetUnknownFields(e).empty() ||
+          !e.record().GetReflection()->GetUnknownFields(e.record()).empty()) {
+        return fail("carries fields the log does not know (added behind its back)");
+      }
       if (e.sequence() != expected) return fail("stored under another sequence number");
       if (!SameDigest(e.previous_hash(), previous)) return fail("previous_hash does not link to the entry before");
       if (std::string problem = CheckEntry(e); !problem.empty()) return fail(problem);
@@ -205,6 +227,13 @@ absl::StatusOr<ExchangeLog::VerifyReport> ExchangeLog::Verify() const {
       ++expected;
     }
     if (rows->size() < kPage) break;
+    next = rows->back().first + std::string(1, '\0');
+  }
+  // Entries this process appended but the store no longer has: truncation.
+  if (const uint64_t head = head_sequence(); report.entries_checked < head) {
+    report.first_bad_sequence = report.entries_checked + 1;
+    report.problem = StrCat("missing: the log ends at ", report.entries_checked,
+                            " but entries up to ", head, " were appended");
   }
   return report;
 }

@@ -109,17 +109,24 @@ absl::StatusOr<TagIndex::Applied> TagIndex::Apply(
       p.removed.push_back(*t);
     }
     if (!may_answer(c.purpose_id())) {
-      result.ignored_purpose_ids.push_back(c.purpose_id());
-      continue;
+      // Withdrawals always apply: a tag of a deleted or expired signal must
+      // not hit later, when the purpose is allowed again. Only additions are
+      // dropped (and named in the ack).
+      if (!p.added.empty()) result.ignored_purpose_ids.push_back(c.purpose_id());
+      p.added.clear();
     }
     plan.push_back(std::move(p));
   }
   {
+    // Sizes after the batch, summed over repeated purposes in it.
+    std::map<std::string, size_t> projected;
     std::shared_lock read(mu_);
     for (const auto& p : plan) {
       auto it = sets_.find({org, p.purpose});
-      const size_t current = p.clear || it == sets_.end() ? 0 : it->second.size();
-      if (current + p.added.size() > options_.max_tags_per_set) {
+      auto [pos, fresh] = projected.try_emplace(p.purpose, it == sets_.end() ? 0 : it->second.size());
+      if (p.clear) pos->second = 0;
+      pos->second += p.added.size();
+      if (pos->second > options_.max_tags_per_set) {
         return absl::ResourceExhaustedError(StrCat("purpose ", p.purpose, ": the tag set would exceed ",
                                                    options_.max_tags_per_set, " tags"));
       }

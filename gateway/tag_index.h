@@ -55,8 +55,9 @@ class TagIndex {
     std::vector<std::string> ignored_purpose_ids;  // purposes the org may not answer
   };
   // Applies one batch from `org`. `may_answer(purpose_id)` says whether the
-  // organisation may answer under that purpose (the policy); changes for
-  // other purposes are dropped and named. Errors: INVALID_ARGUMENT for
+  // organisation may answer under that purpose (the policy); for other
+  // purposes additions are dropped (and the purpose named), while removals
+  // and clears still apply, so a withdrawn tag never hits later. Errors: INVALID_ARGUMENT for
   // sequence 0, a tag not 16 bytes (named by its place in the batch), more
   // than 65,536 changes, an empty purpose id; FAILED_PRECONDITION for a gap;
   // RESOURCE_EXHAUSTED when a set would exceed max_tags_per_set; UNAVAILABLE

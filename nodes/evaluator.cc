@@ -1,5 +1,7 @@
 #include "nodes/evaluator.h"
 
+#include <algorithm>
+
 #include "common/strings.h"
 #include "proto/canonical.h"
 
@@ -19,7 +21,7 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(
 }
 
 absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::string& purpose,
-                                     uint32_t subjects, int64_t now_ms) {
+                                     uint32_t subjects, uint32_t elements, int64_t now_ms) {
   constexpr int64_t kDayMs = 86400000;
   const int64_t day = now_ms / kDayMs;
   std::lock_guard lock(quota_mu_);
@@ -27,14 +29,21 @@ absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::st
     used_.clear();
     quota_day_ = day;
   }
-  uint64_t& used = used_[{requester, purpose}];
-  if (used + subjects > options_.daily_subject_quota) {
+  Used& used = used_[{requester, purpose}];
+  if (used.subjects + subjects > options_.daily_subject_quota) {
     return absl::ResourceExhaustedError(StrCat("quota: this node's daily quota of ",
                                                options_.daily_subject_quota,
                                                " subjects for the requester under this purpose is used up (",
-                                               used, " used, ", subjects, " asked)"));
+                                               used.subjects, " used, ", subjects, " asked)"));
   }
-  used += subjects;
+  if (used.elements + elements > options_.daily_element_quota) {
+    return absl::ResourceExhaustedError(StrCat("quota: this node's daily quota of ",
+                                               options_.daily_element_quota,
+                                               " elements for the requester under this purpose is used up (",
+                                               used.elements, " used, ", elements, " asked)"));
+  }
+  used.subjects += subjects;
+  used.elements += elements;
   return absl::OkStatus();
 }
 
@@ -61,7 +70,20 @@ absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateReque
       !s.ok()) {
     return s;
   }
-  if (auto s = ReserveQuota(payload.requester_org_id(), payload.purpose_id(), payload.subject_count(), now_ms);
+  if (auto r = options_.refused_requesters.find(payload.purpose_id());
+      r != options_.refused_requesters.end() &&
+      std::find(r->second.begin(), r->second.end(), payload.requester_org_id()) != r->second.end()) {
+    return absl::PermissionDeniedError("node policy: this node does not answer that requester under that purpose");
+  }
+  const uint32_t element_count = static_cast<uint32_t>(elements.size());
+  if (payload.subject_count() == 0 ||
+      static_cast<uint64_t>(payload.subject_count()) * options_.max_keys_per_subject < element_count) {
+    return absl::InvalidArgumentError(StrCat("authorisation: ", element_count, " elements for ",
+                                             payload.subject_count(), " subjects is more than ",
+                                             options_.max_keys_per_subject, " keys per subject"));
+  }
+  if (auto s = ReserveQuota(payload.requester_org_id(), payload.purpose_id(), payload.subject_count(),
+                            element_count, now_ms);
       !s.ok()) {
     return s;
   }

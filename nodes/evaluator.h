@@ -7,7 +7,11 @@
 //   2. the authorisation (nodes/authorisation_check.h) against
 //      D("schakel:v1:element-batch", ElementBatch{elements as received}),
 //      so the gateway cannot swap elements after authorising;
-//   3. the node's own daily quota per requester and purpose, in subjects
+//   3. the node's own limits: requesters it refuses under the purpose
+//      (PERMISSION_DENIED); a subject count of 0 or fewer subjects than
+//      elements / max_keys_per_subject (INVALID_ARGUMENT: the count is the
+//      gateway's word, the elements are what arrived); its daily quota per
+//      requester and purpose, in subjects and in elements received
 //      (RESOURCE_EXHAUSTED), enforced again here even though the gateway
 //      enforces it too (counted in memory: a restart resets the day's
 //      counts; the gateway's durable count still applies);
@@ -43,8 +47,15 @@ class Evaluator {
  public:
   struct Options {
     std::string own_org_id;
-    // Subjects per requesting organisation, per purpose, per UTC day.
+    // Per requesting organisation, per purpose, per UTC day: subjects as the
+    // gateway states them, and blinded elements as actually received. The
+    // element count is what bounds enumeration: a gateway cannot lower it.
     uint32_t daily_subject_quota = 10000;
+    uint32_t daily_element_quota = 60000;
+    // Largest number of keys (elements) per subject (policy.proto: 1..16).
+    uint32_t max_keys_per_subject = 16;
+    // Requesting organisations this node refuses, per purpose (local policy).
+    std::map<std::string, std::vector<std::string>> refused_requesters;
     int threads = 2;
   };
 
@@ -66,7 +77,7 @@ class Evaluator {
   // Reserves `subjects` of today's quota; RESOURCE_EXHAUSTED when it would
   // exceed it (nothing reserved then).
   absl::Status ReserveQuota(const std::string& requester, const std::string& purpose,
-                            uint32_t subjects, int64_t now_ms);
+                            uint32_t subjects, uint32_t elements, int64_t now_ms);
 
   oprf::PoprfServer server_;
   const crypto::SigningKey signing_key_;
@@ -76,7 +87,11 @@ class Evaluator {
 
   std::mutex quota_mu_;
   int64_t quota_day_ = -1;                                          // guarded by quota_mu_
-  std::map<std::pair<std::string, std::string>, uint64_t> used_;  // guarded by quota_mu_
+  struct Used {
+    uint64_t subjects = 0;
+    uint64_t elements = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Used> used_;  // guarded by quota_mu_
 };
 
 }  // namespace schakel::nodes

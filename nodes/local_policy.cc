@@ -182,10 +182,16 @@ std::optional<json> ParseJson(std::string_view text, Problems& problems) {
   try {
     return json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& error) {
+    // Only the position: nlohmann's message goes on with "last read: '...'",
+    // which can quote the file (an excluded address, say).
     std::string message = error.what();
     const size_t at = message.find("at line ");
-    if (at != std::string::npos) message = message.substr(at + 3);
-    problems.Add("", StrCat("JSON syntax error at ", message));
+    std::string where = "an unknown position";
+    if (at != std::string::npos) {
+      where = message.substr(at + 3);
+      where = where.substr(0, where.find(':'));
+    }
+    problems.Add("", StrCat("JSON syntax error at ", where, " (the text there is not shown)"));
   }
   return std::nullopt;
 }

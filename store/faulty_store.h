@@ -32,7 +32,10 @@ class FaultyStore : public KvStore {
   }
   absl::Status Write(const WriteBatch& batch, Durability durability) override {
     ++writes_;
-    if (fail_all_ || fail_next_.fetch_sub(1) > 0) {
+    int pending = fail_next_.load();
+    while (pending > 0 && !fail_next_.compare_exchange_weak(pending, pending - 1)) {
+    }
+    if (fail_all_ || pending > 0) {
       ++failed_writes_;
       return absl::UnavailableError("store: injected write failure (I/O error)");
     }

@@ -20,7 +20,7 @@ absl::Status MemoryStore::Write(const WriteBatch& batch, Durability) {
         data_.erase(op.key);
         break;
       case WriteBatch::Kind::kDeleteRange:
-        data_.erase(data_.lower_bound(op.key), data_.lower_bound(op.value));
+        if (op.key < op.value) data_.erase(data_.lower_bound(op.key), data_.lower_bound(op.value));
         break;
     }
   }

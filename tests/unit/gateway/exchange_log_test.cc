@@ -97,6 +97,50 @@ TEST(ExchangeLogTest, VerifyNamesTheFirstEditedEntry) {
   EXPECT_THAT(report.problem, HasSubstr("missing"));
 }
 
+TEST(ExchangeLogTest, VerifyFindsTruncationStrayKeysAndUnknownFields) {
+  store::MemoryStore store;
+  auto log = ExchangeLog::Open(&store).value();
+  for (int i = 0; i < 4; ++i) log->Append(Record("p")).value();
+  // Truncation of the tail behind the log's back.
+  store::WriteBatch cut;
+  cut.Delete(LogEntryKey(4));
+  ASSERT_TRUE(store.Write(cut, store::Durability::kSynced).ok());
+  auto report = log->Verify().value();
+  EXPECT_EQ(report.first_bad_sequence, 4u);
+  EXPECT_THAT(report.problem, HasSubstr("ends at 3"));
+
+  // A stray entry under sequence 0.
+  store::MemoryStore store2;
+  auto log2 = ExchangeLog::Open(&store2).value();
+  log2->Append(Record("p")).value();
+  store2.Tamper(LogEntryKey(0), store2.Get(LogEntryKey(1)).value().value());
+  EXPECT_EQ(log2->Verify().value().first_bad_sequence, 1u);
+
+  // Unknown fields added to a stored record (field 999, varint 1).
+  store::MemoryStore store3;
+  auto log3 = ExchangeLog::Open(&store3).value();
+  log3->Append(Record("p")).value();
+  v1::LogEntry e;
+  ASSERT_TRUE(e.ParseFromString(store3.Get(LogEntryKey(1)).value().value()));
+  std::string record = e.record().SerializeAsString() + std::string("\xb8\x3e\x01", 3);
+  ASSERT_TRUE(e.mutable_record()->ParseFromString(record));
+  store3.Tamper(LogEntryKey(1), e.SerializeAsString());
+  report = log3->Verify().value();
+  EXPECT_EQ(report.first_bad_sequence, 1u);
+  EXPECT_THAT(report.problem, HasSubstr("fields the log does not know"));
+}
+
+TEST(ExchangeLogTest, ASecondWriterOnTheSameStoreIsRefused) {
+  store::MemoryStore store;
+  auto first = ExchangeLog::Open(&store).value();
+  auto second = ExchangeLog::Open(&store).value();
+  first->Append(Record("a")).value();
+  auto clash = second->Append(Record("b"));  // would overwrite entry 1
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(clash.status().message()), HasSubstr("another writer"));
+  EXPECT_EQ(first->Verify().value().entries_checked, 1u);
+}
+
 TEST(ExchangeLogTest, EditedLastEntryIsRefusedAtOpen) {
   store::MemoryStore store;
   {

@@ -96,6 +96,34 @@ TEST(TagIndexTest, PurposesTheOrganisationMayNotAnswerAreDroppedAndNamed) {
   EXPECT_TRUE(index->Contains("zorg", "verwijsindex", TagB(2)));
 }
 
+TEST(TagIndexTest, WithdrawalsApplyEvenWhileThePurposeIsNotAllowed) {
+  store::MemoryStore store;
+  auto index = TagIndex::Open(&store, {}).value();
+  ASSERT_TRUE(index->Apply("zorg", Batch(1, "vi", {1, 2}), kAnyPurpose).ok());
+  // The policy no longer lets zorg answer "vi" (say during a reload) while a
+  // signal is deleted: the removal must still apply.
+  const auto none = [](const std::string&) { return false; };
+  auto applied = index->Apply("zorg", Batch(2, "vi", {3}, {1}), none).value();
+  EXPECT_THAT(applied.ignored_purpose_ids, ElementsAre("vi"));  // the addition was dropped
+  // Allowed again: the withdrawn tag does not hit, the dropped one is absent.
+  EXPECT_FALSE(index->Contains("zorg", "vi", TagB(1)));
+  EXPECT_TRUE(index->Contains("zorg", "vi", TagB(2)));
+  EXPECT_FALSE(index->Contains("zorg", "vi", TagB(3)));
+  auto reopened = TagIndex::Open(&store, {}).value();
+  EXPECT_FALSE(reopened->Contains("zorg", "vi", TagB(1)));
+}
+
+TEST(TagIndexTest, LimitCountsRepeatedPurposesInOneBatch) {
+  store::MemoryStore store;
+  auto index = TagIndex::Open(&store, {.max_tags_per_set = 3}).value();
+  v1::IndexBatch b = Batch(1, "p", {1, 2});
+  auto* again = b.add_changes();
+  again->set_purpose_id("p");
+  again->add_added(Tag(3));
+  again->add_added(Tag(4));
+  EXPECT_EQ(index->Apply("o", b, kAnyPurpose).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST(TagIndexTest, ClearEmptiesTheSetAndLimitIsEnforced) {
   store::MemoryStore store;
   auto index = TagIndex::Open(&store, {.max_tags_per_set = 3}).value();

@@ -24,15 +24,22 @@ struct World {
   store::MemoryStore nonces;
   AuthorisationCheck check{{gateway.verify_key()}, {.own_org_id = "politie"}, &nonces, [] { return kNow; }};
   std::unique_ptr<Evaluator> evaluator;
-  explicit World(uint32_t quota = 10000) {
+  explicit World(uint32_t quota = 10000, uint32_t element_quota = 60000) {
+    Evaluator::Options options{.own_org_id = "politie",
+                               .daily_subject_quota = quota,
+                               .daily_element_quota = element_quota,
+                               .max_keys_per_subject = 16,
+                               .refused_requesters = {{kPurpose, {"belastingdienst"}}},
+                               .threads = 2};
     evaluator = Evaluator::Create(oprf::PrivateKey::FromBytes(node_oprf.scalar().bytes()).value(),
                                   crypto::SigningKey::FromSeed(node_signing.seed()), {kPurpose}, &check,
-                                  {.own_org_id = "politie", .daily_subject_quota = quota, .threads = 2})
+                                  options)
                     .value();
   }
 
   // The gateway's part: authorise exactly these elements for this node.
-  v1::EvaluateRequest Request(const std::vector<crypto::Bytes>& elements, uint32_t subjects) {
+  v1::EvaluateRequest Request(const std::vector<crypto::Bytes>& elements, uint32_t subjects,
+                              const std::string& requester = "riec") {
     v1::EvaluateRequest r;
     for (const auto& e : elements) r.add_blinded_elements(std::string(e.begin(), e.end()));
     v1::ElementBatch batch;
@@ -41,7 +48,7 @@ struct World {
     auto* p = r.mutable_authorisation()->mutable_payload();
     p->set_operation(v1::AUTHORISED_OPERATION_EVALUATE);
     p->set_exchange_id(std::string(16, 'x'));
-    p->set_requester_org_id("riec");
+    p->set_requester_org_id(requester);
     p->set_responder_org_id("politie");
     p->set_purpose_id(kPurpose);
     p->set_subject_count(subjects);
@@ -146,6 +153,33 @@ TEST(EvaluatorTest, EnforcesItsOwnDailyQuota) {
   // A new UTC day starts a new count.
   EXPECT_TRUE(w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 6),
                                     kNow + 86400000).ok());
+}
+
+TEST(EvaluatorTest, AGatewayCannotDodgeTheQuotaByUnderstatingSubjects) {
+  World w(/*quota=*/10000, /*element_quota=*/5);
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  // subject_count 0 with elements: refused.
+  auto zero = w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 0), kNow);
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(zero.status().message()), HasSubstr("3 elements for 0 subjects"));
+  // The element quota counts what arrived: 3 + 3 > 5.
+  EXPECT_TRUE(w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 1), kNow).ok());
+  auto over = w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 1), kNow);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr("5 elements"));
+}
+
+TEST(EvaluatorTest, RefusesARequesterItsLocalPolicyRefuses) {
+  World w;
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  auto s = w.evaluator->Evaluate(
+      w.Request(requester.Blind(views).value().BlindedEncodings(), 1, "belastingdienst"), kNow);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("does not answer that requester"));
 }
 
 }  // namespace

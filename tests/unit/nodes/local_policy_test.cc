@@ -102,6 +102,16 @@ TEST(LocalPolicyTest, SyntaxErrorIsNamed) {
               HasSubstr("p.json: local policy refused, 1 problem:\n  JSON syntax error at line 1"));
 }
 
+TEST(LocalPolicyTest, SyntaxErrorDoesNotQuoteTheFile) {
+  // A broken string inside an excluded address: the error names the place
+  // but never repeats the text.
+  auto policy = ParseLocalPolicy("{\"excluded_addresses\": [{\"postcode\": \"3011 AB\n\"}]}", "p.json");
+  ASSERT_FALSE(policy.ok());
+  const std::string m = Message(policy.status());
+  EXPECT_THAT(m, HasSubstr("JSON syntax error at line 2, column 0 (the text there is not shown)"));
+  EXPECT_THAT(m, Not(HasSubstr("3011")));
+}
+
 TEST(LocalPolicyTest, TypesAndRangesAreChecked) {
   auto policy = ParseLocalPolicy(R"({
     "version": "1",
