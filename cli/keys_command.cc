@@ -10,6 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
+#include "crypto/hash.h"
+#include "crypto/key_file.h"
+#include "crypto/oprf.h"
+#include "crypto/sealed_box.h"
+#include "crypto/signing.h"
 
 namespace schakel::cli {
 namespace {
@@ -87,7 +92,87 @@ void PrintTable(const std::vector<crypto::MatchKey>& keys,
   out << "Two records match on a key type when these canonical keys are equal.\n";
 }
 
+constexpr std::string_view kGenerateExample =
+    "Examples:\n"
+    "  schakel keys generate --kind oprf --out /etc/schakel/keys/oprf.key\n"
+    "  schakel keys generate --kind ed25519 --out /etc/schakel/keys/signing.key\n"
+    "  schakel keys generate --kind x25519 --out /etc/schakel/keys/box.key\n"
+    "\n"
+    "Writes a new secret key file (mode 0600, format: docs/key-files.md) and prints\n"
+    "only its public key and key id. An existing file is never replaced unless\n"
+    "--force is given.";
+
+struct GenerateFlags {
+  std::string kind, out;
+  bool force = false;
+};
+
+// The CLI's short kind names, and the file format's names.
+absl::StatusOr<crypto::KeyKind> ParseCliKind(std::string_view name) {
+  if (name == "oprf") return crypto::KeyKind::kOprfRistretto255Sha512;
+  if (name == "ed25519") return crypto::KeyKind::kEd25519;
+  if (name == "x25519") return crypto::KeyKind::kX25519;
+  return crypto::ParseKeyKind(name);  // also accepts "oprf-ristretto255-sha512"
+}
+
 }  // namespace
+
+std::string KeyIdHex(crypto::ByteView public_key) {
+  const crypto::Blake2b256Digest digest = crypto::Blake2b256Hash(public_key);
+  return crypto::ToHex(crypto::ByteView(digest.data(), 8));
+}
+
+void RunKeysGenerate(const KeysGenerateRequest& request, CommandContext& context) {
+  const crypto::Overwrite overwrite =
+      request.force ? crypto::Overwrite::kReplace : crypto::Overwrite::kRefuse;
+  crypto::Bytes public_key;
+  absl::Status saved;
+  switch (request.kind) {
+    case crypto::KeyKind::kOprfRistretto255Sha512: {
+      const crypto::oprf::PrivateKey key = crypto::oprf::PrivateKey::Generate();
+      const auto pk = key.public_key().bytes();
+      public_key.assign(pk.begin(), pk.end());
+      saved = crypto::SaveOprfKey(request.out, key, overwrite);
+      break;
+    }
+    case crypto::KeyKind::kEd25519: {
+      const crypto::SigningKey key = crypto::SigningKey::Generate();
+      public_key = key.verify_key().ToBytes();
+      saved = crypto::SaveSigningKey(request.out, key, overwrite);
+      break;
+    }
+    case crypto::KeyKind::kX25519: {
+      const crypto::BoxSecretKey key = crypto::BoxSecretKey::Generate();
+      public_key = key.public_key().ToBytes();
+      saved = crypto::SaveBoxSecretKey(request.out, key, overwrite);
+      break;
+    }
+  }
+  if (!saved.ok()) {
+    const std::string message(saved.message());
+    switch (saved.code()) {
+      case absl::StatusCode::kAlreadyExists:
+        context.Fail(ExitCode::kInvalidInput,
+                     StrCat("key file ", request.out.string(),
+                            " already exists; it was left unchanged"),
+                     "choose another --out, or add --force to replace it (the old key is then "
+                     "lost for good)");
+        return;
+      case absl::StatusCode::kNotFound:
+      case absl::StatusCode::kPermissionDenied:
+        context.Fail(ExitCode::kInvalidInput, message,
+                     "--out must name a file in an existing directory you may write to");
+        return;
+      default:
+        context.Fail(saved, "no key file was written");
+        return;
+    }
+  }
+  context.out() << "kind: " << crypto::KeyKindName(request.kind) << "\n"
+                << "file: " << request.out.string() << "\n"
+                << "public: " << crypto::ToHex(public_key) << "\n"
+                << "key_id: " << KeyIdHex(public_key) << "\n";
+}
 
 void RunKeysDerive(const KeysDeriveRequest& request, CommandContext& context) {
   auto keys = crypto::DeriveMatchKeys(request.subject);
@@ -105,6 +190,28 @@ void RunKeysDerive(const KeysDeriveRequest& request, CommandContext& context) {
 void RegisterKeysCommands(CLI::App& app, CommandContext& context) {
   CLI::App* keys = app.add_subcommand("keys", "Match keys: what a subject's identifiers become");
   keys->require_subcommand(1);
+
+  CLI::App* generate = keys->add_subcommand(
+      "generate", "Write a new secret key file (mode 0600) and print its public key and key id");
+  auto gflags = std::make_shared<GenerateFlags>();
+  generate->add_option("--kind", gflags->kind, "oprf, ed25519 or x25519")->required();
+  generate->add_option("--out", gflags->out, "the key file to write")->required();
+  generate->add_flag("--force", gflags->force, "replace an existing file");
+  generate->footer(StrCat(kGenerateExample, "\n\n", kExitCodesHelp));
+  generate->callback([gflags, &context] {
+    auto kind = ParseCliKind(gflags->kind);
+    if (!kind.ok()) {
+      context.Fail(ExitCode::kUsageError,
+                   StrCat("--kind \"", gflags->kind, "\" is not a key kind"),
+                   "use --kind oprf, --kind ed25519 or --kind x25519");
+      return;
+    }
+    if (gflags->out.empty()) {
+      context.Fail(ExitCode::kUsageError, "--out is empty", "give the path of the key file");
+      return;
+    }
+    RunKeysGenerate({.kind = *kind, .out = gflags->out, .force = gflags->force}, context);
+  });
   keys->footer(std::string(kExitCodesHelp));
 
   CLI::App* derive = keys->add_subcommand(

@@ -2,11 +2,20 @@
 //
 //   schakel keys derive [--bsn B] [--given-names G --surname S --birth-date D]
 //                       [--postcode P --house-number H] [--json]
+//   schakel keys generate --kind oprf|ed25519|x25519 --out FILE [--force]
 //
 // `keys derive` shows the canonical match keys (protocol.md, "Match keys") a
 // subject's identifiers yield, so that a user can see why two records do or
 // do not match. It prints only the user's own canonical keys and their OPRF
 // input strings: nothing secret (no node key, no OPRF output, no tag).
+//
+// `keys generate` writes a new secret key file with crypto/key_file.h (mode
+// 0600, docs/key-files.md) and prints only public information:
+//   kind: <kind name of the file format>
+//   file: <path>
+//   public: <64 hex digits>
+//   key_id: <16 hex digits: the first 8 bytes of BLAKE2b-256 of the public key>
+// An existing file is refused (exit 3, nothing written) unless --force.
 //
 // Ownership and thread safety: RegisterKeysCommands stores a reference to the
 // context in the commands' callbacks; the context must outlive the app. Not
@@ -16,7 +25,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <string>
+
 #include "cli/command_context.h"
+#include "crypto/bytes.h"
+#include "crypto/key_file.h"
 #include "crypto/match_keys.h"
 
 namespace schakel::cli {
@@ -35,6 +49,22 @@ struct KeysDeriveRequest {
 // Invalid identifiers fail the context with ExitCode::kInvalidInput and a
 // message that names the field, not the value.
 void RunKeysDerive(const KeysDeriveRequest& request, CommandContext& context);
+
+struct KeysGenerateRequest {
+  crypto::KeyKind kind = crypto::KeyKind::kEd25519;
+  std::filesystem::path out;
+  bool force = false;
+};
+
+// Generates a key of `request.kind`, saves it to `request.out` and prints the
+// public part (see the top of this file). An existing file without `force`
+// fails the context with ExitCode::kInvalidInput and leaves the file as it
+// was; a missing directory likewise.
+void RunKeysGenerate(const KeysGenerateRequest& request, CommandContext& context);
+
+// The key id printed by `keys generate`: lower-case hex of the first 8 bytes
+// of BLAKE2b-256 of the raw public key (canonical::KeyId for Ed25519 keys).
+std::string KeyIdHex(crypto::ByteView public_key);
 
 }  // namespace schakel::cli
 

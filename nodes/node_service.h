@@ -1,0 +1,58 @@
+// schakel.v1.Node over gRPC: the thin adapter between the network and the
+// node's answering logic (nodes/evaluator.h).
+//
+// Every call first establishes who is calling from the verified mutual-TLS
+// client certificate (rpc/identity.h); only the gateway named in the node's
+// configuration may call, anyone else gets UNAUTHENTICATED "the caller is not
+// the gateway". Then:
+//   Evaluate              Evaluator::Evaluate with the current time; its
+//                         absl::Status maps one to one (rpc/status.h).
+//   Disclose,
+//   DeliverNotifications  UNIMPLEMENTED (not in this version of the node).
+//
+// Logging: one line per refused call on stderr with the status code and
+// message. The node never receives identifiers (only blinded elements), and
+// the messages of the evaluator and the authorisation check name fields and
+// counts only, so no identifier can reach a log line.
+//
+// Thread safety: gRPC calls the handlers concurrently; Evaluator is safe for
+// that. The evaluator is not owned and must outlive the service.
+#ifndef SCHAKEL_NODES_NODE_SERVICE_H_
+#define SCHAKEL_NODES_NODE_SERVICE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "nodes/evaluator.h"
+#include "schakel/v1/node.grpc.pb.h"
+
+namespace schakel::nodes {
+
+class NodeService final : public v1::Node::Service {
+ public:
+  // `now_ms`: milliseconds since the Unix epoch.
+  NodeService(Evaluator* evaluator, std::string gateway_org_id, std::function<int64_t()> now_ms)
+      : evaluator_(evaluator), gateway_org_id_(std::move(gateway_org_id)),
+        now_ms_(std::move(now_ms)) {}
+
+  grpc::Status Evaluate(grpc::ServerContext* context, const v1::EvaluateRequest* request,
+                        v1::EvaluateResponse* response) override;
+  grpc::Status Disclose(grpc::ServerContext* context, const v1::DiscloseRequest* request,
+                        v1::DiscloseResponse* response) override;
+  grpc::Status DeliverNotifications(grpc::ServerContext* context,
+                                    const v1::DeliverNotificationsRequest* request,
+                                    v1::DeliverNotificationsResponse* response) override;
+
+ private:
+  // OK when the caller's certificate names the gateway; else UNAUTHENTICATED.
+  absl::Status CheckCallerIsGateway(const grpc::ServerContext& context) const;
+
+  Evaluator* const evaluator_;
+  const std::string gateway_org_id_;
+  const std::function<int64_t()> now_ms_;
+};
+
+}  // namespace schakel::nodes
+
+#endif  // SCHAKEL_NODES_NODE_SERVICE_H_

@@ -1,0 +1,481 @@
+// The real `schakel-node` process: a PKI from deploy/pki.sh, keys from
+// `schakel keys generate`, a local policy and a config in a temporary
+// directory; then Evaluate over mutual TLS as the gateway (proof verified
+// and tags compared with the node's key file), a replay refused (also after
+// SIGKILL and a restart), a caller that is not the gateway refused,
+// graceful exit on SIGTERM, and a bad configuration with every problem named.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "crypto/bytes.h"
+#include "crypto/key_file.h"
+#include "crypto/pseudonym.h"
+#include "crypto/random.h"
+#include "crypto/signing.h"
+#include "proto/canonical.h"
+#include "rpc/channel.h"
+#include "rpc/status.h"
+#include "rpc/tls.h"
+#include "schakel/v1/node.grpc.pb.h"
+#include "tests/integration/subprocess.h"
+
+namespace schakel::integration {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
+
+constexpr char kPurpose[] = "riec-ondermijning";
+
+std::string Field(const std::string& out, const std::string& field) {
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ": ", 0) == 0) return line.substr(field.size() + 2);
+  }
+  return "";
+}
+
+void WriteFile(const fs::path& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A running schakel-node: stdout through a pipe (for the "listening on"
+// line), stderr to a file.
+class NodeProcess {
+ public:
+  NodeProcess() = default;
+  NodeProcess(const NodeProcess&) = delete;
+  NodeProcess& operator=(const NodeProcess&) = delete;
+  ~NodeProcess() { Kill(); }
+
+  // Starts the node and waits up to 10 s for its "listening on" line.
+  // Returns the address ("127.0.0.1:PORT"), or "" on failure.
+  std::string Start(const fs::path& config, const fs::path& stderr_file) {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) return "";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(pipe_fds[1], 1);
+      const int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (err >= 0) ::dup2(err, 2);
+      const int null_fd = ::open("/dev/null", O_RDONLY);
+      if (null_fd >= 0) ::dup2(null_fd, 0);
+      ::close(pipe_fds[0]);
+      ::execl(SCHAKEL_NODE_BINARY, SCHAKEL_NODE_BINARY, "--config", config.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
+    out_fd_ = pipe_fds[0];
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{.fd = out_fd_, .events = POLLIN, .revents = 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char c;
+      if (::read(out_fd_, &c, 1) != 1) return "";  // the node exited
+      if (c == '\n') break;
+      line += c;
+    }
+    constexpr std::string_view kPrefix = "listening on ";
+    if (line.rfind(kPrefix, 0) != 0) return "";
+    return line.substr(kPrefix.size());
+  }
+
+  void Kill() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (out_fd_ >= 0) {
+      ::close(out_fd_);
+      out_fd_ = -1;
+    }
+  }
+
+  // Sends `sig` and waits up to `limit` for the exit; returns the exit code,
+  // 128 + signal when killed by one, or -1 when it did not exit in time.
+  int SignalAndWait(int sig, std::chrono::milliseconds limit) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+};
+
+class NodeProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("schakel-node-process-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "pki");
+    fs::create_directories(dir_ / "keys");
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{(dir_ / "pki").string(), "ca"},
+                                               {(dir_ / "pki").string(), "org", "politie"},
+                                               {(dir_ / "pki").string(), "org", "gateway"},
+                                               {(dir_ / "pki").string(), "org", "riec"}}) {
+      const ProcessResult r = RunProcess(SCHAKEL_PKI_SCRIPT, args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    node_oprf_public_ = Generate("oprf", dir_ / "keys" / "oprf.key");
+    node_signing_public_ = Generate("ed25519", dir_ / "keys" / "signing.key");
+    gateway_signing_public_ = Generate("ed25519", dir_ / "keys" / "gateway-signing.key");
+    ASSERT_FALSE(HasFailure());
+
+    WriteFile(dir_ / "local-policy.json", R"({
+      "version": "test-1",
+      "categories": [ { "category": "overlast", "domain": "housing" } ],
+      "purposes": [
+        { "purpose_id": "riec-ondermijning", "matchable_categories": ["overlast"] },
+        { "purpose_id": "zvh-gezinsaanpak", "matchable_categories": ["overlast"],
+          "refused_requester_org_ids": ["riec"] }
+      ]
+    })");
+    WriteFile(dir_ / "node.json", StrConfig(gateway_signing_public_));
+  }
+
+  void TearDown() override {
+    node_.Kill();
+    fs::remove_all(dir_);
+  }
+
+  std::string StrConfig(const std::string& gateway_key) const {
+    return R"({
+      // relative paths: relative to this file's directory
+      "org_id": "politie",
+      "listen": "127.0.0.1:0",
+      "data_dir": "data",
+      "tls": { "ca": "pki/ca.pem", "cert": "pki/politie.pem", "key": "pki/politie.key" },
+      "oprf_key_file": "keys/oprf.key",
+      "signing_key_file": "keys/signing.key",
+      "gateway": { "org_id": "gateway", "signing_public_key": ")" +
+           gateway_key + R"(" },
+      "local_policy": "local-policy.json",
+      "threads": 2,
+      "daily_subject_quota": 1000
+    })";
+  }
+
+  // `schakel keys generate`; returns the printed public key (hex).
+  std::string Generate(const std::string& kind, const fs::path& out) {
+    const ProcessResult r =
+        RunProcess(SCHAKEL_CLI_BINARY, {"keys", "generate", "--kind", kind, "--out", out.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const std::string hex = Field(r.out, "public");
+    EXPECT_EQ(hex.size(), 64u) << r.out;
+    EXPECT_EQ(Field(r.out, "key_id").size(), 16u) << r.out;
+    return hex;
+  }
+
+  std::string StartNode() { return node_.Start(dir_ / "node.json", dir_ / "node.stderr"); }
+
+  std::unique_ptr<v1::Node::Stub> StubAs(const std::string& org, const std::string& address) {
+    auto creds = rpc::ClientCredentialsFromFiles({.ca_certificates = dir_ / "pki" / "ca.pem",
+                                                  .certificate_chain = dir_ / "pki" / (org + ".pem"),
+                                                  .private_key = dir_ / "pki" / (org + ".key")});
+    EXPECT_TRUE(creds.ok()) << creds.status();
+    auto channel = rpc::CreateChannel(address, *creds);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    return v1::Node::NewStub(*channel);
+  }
+
+  static grpc::Status Call(v1::Node::Stub& stub, const v1::EvaluateRequest& request,
+                           v1::EvaluateResponse* response) {
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return stub.Evaluate(&context, request, response);
+  }
+
+  // The gateway's authorisation for exactly these elements, signed with the
+  // gateway key generated in SetUp.
+  v1::EvaluateRequest Request(const std::vector<crypto::Bytes>& elements,
+                              const std::string& purpose = kPurpose) const {
+    const crypto::SigningKey gateway =
+        crypto::LoadSigningKey(dir_ / "keys" / "gateway-signing.key").value();
+    v1::EvaluateRequest r;
+    for (const auto& e : elements) r.add_blinded_elements(std::string(e.begin(), e.end()));
+    v1::ElementBatch batch;
+    *batch.mutable_elements() = r.blinded_elements();
+    const auto digest = canonical::Digest(canonical::kElementBatchContext, batch).value();
+    auto* p = r.mutable_authorisation()->mutable_payload();
+    p->set_operation(v1::AUTHORISED_OPERATION_EVALUATE);
+    p->set_exchange_id(std::string(16, 'x'));
+    p->set_requester_org_id("riec");
+    p->set_responder_org_id("politie");
+    p->set_purpose_id(purpose);
+    p->set_subject_count(1);
+    p->set_element_count(static_cast<uint32_t>(elements.size()));
+    p->set_request_digest(std::string(digest.begin(), digest.end()));
+    const int64_t now_s = NowMs() / 1000;
+    p->mutable_issued_at()->set_seconds(now_s);
+    p->mutable_expires_at()->set_seconds(now_s + 30);
+    std::string nonce(16, '\0');
+    crypto::RandomBytes(std::span<uint8_t>(reinterpret_cast<uint8_t*>(nonce.data()), 16));
+    p->set_nonce(nonce);
+    *r.mutable_authorisation()->mutable_signature() =
+        canonical::Sign(gateway, canonical::kAuthorisationContext, *p).value();
+    return r;
+  }
+
+  fs::path dir_;
+  std::string node_oprf_public_, node_signing_public_, gateway_signing_public_;
+  NodeProcess node_;
+};
+
+std::vector<crypto::Bytes> Inputs() {
+  std::vector<crypto::Bytes> in;
+  for (std::string_view s : {"schakel:v1:bsn:111222333", "schakel:v1:name_dob:vries|j|1990-02-01",
+                             "schakel:v1:address:3011AB|12"}) {
+    in.emplace_back(s.begin(), s.end());
+  }
+  return in;
+}
+
+TEST_F(NodeProcessTest, EvaluatesForTheGatewayRefusesReplaysAlsoAfterARestart) {
+  std::string address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  auto gateway = StubAs("gateway", address);
+
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  auto pending = requester.Blind(views).value();
+  const v1::EvaluateRequest request = Request(pending.BlindedEncodings());
+
+  v1::EvaluateResponse response;
+  const grpc::Status status = Call(*gateway, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_EQ(response.evaluated_elements_size(), 3);
+
+  // The node's signature over its answer, with the key `keys generate` printed.
+  const auto node_verify =
+      crypto::VerifyKey::FromBytes(crypto::FromHex(node_signing_public_).value()).value();
+  v1::EvaluationStatement statement;
+  const auto auth_digest =
+      canonical::Digest(canonical::kAuthorisationContext, request.authorisation().payload())
+          .value();
+  statement.set_authorisation_digest(std::string(auth_digest.begin(), auth_digest.end()));
+  statement.set_responder_org_id("politie");
+  *statement.mutable_evaluated_elements() = response.evaluated_elements();
+  statement.set_proof(response.proof());
+  EXPECT_TRUE(canonical::Verify(node_verify, canonical::kEvaluationContext, statement,
+                                response.signature())
+                  .ok());
+
+  // The proof, against the OPRF public key `keys generate` printed (which is
+  // also what the key file holds), and the tags against the node's own key.
+  const auto pk_bytes = crypto::FromHex(node_oprf_public_).value();
+  const auto file_public = crypto::ReadKeyFilePublic(dir_ / "keys" / "oprf.key").value();
+  EXPECT_EQ(file_public.public_key, pk_bytes);
+  const auto node_pk = crypto::Element::FromBytes(pk_bytes, "node public key").value();
+  std::vector<crypto::ByteView> evaluated;
+  for (const auto& e : response.evaluated_elements()) evaluated.push_back(crypto::AsBytes(e));
+  auto tags = requester.Finalize(pending, node_pk, evaluated, crypto::AsBytes(response.proof()));
+  ASSERT_TRUE(tags.ok()) << tags.status();
+  const crypto::oprf::PoprfServer node_server(
+      crypto::LoadOprfKey(dir_ / "keys" / "oprf.key").value());
+  const auto key = crypto::PurposeKey::Create(node_server, kPurpose).value();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_EQ((*tags)[i], key.TagFor(inputs[i]).value()) << i;
+  }
+
+  // The same authorisation again: a replay.
+  v1::EvaluateResponse again;
+  const grpc::Status replay = Call(*gateway, request, &again);
+  EXPECT_EQ(replay.error_code(), grpc::StatusCode::ALREADY_EXISTS) << replay.error_message();
+
+  // Killed hard and restarted: the nonce was stored durably.
+  node_.Kill();
+  address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  auto gateway2 = StubAs("gateway", address);
+  const grpc::Status after_restart = Call(*gateway2, request, &again);
+  EXPECT_EQ(after_restart.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+      << after_restart.error_message();
+  // A fresh authorisation is answered after the restart.
+  auto fresh = requester.Blind(views).value();
+  EXPECT_TRUE(Call(*gateway2, Request(fresh.BlindedEncodings()), &again).ok());
+
+  // Nothing the requester asked about reaches the node's log.
+  const std::string log = ReadFile(dir_ / "node.stderr");
+  EXPECT_THAT(log, HasSubstr("refused: ALREADY_EXISTS"));
+  EXPECT_THAT(log, Not(HasSubstr("111222333")));
+  EXPECT_THAT(log, Not(HasSubstr("vries")));
+  EXPECT_THAT(log, Not(HasSubstr("3011AB")));
+
+  // SIGTERM while the gateway still holds its connection open (as a real
+  // gateway does): the node still stops in time, with exit 0.
+  EXPECT_EQ(node_.SignalAndWait(SIGTERM, std::chrono::seconds(5)), 0);
+}
+
+TEST_F(NodeProcessTest, RefusesACallerThatIsNotTheGateway) {
+  const std::string address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  auto riec = StubAs("riec", address);
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  v1::EvaluateResponse response;
+  // Even with a valid gateway authorisation: the certificate decides.
+  const grpc::Status status =
+      Call(*riec, Request(requester.Blind(views).value().BlindedEncodings()), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(status.error_message(), HasSubstr("the caller is not the gateway"));
+
+  // The standard health service reports the Node service as SERVING
+  // (grpc.health.v1: HealthCheckRequest{service = 1}, HealthCheckResponse{status = 1},
+  // SERVING = 1), called without generated stubs.
+  {
+    auto creds = rpc::ClientCredentialsFromFiles({.ca_certificates = dir_ / "pki" / "ca.pem",
+                                                  .certificate_chain = dir_ / "pki" / "riec.pem",
+                                                  .private_key = dir_ / "pki" / "riec.key"});
+    ASSERT_TRUE(creds.ok());
+    grpc::GenericStub health(*rpc::CreateChannel(address, *creds));
+    const std::string service = "schakel.v1.Node";
+    const std::string request_bytes = std::string("\x0a") + static_cast<char>(service.size()) + service;
+    grpc::Slice slice(request_bytes);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer reply;
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::promise<grpc::Status> done;
+    health.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                     &reply, [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    const grpc::Status status_health = done.get_future().get();
+    ASSERT_TRUE(status_health.ok()) << status_health.error_message();
+    std::vector<grpc::Slice> slices;
+    ASSERT_TRUE(reply.Dump(&slices).ok());
+    std::string reply_bytes;
+    for (const grpc::Slice& sl : slices) {
+      reply_bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+    EXPECT_EQ(reply_bytes, std::string("\x08\x01"));
+  }
+
+  // The other rpcs exist but are not implemented yet.
+  auto gateway = StubAs("gateway", address);
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::DiscloseResponse disclose;
+  EXPECT_EQ(gateway->Disclose(&context, v1::DiscloseRequest(), &disclose).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(NodeProcessTest, RefusesARequesterItsLocalPolicyRefuses) {
+  const std::string address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  auto gateway = StubAs("gateway", address);
+  auto requester = crypto::MatchRequester::Create("zvh-gezinsaanpak").value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  v1::EvaluateResponse response;
+  const grpc::Status status = Call(
+      *gateway, Request(requester.Blind(views).value().BlindedEncodings(), "zvh-gezinsaanpak"),
+      &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+}
+
+TEST_F(NodeProcessTest, SigtermStopsWithinFiveSecondsWithExitZero) {
+  const std::string address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(node_.SignalAndWait(SIGTERM, std::chrono::seconds(5)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_THAT(ReadFile(dir_ / "node.stderr"), HasSubstr("SIGTERM"));
+}
+
+TEST_F(NodeProcessTest, BadConfigurationNamesEveryProblem) {
+  WriteFile(dir_ / "bad.json", R"({
+    "org_id": "Politie",
+    "listen": "127.0.0.1",
+    "tls": { "ca": "pki/ca.pem", "cert": "pki/politie.pem" },
+    "oprf_key_file": "keys/oprf.key",
+    "signing_key_file": "keys/signing.key",
+    "gateway": { "org_id": "gateway", "signing_public_key": "abcd" },
+    "local_policy": "local-policy.json",
+    "threads": 0,
+    "colour": "blue"
+  })");
+  const ProcessResult r = RunProcess(SCHAKEL_NODE_BINARY, {"--config", (dir_ / "bad.json").string()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("7 problems"));
+  for (const char* problem :
+       {"org_id: \"Politie\" is not an organisation id", "listen: must be host:port",
+        "data_dir: missing", "tls.key: missing", "gateway.signing_public_key: is not an Ed25519",
+        "threads: 0 is out of range", "colour: unknown field"}) {
+    EXPECT_THAT(r.err, HasSubstr(problem));
+  }
+
+  // Files that the config names but that are wrong are named too, all at once.
+  std::string config = StrConfig(gateway_signing_public_);
+  config.replace(config.find("keys/oprf.key"), 13, "keys/signing.key");  // wrong kind
+  WriteFile(dir_ / "wrong-files.json", config);
+  fs::permissions(dir_ / "pki" / "politie.key", fs::perms::group_read, fs::perm_options::add);
+  const ProcessResult files =
+      RunProcess(SCHAKEL_NODE_BINARY, {"--config", (dir_ / "wrong-files.json").string()});
+  EXPECT_EQ(files.exit_code, 1);
+  EXPECT_THAT(files.err, HasSubstr("2 problems"));
+  EXPECT_THAT(files.err, HasSubstr("oprf_key_file: "));
+  EXPECT_THAT(files.err, HasSubstr("tls: "));
+  EXPECT_THAT(files.err, HasSubstr("chmod 600"));
+
+  const ProcessResult usage = RunProcess(SCHAKEL_NODE_BINARY, {});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_THAT(usage.err, HasSubstr("--config"));
+}
+
+}  // namespace
+}  // namespace schakel::integration
