@@ -24,6 +24,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/test_support.h"
 #include "crypto/bytes.h"
 #include "crypto/key_file.h"
 #include "crypto/pseudonym.h"
@@ -45,18 +46,10 @@ namespace fs = std::filesystem;
 
 constexpr char kPurpose[] = "riec-ondermijning";
 
-std::string Field(const std::string& out, const std::string& field) {
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ": ", 0) == 0) return line.substr(field.size() + 2);
-  }
-  return "";
-}
+using ::schakel::testing::WriteFile;
 
-void WriteFile(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << content;
+std::string Field(const std::string& out, const std::string& field) {
+  return ::schakel::testing::OutputField(out, field);
 }
 
 std::string ReadFile(const fs::path& p) {

@@ -18,6 +18,7 @@
 #include "cli/keys_command.h"
 #include "crypto/bytes.h"
 #include "crypto/key_file.h"
+#include "tests/support/test_support.h"
 
 namespace schakel::cli {
 namespace {
@@ -38,14 +39,8 @@ Outcome RunCli(const std::vector<std::string>& args) {
   return {code, out.str(), err.str()};
 }
 
-// The value of "<field>: <value>" in the output, or "".
 std::string Field(const std::string& out, const std::string& field) {
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ": ", 0) == 0) return line.substr(field.size() + 2);
-  }
-  return "";
+  return ::schakel::testing::OutputField(out, field);
 }
 
 class KeysGenerateTest : public ::testing::Test {

@@ -1,3 +1,4 @@
+#include "tests/support/test_support.h"
 #include "gateway/exchange_log.h"
 
 #include <gmock/gmock.h>
@@ -234,8 +235,8 @@ TEST(ExchangeLogTest, ConcurrentAppendsAreGroupedGapFreeAndVerify) {
 }
 
 TEST(ExchangeLogTest, WorksOnRocksDbAcrossReopen) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "schakel-log-XXXXXX").string();
-  const std::string dir = ::mkdtemp(tmpl.data());
+  const ::schakel::testing::TempDir temp("schakel-log");
+  const std::string& dir = temp.path();
   {
     auto db = store::RocksDbStore::Open(dir + "/db").value();
     auto log = ExchangeLog::Open(db.get()).value();
@@ -247,7 +248,6 @@ TEST(ExchangeLogTest, WorksOnRocksDbAcrossReopen) {
     EXPECT_EQ(log->head_sequence(), 10u);
     EXPECT_EQ(log->Verify().value().entries_checked, 10u);
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "tests/support/test_support.h"
 #include "gateway/tag_index.h"
 
 #include <gmock/gmock.h>
@@ -154,8 +155,8 @@ TEST(TagIndexTest, FailedWriteAppliesNothingAndTheNodeCanRetry) {
 }
 
 TEST(TagIndexTest, NodeResumingAfterAGatewayRestartLosesAndDuplicatesNothing) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "schakel-tags-XXXXXX").string();
-  const std::string dir = ::mkdtemp(tmpl.data());
+  const ::schakel::testing::TempDir temp("schakel-tags");
+  const std::string& dir = temp.path();
   {
     auto db = store::RocksDbStore::Open(dir + "/db").value();
     auto index = TagIndex::Open(db.get(), {}).value();
@@ -176,7 +177,6 @@ TEST(TagIndexTest, NodeResumingAfterAGatewayRestartLosesAndDuplicatesNothing) {
   EXPECT_EQ(index->AppliedThrough("politie"), 7u);
   EXPECT_EQ(index->Size("politie", "riec"), 6u);  // 1..7 minus 1
   db.reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "tests/support/test_support.h"
 #include "nodes/authorisation_check.h"
 
 #include <gmock/gmock.h>
@@ -158,8 +159,8 @@ TEST(AuthorisationCheckTest, AThousandConcurrentReplaysAcceptExactlyOne) {
 }
 
 TEST(AuthorisationCheckTest, ReplayAfterARestartIsRefused) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "schakel-nonce-XXXXXX").string();
-  const std::string dir = ::mkdtemp(tmpl.data());
+  const ::schakel::testing::TempDir temp("schakel-nonce");
+  const std::string& dir = temp.path();
   crypto::SigningKey gateway = crypto::SigningKey::Generate();
   const auto a = Issue(gateway, "politie", kNow);
   {
@@ -172,7 +173,6 @@ TEST(AuthorisationCheckTest, ReplayAfterARestartIsRefused) {
   EXPECT_EQ(check.Check(a, v1::AUTHORISED_OPERATION_EVALUATE, RequestDigest('d'), kAnswersRiec).code(),
             absl::StatusCode::kAlreadyExists);
   db.reset();
-  std::filesystem::remove_all(dir);
 }
 
 TEST(AuthorisationCheckTest, NonceStoreFailureRefusesAndExpiredNoncesAreForgotten) {

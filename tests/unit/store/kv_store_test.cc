@@ -10,6 +10,7 @@
 #include "store/faulty_store.h"
 #include "store/memory_store.h"
 #include "store/rocksdb_store.h"
+#include "tests/support/test_support.h"
 
 namespace schakel::store {
 namespace {
@@ -18,18 +19,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "schakel-store-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::schakel::testing::TempDir;
 
 struct Impl {
   const char* name;
