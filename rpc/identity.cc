@@ -1,5 +1,7 @@
 #include "rpc/identity.h"
 
+#include <cctype>
+
 #include <grpc/grpc_security_constants.h>
 
 #include <memory>
@@ -64,7 +66,17 @@ absl::StatusOr<PeerIdentity> PeerIdentityFromAuthContext(const grpc::AuthContext
 
   std::string uri_org;
   for (const std::string& uri : Values(*auth_context, GRPC_PEER_URI_PROPERTY_NAME)) {
-    if (!std::string_view(uri).starts_with(kOrgUriPrefix)) continue;
+    if (!std::string_view(uri).starts_with(kOrgUriPrefix)) {
+      // A schakel URI in any other spelling is a mistake, never a reason to
+      // fall back to the common name.
+      std::string lower = uri;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.starts_with("schakel:")) {
+        return absl::UnauthenticatedError(StrCat("client certificate URI SAN ", Quoted(uri),
+                                                 " is not of the form ", kOrgUriPrefix, "<org-id>"));
+      }
+      continue;
+    }
     const std::string org = uri.substr(kOrgUriPrefix.size());
     if (!IsValidOrgId(org)) {
       return absl::UnauthenticatedError(

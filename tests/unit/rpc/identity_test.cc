@@ -105,6 +105,21 @@ TEST(IdentityTest, CommonNameWhenThereIsNoSchakelUriSan) {
   EXPECT_EQ(identity->common_name, "gemeente-tilburg");
 }
 
+TEST(IdentityTest, AMisspelledSchakelUriSanIsRefusedNotSkipped) {
+  // Otherwise a certificate with "SCHAKEL://org/politie" and CN riec would
+  // quietly be taken for riec.
+  for (const char* uri : {"SCHAKEL://org/politie-oost-nl", "schakel:org/politie-oost-nl",
+                          "Schakel://ORG/politie-oost-nl"}) {
+    SCOPED_TRACE(uri);
+    FakeAuthContext context;
+    context.Add(kCn, "gemeente-tilburg").Add(kUri, uri);
+    const auto identity = PeerIdentityFromAuthContext(&context);
+    ASSERT_FALSE(identity.ok());
+    EXPECT_EQ(identity.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_THAT(std::string(identity.status().message()), HasSubstr("is not of the form schakel://org/"));
+  }
+}
+
 TEST(IdentityTest, ASchakelNameInANonUriSanIsNotTakenForOne) {
   // gRPC lists DNS, URI, e-mail and IP SANs alike under
   // x509_subject_alternative_name; only peer_uri holds URI SANs.
