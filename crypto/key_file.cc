@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/strings.h"
+#include "crypto/checked_file.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
 
@@ -101,90 +102,14 @@ std::string NowUtc() {
   return std::string(text.data(), n);
 }
 
-// Closes a file descriptor when it goes out of scope.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-
-  int get() const { return fd_; }
-  // Closes now; returns close()'s result, since a failing close can mean
-  // the data was not written.
-  int Close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-std::string_view FileTypeName(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a named pipe";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "a special file";
-}
-
 // ------------------------------------------------------------------ reading
 
-// Opens `path` without following a final symbolic link, checks the opened
-// file and reads it whole into wiping storage.
+// Reads a key file whole into wiping storage (crypto/checked_file.h).
 absl::StatusOr<SecretBuffer> ReadContent(const fs::path& path) {
-  const std::string shown = path.string();
-  // O_NONBLOCK: opening a named pipe must not hang; it is refused below.
-  const int raw = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (raw < 0) {
-    const int error = errno;
-    struct stat link_stat {};
-    if (error == ELOOP && ::lstat(path.c_str(), &link_stat) == 0 && S_ISLNK(link_stat.st_mode)) {
-      return absl::FailedPreconditionError(StrCat(
-          "key file ", shown, " is a symbolic link; refusing to follow it (name the file itself)"));
-    }
-    return absl::ErrnoToStatus(error, StrCat("cannot open key file ", shown));
-  }
-  FileDescriptor fd(raw);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return absl::ErrnoToStatus(errno, StrCat("cannot inspect key file ", shown));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(StrCat("key file ", shown, " is not a regular file (it is ",
-                                                FileTypeName(st.st_mode), ")"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(fmt::format(
-        "key file {} has mode {:04o}; it must be 0600, with no access for group or others "
-        "(chmod 600 {})",
-        shown, st.st_mode & 07777, shown));
-  }
-  const auto too_large = [&shown] {
-    return absl::InvalidArgumentError(
-        StrCat("key file ", shown, " is larger than ", kMaxFileSize,
-               " bytes, the most a key file may have (is this a key file?)"));
-  };
-  if (st.st_size > static_cast<off_t>(kMaxFileSize)) return too_large();
-  SecretBuffer content(kMaxFileSize + 1);
-  size_t total = 0;
-  while (total < content.size()) {
-    const ssize_t n = ::read(fd.get(), content.data() + total, content.size() - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, StrCat("cannot read key file ", shown));
-    }
-    if (n == 0) break;
-    total += static_cast<size_t>(n);
-  }
-  if (total > kMaxFileSize) return too_large();
-  content.Resize(total);
-  return content;
+  return ReadCheckedFile(path, {.named = StrCat("key file ", path.string()),
+                                .max_size = kMaxFileSize,
+                                .secret = true,
+                                .size_note = ", the most a key file may have (is this a key file?)"});
 }
 
 // The content of a key file, checked for syntax and encodings but not yet

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "common/strings.h"
+#include "crypto/checked_file.h"
 
 namespace schakel::rpc {
 namespace {
@@ -76,27 +77,6 @@ class PemText {
   std::string text_;
 };
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() { ::close(fd_); }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-std::string_view FileTypeName(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a named pipe";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "a special file";
-}
-
 // Reads a whole PEM file after checking what it is. The private key file is
 // opened without following a final symbolic link and must not be accessible
 // to group or others; the checks are made on the opened file, so nothing can
@@ -106,58 +86,13 @@ absl::StatusOr<PemText> ReadPemFile(const fs::path& path, Role role) {
   if (path.empty()) {
     return absl::InvalidArgumentError(StrCat(RoleName(role), ": no path given"));
   }
-  const bool secret = role == Role::kPrivateKey;
-  // O_NONBLOCK: opening a named pipe must not hang; it is refused below.
-  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  if (secret) flags |= O_NOFOLLOW;
-  const int raw = ::open(path.c_str(), flags);
-  if (raw < 0) {
-    const int error = errno;
-    struct stat link_stat {};
-    if (secret && error == ELOOP && ::lstat(path.c_str(), &link_stat) == 0 &&
-        S_ISLNK(link_stat.st_mode)) {
-      return absl::FailedPreconditionError(StrCat(
-          named, " is a symbolic link; refusing to follow it for a secret (name the file itself)"));
-    }
-    return absl::ErrnoToStatus(error, StrCat("cannot open ", named));
-  }
-  FileDescriptor fd(raw);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return absl::ErrnoToStatus(errno, StrCat("cannot inspect ", named));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        StrCat(named, " is not a regular file (it is ", FileTypeName(st.st_mode), ")"));
-  }
-  if (secret && (st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(fmt::format(
-        "{} has mode {:04o}; it must be 0600, with no access for group or others (chmod 600 {})",
-        named, st.st_mode & 07777, path.string()));
-  }
-  const auto too_large = [&named] {
-    return absl::InvalidArgumentError(StrCat(named, " is larger than ", kMaxFileSize,
-                                             " bytes, the most a PEM file may have here"));
-  };
-  if (st.st_size > static_cast<off_t>(kMaxFileSize)) return too_large();
-
-  // Room for one byte more than allowed, to notice a file that grew meanwhile.
-  PemText guard(std::string(kMaxFileSize + 1, '\0'));  // wiped on every path
-  std::string& content = guard.mutable_text();
-  size_t total = 0;
-  while (total < content.size()) {
-    const ssize_t n = ::read(fd.get(), content.data() + total, content.size() - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, StrCat("cannot read ", named));
-    }
-    if (n == 0) break;
-    total += static_cast<size_t>(n);
-  }
-  if (total > kMaxFileSize) return too_large();
-  content.resize(total);
-  if (total == 0) return absl::InvalidArgumentError(StrCat(named, " is empty"));
-  return guard;
+  auto content = crypto::ReadCheckedFile(path, {.named = named,
+                                                .max_size = kMaxFileSize,
+                                                .secret = role == Role::kPrivateKey,
+                                                .size_note = ", the most a PEM file may have here"});
+  if (!content.ok()) return content.status();
+  if (content->empty()) return absl::InvalidArgumentError(StrCat(named, " is empty"));
+  return PemText(std::string(reinterpret_cast<const char*>(content->data()), content->size()));
 }
 
 // The labels of the PEM blocks in `text` ("CERTIFICATE", "PRIVATE KEY",

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/cli/cli_test_util.h"
 #include "cli/app.h"
 #include "cli/exit_codes.h"
 
@@ -20,17 +21,8 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Outcome RunCli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = RunSchakel(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using ::schakel::cli::testing::Outcome;
+using ::schakel::cli::testing::RunCli;
 
 std::vector<std::string> Derive(std::vector<std::string> flags) {
   flags.insert(flags.begin(), {"keys", "derive"});

@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/cli/cli_test_util.h"
 #include "cli/app.h"
 #include "cli/exit_codes.h"
 #include "cli/keys_command.h"
@@ -27,17 +28,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Outcome RunCli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = RunSchakel(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using ::schakel::cli::testing::Outcome;
+using ::schakel::cli::testing::RunCli;
 
 std::string Field(const std::string& out, const std::string& field) {
   return ::schakel::testing::OutputField(out, field);
