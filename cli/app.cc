@@ -7,9 +7,15 @@
 #include <utility>
 #include <vector>
 
+#include "cli/audit_command.h"
+#include "cli/cases_command.h"
 #include "cli/command_context.h"
 #include "cli/exit_codes.h"
 #include "cli/keys_command.h"
+#include "cli/log_command.h"
+#include "cli/match_command.h"
+#include "cli/signals_command.h"
+#include "cli/users_command.h"
 #include "common/strings.h"
 
 namespace schakel::cli {
@@ -56,14 +62,38 @@ std::string ExtrasMessage(const CLI::App& app) {
 }  // namespace
 
 int RunSchakel(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  CommandContext context(out, err);
+  return RunSchakel(args, out, err, ProcessEnvironment(/*err_is_terminal=*/false));
+}
+
+int RunSchakel(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+               const Environment& environment) {
+  CommandContext context(out, err, environment);
   CLI::App app(
-      "Schakel: privacy-preserving information sharing for Dutch public-safety partnerships.",
+      "Schakel: privacy-preserving information sharing for Dutch public-safety partnerships.\n"
+      "Every command but 'keys' works through your own organisation's node.",
       "schakel");
-  app.footer(std::string(kExitCodesHelp));
+  app.footer(StrCat(
+      "Examples:\n"
+      "  schakel whoami\n"
+      "  schakel signals import signalen.csv\n"
+      "  schakel match --purpose riec.ondermijning --case 2025-0042 --subjects gezin.csv\n"
+      "  schakel audit verify\n"
+      "\n"
+      "Run 'schakel COMMAND --help' for a command's flags and an example. The node and\n"
+      "your credential come from ~/.config/schakel/cli.json (or $SCHAKEL_CONFIG, or\n"
+      "--config FILE): {\"endpoint\", \"ca\", \"server_name\", \"credential_file\", \"role\"};\n"
+      "see docs/cli.md. Tables are for people; add --json for scripts.\n"
+      "\n",
+      kExitCodesHelp));
   app.require_subcommand(1);
 
   RegisterKeysCommands(app, context);
+  RegisterSignalsCommands(app, context);
+  RegisterCasesCommands(app, context);
+  RegisterMatchCommand(app, context);
+  RegisterLogCommand(app, context);
+  RegisterAuditCommands(app, context);
+  RegisterUsersCommands(app, context);
 
   // CLI11 takes the arguments in reverse order.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

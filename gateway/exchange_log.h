@@ -19,7 +19,13 @@
 //
 // Storage: key "log/e/" + 8-byte big-endian sequence -> LogEntry (protobuf
 // wire format; the chain hashes are over the canonical encoding, so the
-// storage format does not matter for verification).
+// storage format does not matter for verification). Signed checkpoints
+// (gateway/checkpoints.h writes them) live beside the entries under
+// "log/c/" and "log/s/" (keys below), so that Verify finds and checks them;
+// see docs/exchange-log.md.
+//
+// Writes that must happen together with an entry (a case change and its
+// CASE_* record) go into the same synced write: Append's `with` callback.
 //
 // Thread safety: all methods are safe to call concurrently.
 #ifndef SCHAKEL_GATEWAY_EXCHANGE_LOG_H_
@@ -34,8 +40,12 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include "absl/status/statusor.h"
+#include "crypto/signing.h"
 #include "proto/canonical.h"
+#include "schakel/v1/audit.pb.h"
 #include "schakel/v1/log.pb.h"
 #include "store/kv_store.h"
 
@@ -59,6 +69,14 @@ class ExchangeLog {
   // failure.
   absl::StatusOr<Appended> Append(const v1::LogRecord& record);
 
+  // Adds the store writes that must be durable exactly when the entry is:
+  // called with the entry's sequence number while the group's write batch
+  // is being built (without the log's lock held; it must not call the log),
+  // and its puts go into that same synced write. On any error nothing of
+  // either is written. The writes must not touch the log's own keys.
+  using WithEntry = std::function<void(uint64_t sequence, store::WriteBatch& batch)>;
+  absl::StatusOr<Appended> Append(const v1::LogRecord& record, const WithEntry& with);
+
   // The last appended entry (0 and 32 zero bytes for an empty log).
   uint64_t head_sequence() const;
   canonical::DigestBytes head_hash() const;
@@ -68,16 +86,55 @@ class ExchangeLog {
   // Entries from `first` (1-based), at most `limit` (0: all).
   absl::StatusOr<std::vector<v1::LogEntry>> Read(uint64_t first, size_t limit) const;
 
+  struct VerifyOptions {
+    // First and last entry to verify; 0 means 1 and the head (as stored
+    // when the walk reaches the end). An entry before `from_sequence` is
+    // only used for its entry_hash, to link the first one.
+    uint64_t from_sequence = 0;
+    uint64_t to_sequence = 0;
+    // Keys the gateway signs checkpoints with (current and earlier). Empty:
+    // checkpoints are not checked (without a key a forger could recompute
+    // them along with the chain, so checking them would prove nothing).
+    std::vector<crypto::VerifyKey> checkpoint_keys;
+    // Called after every `progress_every` entries with (checked, total);
+    // returning false stops the walk (Verify then returns CANCELLED).
+    std::function<bool(uint64_t, uint64_t)> progress;
+    uint64_t progress_every = 10'000;
+  };
+
   struct VerifyReport {
     uint64_t entries_checked = 0;
+    // Checkpoints in the range whose signature and head were checked.
+    uint64_t checkpoints_checked = 0;
     // The first entry that is missing, does not parse, or whose hashes or
-    // links do not match; nullopt when the whole chain verifies.
+    // links do not match, or that a signed checkpoint shows was changed;
+    // nullopt when the range verifies.
     std::optional<uint64_t> first_bad_sequence;
-    std::string problem;  // why first_bad_sequence is bad
+    // What kind of problem (audit.proto); UNSPECIFIED when intact.
+    v1::ChainProblem problem_kind = v1::CHAIN_PROBLEM_UNSPECIFIED;
+    std::string problem;  // why first_bad_sequence is bad, for people
+    // The last entry verified (sequence 0 when none).
+    v1::ChainLink head;
+    // The latest checkpoint in the range that verified; nullopt when none.
+    std::optional<v1::Checkpoint> latest_checkpoint;
   };
-  // Walks the whole chain from entry 1. Reads from the store, so it finds
-  // edits made behind the log's back.
+  // Walks the whole chain from entry 1, without checking checkpoints.
+  // Reads from the store, so it finds edits made behind the log's back.
   absl::StatusOr<VerifyReport> Verify() const;
+  // Walks the chain over a range and checks every stored checkpoint whose
+  // head is in it: its signature with one of `checkpoint_keys`, and its
+  // head_hash against the entry_hash at its sequence. A chain edited and
+  // consistently re-hashed from some entry on no longer matches the next
+  // checkpoint; the record hashes stored with that checkpoint then name
+  // the first changed entry (docs/exchange-log.md). Entries after the last
+  // checkpoint are covered only by the chain itself (and by receipts).
+  // Errors: INVALID_ARGUMENT for an inverted range; CANCELLED when
+  // `progress` said stop; store errors.
+  absl::StatusOr<VerifyReport> Verify(const VerifyOptions& options) const;
+
+  // The store the log is kept in (checkpoints and case changes are written
+  // to the same one).
+  store::KvStore* store() const { return store_; }
 
  private:
   struct Writer;
@@ -93,6 +150,15 @@ class ExchangeLog {
 
 // Key of entry `sequence` in the store.
 std::string LogEntryKey(uint64_t sequence);
+// The entry without its content (log.proto, ChainLink).
+v1::ChainLink ChainLinkOf(const v1::LogEntry& entry);
+// Signed checkpoints (checkpoints.h): "log/c/" + head sequence -> Checkpoint
+// (wire format), and "log/s/" + head sequence -> the record_hash of every
+// entry after the previous checkpoint up to this head, 32 bytes each, in
+// order: the "segment" that lets Verify name the first changed entry.
+std::string CheckpointKey(uint64_t sequence);
+std::string CheckpointSegmentKey(uint64_t sequence);
+inline constexpr char kCheckpointPrefix[] = "log/c/";
 
 }  // namespace schakel::gateway
 

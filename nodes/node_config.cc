@@ -89,11 +89,13 @@ class Checker {
   }
 
   template <typename T>
-  void Integer(const Json& object, const std::string& key, int64_t min, int64_t max, T& out) {
+  void Integer(const Json& object, const std::string& key, int64_t min, int64_t max, T& out,
+               std::string_view prefix = "") {
     const auto it = object.find(key);
     if (it == object.end()) return;  // optional: the default stays
+    const std::string path = StrCat(prefix, key);
     if (!it->is_number_integer()) {
-      Problem(key, StrCat("must be a whole number, not ", it->type_name()));
+      Problem(path, StrCat("must be a whole number, not ", it->type_name()));
       return;
     }
     const int64_t v = it->is_number_unsigned()
@@ -101,7 +103,7 @@ class Checker {
                                                                     static_cast<uint64_t>(max) + 1))
                           : it->get<int64_t>();
     if (v < min || v > max) {
-      Problem(key, StrCat(v, " is out of range; allowed: ", min, " to ", max));
+      Problem(path, StrCat(v, " is out of range; allowed: ", min, " to ", max));
       return;
     }
     out = static_cast<T>(v);
@@ -111,18 +113,30 @@ class Checker {
   std::vector<std::string> problems_;
 };
 
-void CheckListen(Checker& c, const std::string& listen) {
+void CheckListen(Checker& c, const std::string& listen, std::string_view path = "listen") {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
-    c.Problem("listen", "must be host:port, e.g. \"0.0.0.0:8443\" or \"127.0.0.1:0\"");
+    c.Problem(path, "must be host:port, e.g. \"0.0.0.0:8443\" or \"127.0.0.1:0\"");
     return;
   }
   const std::string port = listen.substr(colon + 1);
   bool digits = port.size() <= 5;
   for (char ch : port) digits = digits && ch >= '0' && ch <= '9';
   if (!digits || std::stoi(port) > 65535) {
-    c.Problem("listen", StrCat("port \"", port.substr(0, 10), "\" is not a number from 0 to 65535"));
+    c.Problem(path, StrCat("port \"", port.substr(0, 10), "\" is not a number from 0 to 65535"));
   }
+}
+
+// An optional object field: nullptr when absent, or (with a problem) when
+// not an object.
+const Json* OptionalObject(Checker& c, const Json& doc, const std::string& key) {
+  const auto it = doc.find(key);
+  if (it == doc.end()) return nullptr;
+  if (!it->is_object()) {
+    c.Problem(key, StrCat("must be an object, not ", it->type_name()));
+    return nullptr;
+  }
+  return &*it;
 }
 
 void GatewayKey(Checker& c, const Json& value, const std::string& path,
@@ -138,8 +152,9 @@ void GatewayKey(Checker& c, const Json& value, const std::string& path,
   }
   auto key = crypto::VerifyKey::FromBytes(*bytes);
   if (!key.ok()) {
-    c.Problem(path, "is not an Ed25519 public key (64 hex digits; 'schakel keys generate "
-                    "--kind ed25519' prints one as \"public\")");
+    c.Problem(path,
+              "is not an Ed25519 public key (64 hex digits; 'schakel keys generate "
+              "--kind ed25519' prints one as \"public\")");
     return;
   }
   out.push_back(*std::move(bytes));
@@ -157,18 +172,20 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
     doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
                       /*ignore_comments=*/true);
   } catch (const Json::parse_error& e) {
-    return absl::InvalidArgumentError(
-        StrCat(source_name, ": node configuration refused, 1 problem:\n(json): not valid JSON at byte ",
-               e.byte));
+    return absl::InvalidArgumentError(StrCat(
+        source_name, ": node configuration refused, 1 problem:\n(json): not valid JSON at byte ",
+        e.byte));
   }
   if (!doc.is_object()) {
-    return absl::InvalidArgumentError(StrCat(
-        source_name, ": node configuration refused, 1 problem:\n(top level): must be a JSON object"));
+    return absl::InvalidArgumentError(
+        StrCat(source_name,
+               ": node configuration refused, 1 problem:\n(top level): must be a JSON object"));
   }
-  c.NoUnknown(doc, "",
-              {"org_id", "listen", "data_dir", "tls", "oprf_key_file", "signing_key_file",
-               "gateway", "local_policy", "threads", "daily_subject_quota",
-               "max_clock_skew_ms"});
+  c.NoUnknown(
+      doc, "",
+      {"org_id", "listen", "data_dir", "tls", "oprf_key_file", "signing_key_file", "gateway",
+       "local", "local_policy", "threads", "daily_subject_quota", "max_clock_skew_ms",
+       "retention_interval_s", "publish", "node_secret_file", "bootstrap_admin_credential_file"});
   c.OrgId(doc, "", "org_id", config.org_id);
   if (const std::string* listen = c.String(doc, "", "listen")) {
     config.listen = *listen;
@@ -195,8 +212,15 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
   } else if (!gw->is_object()) {
     c.Problem("gateway", StrCat("must be an object, not ", gw->type_name()));
   } else {
-    c.NoUnknown(*gw, "gateway.", {"org_id", "signing_public_key"});
+    c.NoUnknown(*gw, "gateway.", {"org_id", "signing_public_key", "endpoint", "server_name"});
     c.OrgId(*gw, "gateway.", "org_id", config.gateway_org_id);
+    if (const std::string* endpoint = c.String(*gw, "gateway.", "endpoint", false)) {
+      config.gateway_endpoint = *endpoint;
+      CheckListen(c, *endpoint, "gateway.endpoint");
+    }
+    if (const std::string* name = c.String(*gw, "gateway.", "server_name", false)) {
+      config.gateway_server_name = *name;
+    }
     const auto key = gw->find("signing_public_key");
     if (key == gw->end()) {
       c.Problem("gateway.signing_public_key", "missing; this field is required");
@@ -211,13 +235,35 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
     }
   }
 
+  if (const Json* local = OptionalObject(c, doc, "local")) {
+    c.NoUnknown(*local, "local.", {"listen"});
+    if (const std::string* listen = c.String(*local, "local.", "listen")) {
+      config.local_listen = *listen;
+      CheckListen(c, *listen, "local.listen");
+    }
+  }
+  if (const Json* publish = OptionalObject(c, doc, "publish")) {
+    c.NoUnknown(*publish, "publish.", {"batch_max_changes", "retry_ms"});
+    c.Integer(*publish, "batch_max_changes", 1, 1'000'000, config.publish_batch_max_changes,
+              "publish.");
+    c.Integer(*publish, "retry_ms", 10, 600'000, config.publish_retry_ms, "publish.");
+  }
+  if (doc.contains("node_secret_file")) {
+    c.Path(doc, "", "node_secret_file", base_dir, config.node_secret_file);
+  } else if (!config.data_dir.empty()) {
+    config.node_secret_file = config.data_dir / "node-secret.key";
+  }
+  if (doc.contains("bootstrap_admin_credential_file")) {
+    c.Path(doc, "", "bootstrap_admin_credential_file", base_dir,
+           config.bootstrap_admin_credential_file);
+  }
+  c.Integer(doc, "retention_interval_s", 1, 7 * 24 * 3600, config.retention_interval_s);
   c.Integer(doc, "threads", 1, 64, config.threads);
   c.Integer(doc, "daily_subject_quota", 1, 100'000'000, config.daily_subject_quota);
   c.Integer(doc, "max_clock_skew_ms", 0, 60'000, config.max_clock_skew_ms);
 
   if (!c.problems().empty()) {
-    std::string message = StrCat(source_name, ": node configuration refused, ",
-                                 c.problems().size(),
+    std::string message = StrCat(source_name, ": node configuration refused, ", c.problems().size(),
                                  c.problems().size() == 1 ? " problem:" : " problems:");
     for (const std::string& p : c.problems()) message += StrCat("\n", p);
     return absl::InvalidArgumentError(message);
@@ -228,7 +274,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    return absl::NotFoundError(StrCat("node configuration file ", path.string(), " does not exist"));
+    return absl::NotFoundError(
+        StrCat("node configuration file ", path.string(), " does not exist"));
   }
   if (!std::filesystem::is_regular_file(path, ec)) {
     return absl::FailedPreconditionError(

@@ -10,11 +10,18 @@
 //     "tls": {"ca": "ca.pem", "cert": "politie.pem", "key": "politie.key"},
 //     "oprf_key_file": "keys/oprf.key",
 //     "signing_key_file": "keys/signing.key",
-//     "gateway": {"org_id": "gateway", "signing_public_key": "<64 hex>"},
+//     "gateway": {"org_id": "gateway", "signing_public_key": "<64 hex>",
+//                 "endpoint": "gateway.example:8443",   // optional
+//                 "server_name": "gateway"},            // optional
+//     "local": {"listen": "127.0.0.1:9443"},              // optional
 //     "local_policy": "local-policy.json",
 //     "threads": 2,                       // optional, 1..64, default 2
 //     "daily_subject_quota": 10000,       // optional, >= 1, default 10000
-//     "max_clock_skew_ms": 5000           // optional, 0..60000, default 5000
+//     "max_clock_skew_ms": 5000,          // optional, 0..60000, default 5000
+//     "retention_interval_s": 3600,       // optional, 1..604800, default 3600
+//     "publish": {"batch_max_changes": 10000, "retry_ms": 1000},  // optional
+//     "node_secret_file": "node-secret.key",   // optional, default in data_dir
+//     "bootstrap_admin_credential_file": "admin.credential"  // optional
 //   }
 //
 // Relative paths are taken relative to the directory of the config file.
@@ -55,10 +62,33 @@ struct NodeConfig {
   std::filesystem::path signing_key_file;
   std::string gateway_org_id;
   std::vector<crypto::Bytes> gateway_signing_public_keys;  // 32 bytes each, checked
+  // Where the node calls the gateway ("host:port"); empty: the node does not
+  // publish its index and cannot run matches (it still answers evaluations).
+  std::string gateway_endpoint;
+  // The name the gateway's TLS certificate must carry when it differs from
+  // the endpoint's host; empty: the endpoint's host.
+  std::string gateway_server_name;
+  // The local API listener for the organisation's own users ("host:port");
+  // TLS with the node's own certificate, no client certificate; users
+  // authenticate with bearer credentials (local.proto). Empty: no local API.
+  std::string local_listen;
   std::filesystem::path local_policy;
   int threads = 2;
   uint32_t daily_subject_quota = 10000;
   int64_t max_clock_skew_ms = 5000;
+  // Seconds between retention runs (expired signals removed).
+  int64_t retention_interval_s = 3600;
+  // Index publication: most tag changes per IndexBatch sent, and the wait
+  // before retrying after the gateway was unreachable.
+  uint32_t publish_batch_max_changes = 10000;
+  int64_t publish_retry_ms = 1000;
+  // The node's own 32-byte secret (keys the credential hashes and the
+  // node-local address/person digests); created with mode 0600 on first
+  // start. Default: data_dir / "node-secret.key".
+  std::filesystem::path node_secret_file;
+  // When set and the node has no user yet: create user "admin" (ROLE_ADMIN)
+  // and write "admin.<secret>" to this file (mode 0600). Empty: no bootstrap.
+  std::filesystem::path bootstrap_admin_credential_file;
 };
 
 // Parses and checks a config. Relative paths are resolved against
@@ -66,8 +96,9 @@ struct NodeConfig {
 // Errors: INVALID_ARGUMENT "<source>: node configuration refused, N
 // problem(s):" followed by one "<json path>: <problem>" line per problem
 // (JSON syntax, a missing or unknown field, a wrong type, an invalid org id,
-// an empty path, a listen address that is not host:port, a gateway key that
-// is not a valid Ed25519 public key in hex, a number out of range).
+// an empty path, a listen address or endpoint that is not host:port, a
+// gateway key that is not a valid Ed25519 public key in hex, a number out of
+// range).
 absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
                                            const std::filesystem::path& base_dir,
                                            std::string_view source_name = "node configuration");

@@ -11,6 +11,7 @@
 #include "crypto/hash.h"
 #include "crypto/match_keys.h"
 #include "crypto/random.h"
+#include "crypto/secret.h"
 
 namespace schakel::nodes {
 namespace {
@@ -20,6 +21,7 @@ constexpr std::string_view kTagPrefix = "sig/t/";
 constexpr std::string_view kRegisteredPrefix = "sig/g/";
 constexpr std::string_view kExpiryPrefix = "sig/e/";
 constexpr std::string_view kAddressPrefix = "sig/a/";
+constexpr std::string_view kMetaPrefix = "sig/m/";
 constexpr std::string_view kRefPrefix = "idx/r/";
 constexpr std::string_view kCountPrefix = "idx/c/";
 constexpr std::string_view kQueuePrefix = "idx/q/";
@@ -61,8 +63,7 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>((micros % 1'000'000) * 1000));
 }
 uint64_t Micros(const google::protobuf::Timestamp& ts) {
-  return static_cast<uint64_t>(ts.seconds()) * 1'000'000 +
-         static_cast<uint64_t>(ts.nanos() / 1000);
+  return static_cast<uint64_t>(ts.seconds()) * 1'000'000 + static_cast<uint64_t>(ts.nanos() / 1000);
 }
 std::string RegisteredKey(const v1::Signal& s) {
   return StrCat(kRegisteredPrefix, store::EncodeKeyU64(Micros(s.registered_at())), "/",
@@ -72,26 +73,21 @@ std::string ExpiryKey(const v1::Signal& s) {
   return StrCat(kExpiryPrefix, store::EncodeKeyU64(Micros(s.expires_at())), "/", s.signal_id());
 }
 
-std::string Digest16(std::string_view data) {
-  const crypto::Blake2b256Digest d = crypto::Blake2b256Hash(crypto::AsBytes(data));
+std::string MetaKey(std::string_view id) { return StrCat(kMetaPrefix, id); }
+
+// The first 16 bytes of the node-keyed digest.
+std::string Digest16(const NodeSecret& secret, std::string_view context, std::string_view data) {
+  const crypto::Blake2b256Digest d = secret.Digest(context, data);
   return std::string(reinterpret_cast<const char*>(d.data()), 16);
 }
-std::string AddressGroupPrefix(std::string_view canonical_address) {
-  return StrCat(kAddressPrefix, crypto::ToHex(crypto::AsBytes(Digest16(canonical_address))), "/");
+std::string AddressGroupPrefix(std::string_view address_digest) {
+  return StrCat(kAddressPrefix, crypto::ToHex(crypto::AsBytes(address_digest)), "/");
 }
 
 size_t Utf8Chars(std::string_view text) {
   return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   }));
-}
-
-bool ValidSignalId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxSignalIdChars) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
-  });
 }
 
 // ULID layout: 48-bit milliseconds, 80 random bits, Crockford base32.
@@ -119,22 +115,50 @@ std::string NewSignalId(absl::Time now) {
 }
 
 // The crypto errors name "bsn", "surname", ...; here they become
-// "signal.subject.<field>" (postcode and house_number under "address").
-std::string SubjectProblems(absl::string_view message) {
-  std::string out;
+// "subject.<field>" (postcode and house_number under "address").
+void SubjectProblems(absl::string_view message, std::vector<SignalProblem>& out) {
   for (absl::string_view part : absl::StrSplit(message, "; ")) {
     std::string_view p(part.data(), part.size());
-    std::string prefixed;
-    if (p.starts_with("postcode") || p.starts_with("house_number")) {
-      prefixed = StrCat("signal.subject.address.", p);
-    } else if (p.starts_with("no identifiers")) {
-      prefixed = StrCat("signal.subject: ", p);
-    } else {
-      prefixed = StrCat("signal.subject.", p);
+    if (p.starts_with("no identifiers")) {
+      out.push_back({"subject", std::string(p)});
+      continue;
     }
-    out += StrCat(out.empty() ? "" : "; ", prefixed);
+    const size_t colon = p.find(": ");
+    // A problem text may itself contain "; " (crypto/match_keys.h): a part
+    // that does not start with a field name continues the previous problem.
+    if (!out.empty() && (colon == std::string_view::npos ||
+                         p.substr(0, colon).find(' ') != std::string_view::npos)) {
+      out.back().problem += StrCat("; ", p);
+      continue;
+    }
+    std::string field = std::string(p.substr(0, colon));
+    std::string problem =
+        colon == std::string_view::npos ? "is not valid" : std::string(p.substr(colon + 2));
+    if (field.starts_with("postcode") || field.starts_with("house_number")) {
+      field = StrCat("subject.address.", field);
+    } else {
+      field = StrCat("subject.", field);
+    }
+    out.push_back({std::move(field), std::move(problem)});
   }
-  return out;
+}
+
+std::string JoinProblems(const std::vector<SignalProblem>& problems) {
+  std::string message;
+  for (const SignalProblem& p : problems) {
+    message += StrCat(message.empty() ? "" : "; ", "signal.", p.field, ": ", p.problem);
+  }
+  return message;
+}
+
+// Output-only fields: ignored on input.
+void ClearOutputOnly(v1::Signal& signal) {
+  signal.clear_owner_user_id();
+  signal.clear_updated_at();
+  signal.clear_version();
+  signal.clear_key_types();
+  signal.clear_tagged_purpose_ids();
+  signal.clear_address_excluded();
 }
 
 crypto::SubjectIdentifiers ToIdentifiers(const v1::Subject& subject) {
@@ -154,10 +178,10 @@ crypto::SubjectIdentifiers ToIdentifiers(const v1::Subject& subject) {
   if (subject.has_address() &&
       (!subject.address().postcode().empty() || subject.address().house_number() != 0)) {
     ids.postcode = subject.address().postcode();
-    ids.house_number = subject.address().house_number() == 0
-                           ? std::string()
-                           : StrCat(subject.address().house_number(),
-                                    subject.address().house_number_suffix());
+    ids.house_number =
+        subject.address().house_number() == 0
+            ? std::string()
+            : StrCat(subject.address().house_number(), subject.address().house_number_suffix());
   }
   return ids;
 }
@@ -167,28 +191,6 @@ std::chrono::year_month_day UtcDay(absl::Time t) {
   return std::chrono::year_month_day{std::chrono::year(static_cast<int>(day.year())),
                                      std::chrono::month(static_cast<unsigned>(day.month())),
                                      std::chrono::day(static_cast<unsigned>(day.day()))};
-}
-
-// What the tags of a signal are computed from.
-struct Derived {
-  std::vector<crypto::MatchKey> keys;
-  std::optional<std::string> address;  // canonical
-  std::string person;                  // 16-byte digest
-};
-
-absl::StatusOr<Derived> Derive(const v1::Signal& signal, std::chrono::year_month_day today) {
-  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(signal.subject()), today);
-  if (!keys.ok()) return absl::InvalidArgumentError(SubjectProblems(keys.status().message()));
-  Derived d;
-  d.keys = *std::move(keys);
-  for (const crypto::MatchKey& k : d.keys) {
-    if (k.type == crypto::MatchKeyType::kAddress) d.address = k.canonical;
-  }
-  const crypto::MatchKey& first = d.keys.front();
-  d.person = first.type == crypto::MatchKeyType::kAddress
-                 ? Digest16(StrCat("signal:", signal.signal_id()))
-                 : Digest16(first.OprfInput());
-  return d;
 }
 
 v1::MatchKeyType ToProtoType(crypto::MatchKeyType t) {
@@ -217,17 +219,82 @@ size_t DistinctPersons(const std::map<std::string, std::string>& members) {
   return persons.size();
 }
 
+// ---- the staging encoding of a PreparedSignal (length-prefixed fields)
+
+void PutU32(std::string& out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutBytes(std::string& out, std::string_view b) {
+  PutU32(out, static_cast<uint32_t>(b.size()));
+  out.append(b);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool U32(uint32_t& v) {
+    if (in_.size() < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in_[static_cast<size_t>(i)]);
+    in_.remove_prefix(4);
+    return true;
+  }
+  bool Bytes(std::string_view& b) {
+    uint32_t n = 0;
+    if (!U32(n) || in_.size() < n) return false;
+    b = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return true;
+  }
+  bool Raw(size_t n, std::string_view& b) {
+    if (in_.size() < n) return false;
+    b = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return true;
+  }
+  bool done() const { return in_.empty(); }
+
+ private:
+  std::string_view in_;
+};
+
 }  // namespace
 
 struct SignalStore::Change {
   std::string id;
-  std::optional<v1::Signal> before;  // stored record; nullopt for a new signal
-  std::optional<v1::Signal> after;   // nullopt for a deletion
+  std::optional<v1::Signal> before;     // stored record; nullopt for a new signal
+  std::optional<PreparedSignal> after;  // nullopt for a deletion
+  bool retag = false;                   // re-tagged because its address group flipped (not logged)
 };
+
+bool SignalStore::ValidSignalId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxSignalIdChars) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+crypto::SubjectIdentifiers SignalStore::IdentifiersOf(const v1::Subject& subject) {
+  return ToIdentifiers(subject);
+}
+
+absl::StatusOr<std::vector<crypto::MatchKey>> SignalStore::MatchKeysOf(const v1::Subject& subject,
+                                                                       absl::Time now) {
+  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(subject), UtcDay(now));
+  if (keys.ok()) return keys;
+  std::vector<SignalProblem> problems;
+  SubjectProblems(keys.status().message(), problems);
+  std::string message;
+  for (const SignalProblem& p : problems) {
+    message += StrCat(message.empty() ? "" : "; ", p.field, ": ", p.problem);
+  }
+  return absl::InvalidArgumentError(message);
+}
 
 absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Create(
     store::KvStore* kv, std::shared_ptr<const LocalPolicy> policy,
-    std::map<std::string, crypto::PurposeKey> purpose_keys) {
+    std::map<std::string, crypto::PurposeKey> purpose_keys, NodeSecret secret, LocalLog* log) {
   if (kv == nullptr) return absl::InvalidArgumentError("signal store: kv store is null");
   if (policy == nullptr) return absl::InvalidArgumentError("signal store: policy is null");
   std::map<std::string, crypto::PurposeKey> keys;
@@ -246,7 +313,8 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Create(
     }
     keys.emplace(id, std::move(it->second));
   }
-  std::unique_ptr<SignalStore> out(new SignalStore(kv, std::move(policy), std::move(keys)));
+  std::unique_ptr<SignalStore> out(
+      new SignalStore(kv, std::move(policy), std::move(keys), std::move(secret), log));
   if (auto queued = out->ReadCounter(kQueuedThroughKey); !queued.ok()) return queued.status();
   return out;
 }
@@ -269,10 +337,11 @@ absl::StatusOr<std::optional<v1::Signal>> SignalStore::Read(std::string_view sig
   return std::optional<v1::Signal>(*std::move(signal));
 }
 
-absl::Status SignalStore::Prepare(v1::Signal& signal, absl::Time now) const {
-  std::vector<std::string> problems;
+absl::Status SignalStore::Normalise(v1::Signal& signal, absl::Time now,
+                                    std::vector<SignalProblem>* out) const {
+  std::vector<SignalProblem> problems;
   if (!ValidSignalId(signal.signal_id())) {
-    problems.push_back("signal.signal_id: must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '-'");
+    problems.push_back({"signal_id", "must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '-'"});
   }
   const CategoryPolicy* category = policy_->FindCategory(signal.category());
   if (category == nullptr) {
@@ -280,43 +349,39 @@ absl::Status SignalStore::Prepare(v1::Signal& signal, absl::Time now) const {
     for (const auto& [id, c] : policy_->categories()) {
       configured += StrCat(configured.empty() ? "" : ", ", id);
     }
-    problems.push_back(StrCat(signal.category().empty() ? "signal.category: missing"
-                                                        : "signal.category: not a configured "
-                                                          "category",
-                              "; configured: ", configured));
+    problems.push_back(
+        {"category", StrCat(signal.category().empty() ? "missing" : "not a configured category",
+                            "; configured: ", configured)});
   }
   if (!v1::Domain_IsValid(signal.domain())) {
-    problems.push_back("signal.domain: not a domain");
+    problems.push_back({"domain", "not a domain"});
   } else if (signal.domain() == v1::DOMAIN_UNSPECIFIED && category != nullptr) {
     signal.set_domain(category->domain);
   }
   if (Utf8Chars(signal.free_text()) > kMaxFreeTextChars) {
-    problems.push_back(StrCat("signal.free_text: longer than ", kMaxFreeTextChars, " characters"));
+    problems.push_back({"free_text", StrCat("longer than ", kMaxFreeTextChars, " characters")});
   }
   if (Utf8Chars(signal.subject().family_id()) > kMaxFamilyIdChars) {
     problems.push_back(
-        StrCat("signal.subject.family_id: longer than ", kMaxFamilyIdChars, " characters"));
+        {"subject.family_id", StrCat("longer than ", kMaxFamilyIdChars, " characters")});
   }
   if (!v1::Relation_IsValid(signal.subject().relation())) {
-    problems.push_back("signal.subject.relation: not a relation");
+    problems.push_back({"subject.relation", "not a relation"});
   }
   const v1::ContactPerson& contact = signal.contact();
-  if (Utf8Chars(contact.name()) > 200) problems.push_back("signal.contact.name: longer than 200");
-  if (Utf8Chars(contact.phone()) > 40) problems.push_back("signal.contact.phone: longer than 40");
-  if (Utf8Chars(contact.email()) > 254) problems.push_back("signal.contact.email: longer than 254");
-  if (Utf8Chars(contact.unit()) > 200) problems.push_back("signal.contact.unit: longer than 200");
+  if (Utf8Chars(contact.name()) > 200) problems.push_back({"contact.name", "longer than 200"});
+  if (Utf8Chars(contact.phone()) > 40) problems.push_back({"contact.phone", "longer than 40"});
+  if (Utf8Chars(contact.email()) > 254) problems.push_back({"contact.email", "longer than 254"});
+  if (Utf8Chars(contact.unit()) > 200) problems.push_back({"contact.unit", "longer than 200"});
 
   // Keys: every given identifier is validated; the message names fields only.
-  auto derived = Derive(signal, UtcDay(now));
-  if (!derived.ok()) {
-    problems.push_back(std::string(derived.status().message().data(),
-                                   derived.status().message().size()));
-  }
+  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(signal.subject()), UtcDay(now));
+  if (!keys.ok()) SubjectProblems(keys.status().message(), problems);
 
   if (!signal.has_registered_at()) SetTime(now, signal.mutable_registered_at());
   const absl::Time registered = ToTime(signal.registered_at());
   if (registered < absl::UnixEpoch() || registered > now + absl::Hours(24)) {
-    problems.push_back("signal.registered_at: must be after 1970 and not in the future");
+    problems.push_back({"registered_at", "must be after 1970 and not in the future"});
   }
   if (!signal.has_expires_at() && category != nullptr) {
     SetTime(registered + category->retention, signal.mutable_expires_at());
@@ -324,17 +389,17 @@ absl::Status SignalStore::Prepare(v1::Signal& signal, absl::Time now) const {
   if (signal.has_expires_at()) {
     const absl::Time expires = ToTime(signal.expires_at());
     if (expires <= registered) {
-      problems.push_back("signal.expires_at: must be after registered_at");
+      problems.push_back({"expires_at", "must be after registered_at"});
     } else if (expires <= now) {
-      problems.push_back("signal.expires_at: already passed");
+      problems.push_back({"expires_at", "already passed"});
     } else if (expires > registered + kMaxRetention) {
-      problems.push_back("signal.expires_at: more than 3650 days after registered_at");
+      problems.push_back({"expires_at", "more than 3650 days after registered_at"});
     }
   }
   if (!problems.empty()) {
-    std::string message;
-    for (const std::string& p : problems) message += StrCat(message.empty() ? "" : "; ", p);
-    return absl::InvalidArgumentError(message);
+    absl::Status status = absl::InvalidArgumentError(JoinProblems(problems));
+    if (out != nullptr) *out = std::move(problems);
+    return status;
   }
 
   // Normalised forms of what was validated.
@@ -350,28 +415,170 @@ absl::Status SignalStore::Prepare(v1::Signal& signal, absl::Time now) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> SignalStore::Commit(std::vector<Change> changes, uint32_t* tags_added) {
-  const auto today = crypto::UtcToday();
+std::vector<SignalProblem> SignalStore::Validate(v1::Signal& signal, absl::Time now) const {
+  std::vector<SignalProblem> problems;
+  (void)Normalise(signal, now, &problems);
+  return problems;
+}
+
+absl::StatusOr<PreparedSignal> SignalStore::Derive(v1::Signal signal) const {
+  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(signal.subject()), crypto::UtcToday());
+  if (!keys.ok()) {
+    std::vector<SignalProblem> problems;
+    SubjectProblems(keys.status().message(), problems);
+    return absl::InvalidArgumentError(JoinProblems(problems));
+  }
+  PreparedSignal p;
+  for (const crypto::MatchKey& k : *keys) {
+    p.key_types.push_back(static_cast<uint8_t>(k.type));
+    if (k.type == crypto::MatchKeyType::kAddress) {
+      p.address_digest = Digest16(secret_, kAddressDigestContext, k.canonical);
+      p.address_listed = policy_->IsExcludedAddress(k.canonical);
+    }
+  }
+  const crypto::MatchKey& first = keys->front();
+  p.person_digest =
+      first.type == crypto::MatchKeyType::kAddress
+          ? Digest16(secret_, kPersonDigestContext, StrCat("signal:", signal.signal_id()))
+          : Digest16(secret_, kPersonDigestContext, first.OprfInput());
+  for (const std::string& purpose : policy_->PurposesMatching(signal.category())) {
+    const crypto::PurposeKey& key = purpose_keys_.at(purpose);
+    PreparedSignal::PurposeTags tags;
+    tags.purpose_id = purpose;
+    for (const crypto::MatchKey& k : *keys) {
+      auto tag = key.TagFor(crypto::AsBytes(k.OprfInput()));
+      if (!tag.ok()) return tag.status();
+      tags.tags.push_back(*tag);
+      tags.from_address.push_back(k.type == crypto::MatchKeyType::kAddress);
+    }
+    p.tags.push_back(std::move(tags));
+  }
+  p.signal = std::move(signal);
+  return p;
+}
+
+absl::StatusOr<PreparedSignal> SignalStore::Prepare(v1::Signal signal, absl::Time now,
+                                                    std::string_view owner_user_id,
+                                                    std::vector<SignalProblem>* problems) const {
+  ClearOutputOnly(signal);
+  if (signal.signal_id().empty()) signal.set_signal_id(NewSignalId(now));
+  if (absl::Status normalised = Normalise(signal, now, problems); !normalised.ok()) {
+    return normalised;
+  }
+  signal.set_owner_user_id(std::string(owner_user_id));
+  SetTime(now, signal.mutable_updated_at());
+  signal.set_version(1);
+  return Derive(std::move(signal));
+}
+
+std::string SignalStore::EncodePrepared(const PreparedSignal& p) {
+  std::string out;
+  PutBytes(out, p.signal.SerializeAsString());
+  PutBytes(out, p.address_digest);
+  out.push_back(p.address_listed ? 1 : 0);
+  PutBytes(out, p.person_digest);
+  PutBytes(out,
+           std::string_view(reinterpret_cast<const char*>(p.key_types.data()), p.key_types.size()));
+  PutU32(out, static_cast<uint32_t>(p.tags.size()));
+  for (const PreparedSignal::PurposeTags& t : p.tags) {
+    PutBytes(out, t.purpose_id);
+    PutU32(out, static_cast<uint32_t>(t.tags.size()));
+    for (size_t i = 0; i < t.tags.size(); ++i) {
+      out.push_back(t.from_address[i] ? 1 : 0);
+      out.append(TagBytes(t.tags[i]));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<PreparedSignal> SignalStore::DecodePrepared(std::string_view bytes) {
+  const absl::Status bad = absl::DataLossError("signal store: a staged signal does not parse");
+  Reader r(bytes);
+  PreparedSignal p;
+  std::string_view field;
+  if (!r.Bytes(field) || !p.signal.ParseFromArray(field.data(), static_cast<int>(field.size()))) {
+    return bad;
+  }
+  if (!r.Bytes(field) || (!field.empty() && field.size() != 16)) return bad;
+  p.address_digest = std::string(field);
+  std::string_view flag;
+  if (!r.Raw(1, flag)) return bad;
+  p.address_listed = flag[0] == 1;
+  if (!r.Bytes(field) || field.size() != 16) return bad;
+  p.person_digest = std::string(field);
+  if (!r.Bytes(field)) return bad;
+  p.key_types.assign(field.begin(), field.end());
+  uint32_t purposes = 0;
+  if (!r.U32(purposes)) return bad;
+  for (uint32_t i = 0; i < purposes; ++i) {
+    PreparedSignal::PurposeTags t;
+    uint32_t n = 0;
+    if (!r.Bytes(field) || !r.U32(n)) return bad;
+    t.purpose_id = std::string(field);
+    for (uint32_t j = 0; j < n; ++j) {
+      std::string_view tag;
+      if (!r.Raw(1 + crypto::kTagSize, tag)) return bad;
+      t.from_address.push_back(tag[0] == 1);
+      t.tags.push_back(TagFromBytes(tag.substr(1)));
+    }
+    p.tags.push_back(std::move(t));
+  }
+  if (!r.done()) return bad;
+  return p;
+}
+
+std::optional<SignalStore::AddressMeta> SignalStore::ReadMeta(const std::string& id,
+                                                              const v1::Signal& stored,
+                                                              absl::Status& error) const {
+  auto value = kv_->Get(MetaKey(id));
+  if (!value.ok()) {
+    error = value.status();
+    return std::nullopt;
+  }
+  if (value->has_value()) {
+    const std::string& meta = **value;
+    if (meta.size() == 17) return AddressMeta{meta.substr(0, 16), meta[16] == 1};
+    return std::nullopt;  // no address (or a malformed record: nothing to leave)
+  }
+  // A record written before sig/m/ existed: the address from the stored
+  // subject when it still parses; otherwise there is no group to leave.
+  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(stored.subject()), crypto::UtcToday());
+  if (!keys.ok()) return std::nullopt;
+  for (const crypto::MatchKey& k : *keys) {
+    if (k.type == crypto::MatchKeyType::kAddress) {
+      return AddressMeta{Digest16(secret_, kAddressDigestContext, k.canonical),
+                         policy_->IsExcludedAddress(k.canonical)};
+    }
+  }
+  return std::nullopt;
+}
+
+v1::LocalLogRecord SignalStore::RecordFor(v1::LocalEventKind kind, const SignalActor& actor) const {
+  v1::LocalLogRecord record;
+  record.set_kind(kind);
+  record.set_user_id(actor.user_id);
+  record.set_role(actor.role);
+  record.set_outcome(v1::OUTCOME_GRANTED);
+  record.set_detail(actor.reason);
+  record.set_local_policy_version(policy_->version());
+  return record;
+}
+
+absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
+                                                   const v1::LocalLogRecord* record,
+                                                   store::WriteBatch extra) {
   store::WriteBatch batch;
 
-  // Derived keys of every primary change, before and after.
-  struct Work {
-    std::optional<Derived> before;
-    std::optional<Derived> after;
-  };
-  std::map<std::string, Work> work;
+  // The address group each stored signal leaves: from sig/m/, never
+  // re-derived from its subject.
+  std::map<std::string, std::optional<AddressMeta>> before_meta;
+  std::set<std::string> in_work;
   for (const Change& c : changes) {
-    Work& w = work[c.id];
-    if (c.before) {
-      auto d = Derive(*c.before, today);
-      if (!d.ok()) return absl::DataLossError("signal store: a stored subject no longer derives");
-      w.before = *std::move(d);
-    }
-    if (c.after) {
-      auto d = Derive(*c.after, today);
-      if (!d.ok()) return d.status();
-      w.after = *std::move(d);
-    }
+    in_work.insert(c.id);
+    if (!c.before) continue;
+    absl::Status error;
+    before_meta[c.id] = ReadMeta(c.id, *c.before, error);
+    if (!error.ok()) return error;
   }
 
   // Address groups touched: whether each counts as institutional before and
@@ -379,50 +586,63 @@ absl::StatusOr<uint32_t> SignalStore::Commit(std::vector<Change> changes, uint32
   struct Group {
     std::string prefix;
     std::map<std::string, std::string> before, after;  // id -> person
+    bool listed = false;
     bool excluded_before = false, excluded_after = false;
   };
-  std::map<std::string, Group> groups;
-  for (const auto& [id, w] : work) {
-    for (const std::optional<Derived>* d : {&w.before, &w.after}) {
-      if (*d && (*d)->address && !groups.contains(*(*d)->address)) {
-        Group g;
-        g.prefix = AddressGroupPrefix(*(*d)->address);
-        auto members = kv_->Scan(g.prefix, store::PrefixEnd(g.prefix));
-        if (!members.ok()) return members.status();
-        for (auto& [key, person] : *members) {
-          g.before.emplace(key.substr(g.prefix.size()), person);
-        }
-        groups.emplace(*(*d)->address, std::move(g));
+  std::map<std::string, Group> groups;  // by address digest
+  const auto touch = [&](const std::string& digest, bool listed) -> absl::Status {
+    auto [it, inserted] = groups.try_emplace(digest);
+    Group& g = it->second;
+    g.listed = g.listed || listed;
+    if (!inserted) return absl::OkStatus();
+    g.prefix = AddressGroupPrefix(digest);
+    auto members = kv_->Scan(g.prefix, store::PrefixEnd(g.prefix));
+    if (!members.ok()) return members.status();
+    for (auto& [key, person] : *members) g.before.emplace(key.substr(g.prefix.size()), person);
+    return absl::OkStatus();
+  };
+  for (const Change& c : changes) {
+    if (auto it = before_meta.find(c.id); it != before_meta.end() && it->second) {
+      if (absl::Status s = touch(it->second->digest, it->second->listed); !s.ok()) return s;
+    }
+    if (c.after && !c.after->address_digest.empty()) {
+      if (absl::Status s = touch(c.after->address_digest, c.after->address_listed); !s.ok()) {
+        return s;
       }
     }
   }
-  for (auto& [address, g] : groups) {
+  for (auto& [digest, g] : groups) {
     g.after = g.before;
-    for (const auto& [id, w] : work) {
-      if (w.before && w.before->address == address) g.after.erase(id);
-      if (w.after && w.after->address == address) g.after[id] = w.after->person;
+    for (const Change& c : changes) {
+      if (auto it = before_meta.find(c.id);
+          it != before_meta.end() && it->second && it->second->digest == digest) {
+        g.after.erase(c.id);
+      }
+      if (c.after && c.after->address_digest == digest) g.after[c.id] = c.after->person_digest;
     }
-    const bool listed = policy_->IsExcludedAddress(address);
-    g.excluded_before = listed || policy_->ExceedsPersonsPerAddress(DistinctPersons(g.before));
-    g.excluded_after = listed || policy_->ExceedsPersonsPerAddress(DistinctPersons(g.after));
+    g.excluded_before = g.listed || policy_->ExceedsPersonsPerAddress(DistinctPersons(g.before));
+    g.excluded_after = g.listed || policy_->ExceedsPersonsPerAddress(DistinctPersons(g.after));
     if (g.excluded_before == g.excluded_after) continue;
     for (const auto& [id, person] : g.after) {
-      if (work.contains(id)) continue;
+      if (in_work.contains(id)) continue;
       auto stored = Read(id);
       if (!stored.ok()) return stored.status();
       if (!stored->has_value()) continue;
-      auto d = Derive(**stored, today);
-      if (!d.ok()) return absl::DataLossError("signal store: a stored subject no longer derives");
-      work[id] = Work{std::nullopt, *std::move(d)};
-      changes.push_back(Change{id, std::nullopt, **stored});
-      changes.back().before = changes.back().after;  // tags withdrawn from records below
+      // Re-tagging needs the keys; a subject that no longer derives keeps
+      // the tags it has rather than blocking this change.
+      auto derived = Derive(**stored);
+      if (!derived.ok()) continue;
+      before_meta[id] = AddressMeta{digest, g.listed};
+      in_work.insert(id);
+      changes.push_back(Change{id, **stored, *std::move(derived), /*retag=*/true});
     }
   }
 
   // Tag records and reference count deltas.
   std::map<std::pair<std::string, std::string>, int64_t> deltas;  // (purpose, tag) -> delta
+  std::vector<std::string> logged_ids;
   for (Change& c : changes) {
-    const Work& w = work[c.id];
+    if (!c.retag) logged_ids.push_back(c.id);
     const std::string prefix = TagRecordPrefix(c.id);
     auto old_records = kv_->Scan(prefix, store::PrefixEnd(prefix));
     if (!old_records.ok()) return old_records.status();
@@ -436,48 +656,53 @@ absl::StatusOr<uint32_t> SignalStore::Commit(std::vector<Change> changes, uint32
     if (c.before) {
       batch.Delete(RegisteredKey(*c.before));
       batch.Delete(ExpiryKey(*c.before));
-      if (w.before && w.before->address) {
-        batch.Delete(StrCat(AddressGroupPrefix(*w.before->address), c.id));
+      batch.Delete(MetaKey(c.id));
+      if (auto it = before_meta.find(c.id); it != before_meta.end() && it->second) {
+        batch.Delete(StrCat(AddressGroupPrefix(it->second->digest), c.id));
       }
     }
     if (!c.after) {
       batch.Delete(SignalKey(c.id));
       continue;
     }
-    v1::Signal& s = *c.after;
-    const Derived& d = *w.after;
-    const bool address_excluded = d.address && groups.at(*d.address).excluded_after;
+    PreparedSignal& p = *c.after;
+    v1::Signal& s = p.signal;
+    const bool has_address = !p.address_digest.empty();
+    const bool excluded = has_address && groups.at(p.address_digest).excluded_after;
     s.clear_key_types();
     s.clear_tagged_purpose_ids();
-    s.set_address_excluded(address_excluded);
-    for (const crypto::MatchKey& k : d.keys) {
-      if (k.type == crypto::MatchKeyType::kAddress && address_excluded) continue;
-      const v1::MatchKeyType t = ToProtoType(k.type);
+    s.set_address_excluded(excluded);
+    for (uint8_t raw : p.key_types) {
+      const auto type = static_cast<crypto::MatchKeyType>(raw);
+      if (type == crypto::MatchKeyType::kAddress && excluded) continue;
+      const v1::MatchKeyType t = ToProtoType(type);
       if (std::find(s.key_types().begin(), s.key_types().end(), t) == s.key_types().end()) {
         s.add_key_types(t);
       }
     }
-    for (const std::string& purpose : policy_->PurposesMatching(s.category())) {
-      const crypto::PurposeKey& key = purpose_keys_.at(purpose);
+    for (const PreparedSignal::PurposeTags& pt : p.tags) {
       std::string tags;
       std::set<std::string> seen;
-      for (const crypto::MatchKey& k : d.keys) {
-        if (k.type == crypto::MatchKeyType::kAddress && address_excluded) continue;
-        auto tag = key.TagFor(crypto::AsBytes(k.OprfInput()));
-        if (!tag.ok()) return tag.status();
-        const std::string bytes = TagBytes(*tag);
+      for (size_t i = 0; i < pt.tags.size(); ++i) {
+        if (pt.from_address[i] && excluded) continue;
+        std::string bytes = TagBytes(pt.tags[i]);
         if (!seen.insert(bytes).second) continue;  // the same tag twice counts once
         tags += bytes;
-        ++deltas[{purpose, bytes}];
+        ++deltas[{pt.purpose_id, std::move(bytes)}];
       }
       if (tags.empty()) continue;
-      s.add_tagged_purpose_ids(purpose);
-      batch.Put(StrCat(prefix, purpose), tags);
+      s.add_tagged_purpose_ids(pt.purpose_id);
+      batch.Put(StrCat(prefix, pt.purpose_id), tags);
     }
     batch.Put(SignalKey(c.id), s.SerializeAsString());
     batch.Put(RegisteredKey(s), "");
     batch.Put(ExpiryKey(s), "");
-    if (d.address) batch.Put(StrCat(AddressGroupPrefix(*d.address), c.id), d.person);
+    if (has_address) {
+      batch.Put(MetaKey(c.id), StrCat(p.address_digest, std::string(1, p.address_listed ? 1 : 0)));
+      batch.Put(StrCat(AddressGroupPrefix(p.address_digest), c.id), p.person_digest);
+    } else {
+      batch.Put(MetaKey(c.id), "");
+    }
   }
 
   // Reference counts: an addition on a tag's first signal, a removal on its
@@ -505,7 +730,7 @@ absl::StatusOr<uint32_t> SignalStore::Commit(std::vector<Change> changes, uint32
       --count_deltas[purpose];
     }
   }
-  uint32_t removed = 0, added = 0;
+  PreparedCommit result;
   for (auto& [purpose, delta] : count_deltas) {
     if (delta == 0) continue;
     auto count = ReadCounter(CountKey(purpose));
@@ -522,28 +747,41 @@ absl::StatusOr<uint32_t> SignalStore::Commit(std::vector<Change> changes, uint32
       changes_for.set_purpose_id(purpose);
       std::sort(changes_for.mutable_added()->begin(), changes_for.mutable_added()->end());
       std::sort(changes_for.mutable_removed()->begin(), changes_for.mutable_removed()->end());
-      added += static_cast<uint32_t>(changes_for.added_size());
-      removed += static_cast<uint32_t>(changes_for.removed_size());
+      result.tags_added += static_cast<uint64_t>(changes_for.added_size());
+      result.tags_removed += static_cast<uint64_t>(changes_for.removed_size());
       *entry.add_changes() = std::move(changes_for);
     }
     batch.Put(QueueKey(entry.sequence()), entry.SerializeAsString());
     batch.Put(kQueuedThroughKey, store::EncodeKeyU64(entry.sequence()));
   }
-  if (absl::Status written = kv_->Write(batch, store::Durability::kSynced); !written.ok()) {
+  for (const store::WriteBatch::Op& op : extra.ops()) {
+    switch (op.kind) {
+      case store::WriteBatch::Kind::kPut:
+        batch.Put(op.key, op.value);
+        break;
+      case store::WriteBatch::Kind::kDelete:
+        batch.Delete(op.key);
+        break;
+      case store::WriteBatch::Kind::kDeleteRange:
+        batch.DeleteRange(op.key, op.value);
+        break;
+    }
+  }
+  if (record != nullptr && log_ != nullptr) {
+    v1::LocalLogRecord logged = *record;
+    logged.clear_signal_ids();
+    for (std::string& id : logged_ids) logged.add_signal_ids(std::move(id));
+    auto appended = log_->AppendWith(std::move(logged), std::move(batch));
+    if (!appended.ok()) return appended.status();
+  } else if (absl::Status written = kv_->Write(batch, store::Durability::kSynced); !written.ok()) {
     return written;
   }
-  if (tags_added != nullptr) *tags_added = added;
-  return removed;
+  return result;
 }
 
 absl::StatusOr<v1::Signal> SignalStore::Add(v1::Signal signal, absl::Time now,
-                                            std::string_view owner_user_id) {
-  signal.clear_owner_user_id();
-  signal.clear_updated_at();
-  signal.clear_version();
-  signal.clear_key_types();
-  signal.clear_tagged_purpose_ids();
-  signal.clear_address_excluded();
+                                            std::string_view owner_user_id, v1::Role role) {
+  ClearOutputOnly(signal);
   std::lock_guard<std::mutex> lock(mu_);
   if (signal.signal_id().empty()) {
     for (int attempt = 0; attempt < 4 && signal.signal_id().empty(); ++attempt) {
@@ -554,7 +792,7 @@ absl::StatusOr<v1::Signal> SignalStore::Add(v1::Signal signal, absl::Time now,
     }
     if (signal.signal_id().empty()) return absl::InternalError("signal store: no free signal id");
   }
-  if (absl::Status prepared = Prepare(signal, now); !prepared.ok()) return prepared;
+  if (absl::Status normalised = Normalise(signal, now); !normalised.ok()) return normalised;
   auto existing = kv_->Get(SignalKey(signal.signal_id()));
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) {
@@ -563,11 +801,14 @@ absl::StatusOr<v1::Signal> SignalStore::Add(v1::Signal signal, absl::Time now,
   signal.set_owner_user_id(std::string(owner_user_id));
   SetTime(now, signal.mutable_updated_at());
   signal.set_version(1);
+  const std::string id = signal.signal_id();
+  auto prepared = Derive(std::move(signal));
+  if (!prepared.ok()) return prepared.status();
   std::vector<Change> changes;
-  changes.push_back(Change{signal.signal_id(), std::nullopt, std::move(signal)});
-  // Commit fills in the output-only fields; read them back from the change.
-  std::string id = changes.front().id;
-  auto committed = Commit(std::move(changes));
+  changes.push_back(Change{id, std::nullopt, *std::move(prepared)});
+  const v1::LocalLogRecord record =
+      RecordFor(v1::LOCAL_EVENT_KIND_SIGNAL_ADDED, {std::string(owner_user_id), role, ""});
+  auto committed = Commit(std::move(changes), &record);
   if (!committed.ok()) return committed.status();
   auto stored = Read(id);
   if (!stored.ok()) return stored.status();
@@ -609,9 +850,9 @@ absl::StatusOr<SignalPage> SignalStore::List(const ListOptions& options) const {
       page.signals.push_back(*std::move(signal));
     } else {
       const std::string id = key.substr(prefix.size() + 9);  // 8 bytes + '/'
-      auto signal = Get(id);
+      auto signal = Read(id);
       if (!signal.ok()) return signal.status();
-      page.signals.push_back(*std::move(signal));
+      if (signal->has_value()) page.signals.push_back(**std::move(signal));
     }
   }
   if (rows->size() > page_size) {
@@ -622,7 +863,7 @@ absl::StatusOr<SignalPage> SignalStore::List(const ListOptions& options) const {
 }
 
 absl::StatusOr<v1::Signal> SignalStore::Update(v1::Signal replacement, uint64_t expected_version,
-                                               absl::Time now) {
+                                               absl::Time now, const SignalActor& actor) {
   std::lock_guard<std::mutex> lock(mu_);
   auto stored_or = Read(replacement.signal_id());
   if (!stored_or.ok()) return stored_or.status();
@@ -644,19 +885,22 @@ absl::StatusOr<v1::Signal> SignalStore::Update(v1::Signal replacement, uint64_t 
   } else if (category_changed) {
     updated.clear_expires_at();
   }
-  if (absl::Status prepared = Prepare(updated, now); !prepared.ok()) return prepared;
+  if (absl::Status normalised = Normalise(updated, now); !normalised.ok()) return normalised;
   updated.set_version(stored.version() + 1);
   SetTime(now, updated.mutable_updated_at());
   const std::string id = updated.signal_id();
+  auto prepared = Derive(std::move(updated));
+  if (!prepared.ok()) return prepared.status();
   std::vector<Change> changes;
-  changes.push_back(Change{id, stored, std::move(updated)});
-  auto committed = Commit(std::move(changes));
+  changes.push_back(Change{id, stored, *std::move(prepared)});
+  const v1::LocalLogRecord record = RecordFor(v1::LOCAL_EVENT_KIND_SIGNAL_UPDATED, actor);
+  auto committed = Commit(std::move(changes), &record);
   if (!committed.ok()) return committed.status();
   return Get(id);
 }
 
-absl::StatusOr<uint32_t> SignalStore::Delete(std::string_view signal_id,
-                                             uint64_t expected_version) {
+absl::StatusOr<uint32_t> SignalStore::Delete(std::string_view signal_id, uint64_t expected_version,
+                                             const SignalActor& actor) {
   std::lock_guard<std::mutex> lock(mu_);
   auto stored = Read(signal_id);
   if (!stored.ok()) return stored.status();
@@ -667,33 +911,67 @@ absl::StatusOr<uint32_t> SignalStore::Delete(std::string_view signal_id,
   }
   std::vector<Change> changes;
   changes.push_back(Change{std::string(signal_id), **stored, std::nullopt});
-  return Commit(std::move(changes));
+  const v1::LocalLogRecord record = RecordFor(v1::LOCAL_EVENT_KIND_SIGNAL_DELETED, actor);
+  auto committed = Commit(std::move(changes), &record);
+  if (!committed.ok()) return committed.status();
+  return static_cast<uint32_t>(committed->tags_removed);
 }
 
 absl::StatusOr<size_t> SignalStore::ExpireDue(absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t now_micros = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMicros(now)));
   const std::string end = StrCat(kExpiryPrefix, store::EncodeKeyU64(now_micros + 1));
+  const v1::LocalLogRecord record = RecordFor(v1::LOCAL_EVENT_KIND_SIGNAL_EXPIRED, {});
   size_t removed = 0;
   while (true) {
     auto due = kv_->Scan(kExpiryPrefix, end, kExpiryChunk);
     if (!due.ok()) return due.status();
     if (due->empty()) return removed;
     std::vector<Change> changes;
+    store::WriteBatch orphans;
     for (const auto& [key, value] : *due) {
       const std::string id = key.substr(kExpiryPrefix.size() + 9);
       auto stored = Read(id);
-      if (!stored.ok()) return stored.status();
-      if (!stored->has_value()) {
-        return absl::DataLossError("signal store: an expiry entry names no stored signal");
+      if (stored.ok() && stored->has_value()) {
+        changes.push_back(Change{id, **stored, std::nullopt});
+        continue;
       }
-      changes.push_back(Change{id, **stored, std::nullopt});
+      if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
+      // No record, or one that does not parse: remove what is keyed by id
+      // (its tags are withdrawn from sig/t/ all the same).
+      v1::Signal placeholder;
+      placeholder.set_signal_id(id);
+      auto micros = store::DecodeKeyU64(std::string_view(key).substr(kExpiryPrefix.size(), 8));
+      if (!micros.ok()) return absl::DataLossError("signal store: a malformed expiry key");
+      placeholder.mutable_expires_at()->set_seconds(static_cast<int64_t>(*micros / 1'000'000));
+      placeholder.mutable_expires_at()->set_nanos(
+          static_cast<int32_t>((*micros % 1'000'000) * 1000));
+      changes.push_back(Change{id, std::move(placeholder), std::nullopt});
     }
     const size_t n = changes.size();
-    auto committed = Commit(std::move(changes));
+    auto committed = Commit(std::move(changes), &record);
     if (!committed.ok()) return committed.status();
     removed += n;
   }
+}
+
+absl::StatusOr<PreparedCommit> SignalStore::CommitPrepared(const ChangeLock& lock,
+                                                           std::vector<PreparedSignal> prepared,
+                                                           const v1::LocalLogRecord* record,
+                                                           store::WriteBatch extra) {
+  if (lock.owner_ != this || !lock.lock_.owns_lock()) {
+    return absl::InvalidArgumentError("signal store: CommitPrepared needs this store's lock");
+  }
+  std::vector<Change> changes;
+  changes.reserve(prepared.size());
+  for (PreparedSignal& p : prepared) {
+    const std::string id = p.signal.signal_id();
+    auto stored = Read(id);
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) p.signal.set_version((*stored)->version() + 1);
+    changes.push_back(Change{id, *std::move(stored), std::move(p)});
+  }
+  return Commit(std::move(changes), record, std::move(extra));
 }
 
 absl::StatusOr<std::vector<v1::IndexBatch>> SignalStore::PendingBatches(uint64_t after_sequence,
@@ -703,14 +981,13 @@ absl::StatusOr<std::vector<v1::IndexBatch>> SignalStore::PendingBatches(uint64_t
   auto queued = ReadCounter(kQueuedThroughKey);
   if (!queued.ok()) return queued.status();
   if (after_sequence < *acknowledged) {
-    return absl::FailedPreconditionError(
-        StrCat("after_sequence: batches through ", *acknowledged,
-               " were acknowledged and dropped, asked from ", after_sequence + 1,
-               "; republish the index"));
+    return absl::FailedPreconditionError(StrCat("after_sequence: batches through ", *acknowledged,
+                                                " were acknowledged and dropped, asked from ",
+                                                after_sequence + 1, "; republish the index"));
   }
   if (after_sequence > *queued) {
-    return absl::InvalidArgumentError(StrCat("after_sequence: ", after_sequence,
-                                             " is beyond the last queued batch ", *queued));
+    return absl::InvalidArgumentError(
+        StrCat("after_sequence: ", after_sequence, " is beyond the last queued batch ", *queued));
   }
   auto rows = kv_->Scan(QueueKey(after_sequence + 1), store::PrefixEnd(kQueuePrefix), limit);
   if (!rows.ok()) return rows.status();
@@ -733,14 +1010,71 @@ absl::Status SignalStore::AcknowledgeUpTo(uint64_t sequence) {
   auto queued = ReadCounter(kQueuedThroughKey);
   if (!queued.ok()) return queued.status();
   if (sequence > *queued) {
-    return absl::InvalidArgumentError(StrCat("applied_through: ", sequence,
-                                             " is beyond the last queued batch ", *queued));
+    return absl::InvalidArgumentError(
+        StrCat("applied_through: ", sequence, " is beyond the last queued batch ", *queued));
   }
   if (sequence <= *acknowledged) return absl::OkStatus();
   store::WriteBatch batch;
   for (uint64_t s = *acknowledged + 1; s <= sequence; ++s) batch.Delete(QueueKey(s));
   batch.Put(kAcknowledgedThroughKey, store::EncodeKeyU64(sequence));
   return kv_->Write(batch, store::Durability::kSynced);
+}
+
+absl::StatusOr<uint64_t> SignalStore::Republish(uint64_t after_sequence,
+                                                uint32_t max_changes_per_batch) {
+  if (max_changes_per_batch == 0) {
+    return absl::InvalidArgumentError("republish: max_changes_per_batch must be at least 1");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  store::WriteBatch batch;
+  batch.DeleteRange(kQueuePrefix, store::PrefixEnd(kQueuePrefix));
+  batch.Put(kAcknowledgedThroughKey, store::EncodeKeyU64(after_sequence));
+  uint64_t sequence = after_sequence;
+  v1::IndexBatch entry;
+  entry.set_sequence(++sequence);
+  for (const auto& [purpose, key] : purpose_keys_) {
+    v1::PurposeTagChanges* clear = entry.add_changes();
+    clear->set_purpose_id(purpose);
+    clear->set_clear(true);
+  }
+  uint32_t in_entry = 0;
+  const auto flush = [&] {
+    batch.Put(QueueKey(entry.sequence()), entry.SerializeAsString());
+    entry.Clear();
+    entry.set_sequence(++sequence);
+    in_entry = 0;
+  };
+  for (const auto& [purpose, key] : purpose_keys_) {
+    const std::string prefix = StrCat(kRefPrefix, purpose, "/");
+    auto refs = kv_->Scan(prefix, store::PrefixEnd(prefix));
+    if (!refs.ok()) return refs.status();
+    v1::PurposeTagChanges* changes = nullptr;
+    for (const auto& [ref_key, count] : *refs) {
+      if (in_entry == max_changes_per_batch) {
+        flush();
+        changes = nullptr;
+      }
+      if (changes == nullptr || changes->purpose_id() != purpose) {
+        // Reuse the clearing entry of this purpose in the first batch.
+        changes = nullptr;
+        for (v1::PurposeTagChanges& c : *entry.mutable_changes()) {
+          if (c.purpose_id() == purpose) changes = &c;
+        }
+        if (changes == nullptr) {
+          changes = entry.add_changes();
+          changes->set_purpose_id(purpose);
+        }
+      }
+      changes->add_added(ref_key.substr(prefix.size()));
+      ++in_entry;
+    }
+  }
+  batch.Put(QueueKey(entry.sequence()), entry.SerializeAsString());
+  batch.Put(kQueuedThroughKey, store::EncodeKeyU64(sequence));
+  if (absl::Status written = kv_->Write(batch, store::Durability::kSynced); !written.ok()) {
+    return written;
+  }
+  return sequence - after_sequence;
 }
 
 absl::StatusOr<IndexStatus> SignalStore::GetIndexStatus() const {

@@ -10,12 +10,24 @@
 // (on the policy's exclusion list, or with more persons than
 // max_persons_per_address among this node's signals) produce no tags.
 //
-// Every change (add, update, delete, an expiry chunk) is ONE atomic
-// WriteBatch (synced) holding the signal records, the per-signal tag
-// records, the reference counts and, when some tag was added or removed, one
-// new queue entry. A crash therefore never leaves the queue out of step with
-// the signals: either the change and its queue entry are both stored, or
-// neither is.
+// Every change (add, update, delete, an expiry chunk, an import chunk) is
+// ONE atomic WriteBatch (synced) holding the signal records, the per-signal
+// tag records, the reference counts, when some tag was added or removed one
+// new queue entry, and - when the store has a LocalLog - the change's record
+// in the node's own log (SIGNAL_ADDED, _UPDATED, _DELETED, _EXPIRED, with
+// signal ids only). A crash therefore never leaves the queue or the log out
+// of step with the signals: either the change, its queue entry and its log
+// record are all stored, or none is.
+//
+// Withdrawal never re-derives keys from a stored subject: a signal's tags
+// are kept with it (sig/t/) and its address group in sig/m/, and deletion,
+// expiry and update withdraw exactly those. A stored subject that no longer
+// parses (older validation rules, a damaged record) therefore never blocks
+// ExpireDue or Delete.
+//
+// Node-local digests (address groups and persons) are BLAKE2b-256 keyed with
+// the node's secret (nodes/node_secret.h): a copy of the database does not
+// let anyone test whether an address or a BSN is registered.
 //
 // Key layout (all integers 8-byte big-endian, store::EncodeKeyU64, so that
 // numeric order is key order; identifiers appear only inside signal values,
@@ -26,11 +38,16 @@
 //                                             purpose, 16 bytes each, concatenated
 //   sig/g/<registered_at µs>/<signal id>   -> ""  (List by registered-at)
 //   sig/e/<expires_at µs>/<signal id>      -> ""  (ExpireDue)
-//   sig/a/<address digest>/<signal id>     -> person digest (16 bytes)
-//       address digest: hex of the first 16 bytes of BLAKE2b-256 of the
-//       canonical address; person digest: first 16 bytes of BLAKE2b-256 of
-//       the subject's first match key's OPRF input (BSN, else name_dob), or
-//       of "signal:<id>" for an address-only subject. The distinct person
+//   sig/m/<signal id>                      -> "" without an address, else
+//                                             address digest (16 bytes) and
+//                                             1 byte: 1 when the policy's
+//                                             exclusion list names it
+//   sig/a/<hex address digest>/<signal id> -> person digest (16 bytes)
+//       address digest: the first 16 bytes of the node-keyed digest
+//       (kAddressDigestContext) of the canonical address; person digest:
+//       the first 16 bytes of the node-keyed digest (kPersonDigestContext)
+//       of the subject's first match key's OPRF input (BSN, else name_dob),
+//       or of "signal:<id>" for an address-only subject. The distinct person
 //       digests under one address are its "registered persons".
 //   idx/r/<purpose id>/<tag>               -> reference count (u64)
 //   idx/c/<purpose id>                     -> distinct tags held (u64)
@@ -75,8 +92,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "crypto/match_keys.h"
 #include "crypto/pseudonym.h"
+#include "nodes/local_log.h"
 #include "nodes/local_policy.h"
+#include "nodes/node_secret.h"
 #include "schakel/v1/gateway.pb.h"
 #include "schakel/v1/signals.pb.h"
 #include "store/kv_store.h"
@@ -101,6 +121,48 @@ struct ListOptions {
   size_t page_size = 0;
 };
 
+// Who makes a change, for its local log record.
+struct SignalActor {
+  std::string user_id;  // empty: the node itself
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  std::string reason;  // logged as the record's detail; may be empty
+};
+
+// One problem of a signal that fails validation: the field path relative to
+// the signal ("subject.bsn", "category") and what is wrong with the value
+// (never the value itself).
+struct SignalProblem {
+  std::string field;
+  std::string problem;
+};
+
+// A signal validated, normalised and tagged ahead of its commit (imports
+// compute these on several threads, stage them, then commit them in
+// chunks). Opaque outside the store except for `signal`.
+struct PreparedSignal {
+  v1::Signal signal;  // normalised; output-only fields set except key_types,
+                      // tagged_purpose_ids and address_excluded
+  // What the store derived (filled by SignalStore::Prepare).
+  std::string address_digest;  // 16 bytes; empty without an address
+  bool address_listed = false;
+  std::string person_digest;       // 16 bytes
+  std::vector<uint8_t> key_types;  // crypto::MatchKeyType per key, in key order
+  // Per purpose matching the category: its tags in key order, and whether
+  // each comes from the address key.
+  struct PurposeTags {
+    std::string purpose_id;
+    std::vector<crypto::Tag> tags;
+    std::vector<bool> from_address;
+  };
+  std::vector<PurposeTags> tags;
+};
+
+// What a CommitPrepared wrote.
+struct PreparedCommit {
+  uint64_t tags_added = 0;    // queued for publication
+  uint64_t tags_removed = 0;  // queued for withdrawal
+};
+
 struct IndexStatus {
   uint64_t queued_through = 0;
   uint64_t acknowledged_through = 0;
@@ -115,9 +177,13 @@ class SignalStore {
   // purpose_id() differs from its map key; FAILED_PRECONDITION naming a
   // purpose the policy answers without a key; errors of reading the queue
   // counters (INTERNAL, DATA_LOSS).
+  // `secret` keys the node-local digests and must stay the same for the
+  // life of the data directory. `log` (optional, not owned; on the same
+  // KvStore) receives a record of every change, written atomically with it.
   static absl::StatusOr<std::unique_ptr<SignalStore>> Create(
       store::KvStore* kv, std::shared_ptr<const LocalPolicy> policy,
-      std::map<std::string, crypto::PurposeKey> purpose_keys);
+      std::map<std::string, crypto::PurposeKey> purpose_keys, NodeSecret secret,
+      LocalLog* log = nullptr);
 
   SignalStore(const SignalStore&) = delete;
   SignalStore& operator=(const SignalStore&) = delete;
@@ -134,8 +200,55 @@ class SignalStore {
   // "signal.free_text: longer than 10000 characters", "signal.expires_at");
   // ALREADY_EXISTS when the id is taken; UNAVAILABLE / INTERNAL from the
   // store (then nothing is written).
-  absl::StatusOr<v1::Signal> Add(v1::Signal signal, absl::Time now,
-                                 std::string_view owner_user_id);
+  absl::StatusOr<v1::Signal> Add(v1::Signal signal, absl::Time now, std::string_view owner_user_id,
+                                 v1::Role role = v1::ROLE_UNSPECIFIED);
+
+  // Validation only: every problem of `signal` as Add would find it
+  // (empty when valid), after filling defaults as Add does. Thread-safe.
+  std::vector<SignalProblem> Validate(v1::Signal& signal, absl::Time now) const;
+
+  // Validates, normalises and computes every tag of a signal for a later
+  // CommitPrepared (the expensive part: one POPRF evaluation per key per
+  // purpose). An empty signal_id is assigned. Does not look at what is
+  // stored. Thread-safe (const; several threads may prepare at once).
+  // Errors: INVALID_ARGUMENT with `problems` filled; INTERNAL from the
+  // OPRF.
+  absl::StatusOr<PreparedSignal> Prepare(v1::Signal signal, absl::Time now,
+                                         std::string_view owner_user_id,
+                                         std::vector<SignalProblem>* problems) const;
+
+  // Serialised form of a PreparedSignal, for staging in the KvStore.
+  static std::string EncodePrepared(const PreparedSignal& prepared);
+  // Errors: DATA_LOSS when `bytes` is not an EncodePrepared result.
+  static absl::StatusOr<PreparedSignal> DecodePrepared(std::string_view bytes);
+
+  // Holds off every other change (Add, Update, Delete, ExpireDue,
+  // AcknowledgeUpTo) while alive, so that an import checks and commits its
+  // chunks without anything changing in between. Do not call another
+  // changing method of the same store while holding one (it would wait
+  // for itself).
+  class ChangeLock {
+   public:
+    ChangeLock(ChangeLock&&) = default;
+
+   private:
+    friend class SignalStore;
+    ChangeLock(const SignalStore* owner, std::mutex& mu) : owner_(owner), lock_(mu) {}
+    const SignalStore* owner_;
+    std::unique_lock<std::mutex> lock_;
+  };
+  ChangeLock LockChanges() { return ChangeLock(this, mu_); }
+
+  // Stores prepared signals (new ones, or replacing stored ones with the
+  // same id: version + 1) in ONE atomic synced write together with `extra`
+  // (an import's journal update) and, when `record` is given and the store
+  // has a log, that log record with the signal ids filled in.
+  // Errors: INVALID_ARGUMENT when `lock` is not this store's; UNAVAILABLE /
+  // INTERNAL from the store (nothing written).
+  absl::StatusOr<PreparedCommit> CommitPrepared(const ChangeLock& lock,
+                                                std::vector<PreparedSignal> prepared,
+                                                const v1::LocalLogRecord* record,
+                                                store::WriteBatch extra);
 
   // Errors: NOT_FOUND; DATA_LOSS for a record that does not parse;
   // INTERNAL from the store.
@@ -155,17 +268,21 @@ class SignalStore {
   // Errors: as Add (INVALID_ARGUMENT); NOT_FOUND; ABORTED when the stored
   // version is not expected_version (re-read and retry).
   absl::StatusOr<v1::Signal> Update(v1::Signal replacement, uint64_t expected_version,
-                                    absl::Time now);
+                                    absl::Time now, const SignalActor& actor = {});
 
   // Deletes a signal and queues the withdrawal of tags no other signal
   // yields. Returns the number of tags queued for withdrawal.
   // Errors: NOT_FOUND; ABORTED (version mismatch; 0 skips the check);
   // UNAVAILABLE / INTERNAL from the store (nothing deleted).
-  absl::StatusOr<uint32_t> Delete(std::string_view signal_id, uint64_t expected_version);
+  absl::StatusOr<uint32_t> Delete(std::string_view signal_id, uint64_t expected_version,
+                                  const SignalActor& actor = {});
 
   // Removes every signal whose expires_at <= now, kExpiryChunk signals per
-  // atomic write, and withdraws their tags. Returns how many were removed.
-  // Errors: from the store; chunks written before the error stay removed.
+  // atomic write, and withdraws their tags (those stored with each signal;
+  // its subject is not re-derived). With a log, each chunk is logged as one
+  // SIGNAL_EXPIRED record (no user) in the same write. Returns how many were
+  // removed. Errors: from the store; chunks written before the error stay
+  // removed.
   absl::StatusOr<size_t> ExpireDue(absl::Time now);
 
   // Queued batches with sequence > after_sequence, ascending, at most
@@ -182,6 +299,17 @@ class SignalStore {
   // UNAVAILABLE / INTERNAL from the store.
   absl::Status AcknowledgeUpTo(uint64_t sequence);
 
+  // A full republish (IndexPublisher::RepublishFn), after the gateway and
+  // the node disagree on the stream (the gateway lost its store, or an OPRF
+  // key rotation): drops every queued batch, records `after_sequence` as
+  // acknowledged, and queues from after_sequence + 1 one batch that clears
+  // the gateway's set of every purpose answered, then every current tag in
+  // batches of at most `max_changes_per_batch` tags; one atomic write.
+  // Returns the number of batches queued. Errors: INVALID_ARGUMENT for a
+  // zero batch size; UNAVAILABLE / INTERNAL from the store (nothing
+  // changed).
+  absl::StatusOr<uint64_t> Republish(uint64_t after_sequence, uint32_t max_changes_per_batch);
+
   // Queue counters and distinct tags per purpose answered.
   absl::StatusOr<IndexStatus> GetIndexStatus() const;
 
@@ -191,29 +319,61 @@ class SignalStore {
       std::string_view signal_id) const;
 
   // How many signals yield `tag` under `purpose_id` (0 when none).
-  absl::StatusOr<uint64_t> TagReferences(std::string_view purpose_id,
-                                         const crypto::Tag& tag) const;
+  absl::StatusOr<uint64_t> TagReferences(std::string_view purpose_id, const crypto::Tag& tag) const;
 
   const LocalPolicy& policy() const { return *policy_; }
+
+  // Whether a signal id is well formed (1 to 64 of [A-Za-z0-9_-]).
+  static bool ValidSignalId(std::string_view id);
+
+  // A subject's identifiers as crypto::DeriveMatchKeys takes them (the
+  // surname prefix joined to the surname, an address only when given).
+  static crypto::SubjectIdentifiers IdentifiersOf(const v1::Subject& subject);
+
+  // The match keys of a subject as the store derives them (for filters).
+  // Errors: INVALID_ARGUMENT naming each bad field ("subject.bsn: ...").
+  static absl::StatusOr<std::vector<crypto::MatchKey>> MatchKeysOf(const v1::Subject& subject,
+                                                                   absl::Time now);
 
  private:
   struct Change;
   SignalStore(store::KvStore* kv, std::shared_ptr<const LocalPolicy> policy,
-              std::map<std::string, crypto::PurposeKey> purpose_keys)
-      : kv_(kv), policy_(std::move(policy)), purpose_keys_(std::move(purpose_keys)) {}
+              std::map<std::string, crypto::PurposeKey> purpose_keys, NodeSecret secret,
+              LocalLog* log)
+      : kv_(kv),
+        policy_(std::move(policy)),
+        purpose_keys_(std::move(purpose_keys)),
+        secret_(std::move(secret)),
+        log_(log) {}
 
   // Validates and normalises a signal for storage; fills defaults.
-  absl::Status Prepare(v1::Signal& signal, absl::Time now) const;
-  // Writes the changes, their tag records, reference counts and (when a
-  // tag is added or removed) one queue entry in one atomic batch. Returns
-  // the number of tags withdrawn. Caller holds mu_.
-  absl::StatusOr<uint32_t> Commit(std::vector<Change> changes, uint32_t* tags_added = nullptr);
+  absl::Status Normalise(v1::Signal& signal, absl::Time now,
+                         std::vector<SignalProblem>* problems = nullptr) const;
+  // Keys, digests and tags of a valid signal.
+  absl::StatusOr<PreparedSignal> Derive(v1::Signal signal) const;
+  // Writes the changes, their tag records, reference counts, (when a tag is
+  // added or removed) one queue entry, `record` (when given and the store
+  // has a log) and `extra` in one atomic batch. Caller holds mu_.
+  absl::StatusOr<PreparedCommit> Commit(std::vector<Change> changes,
+                                        const v1::LocalLogRecord* record = nullptr,
+                                        store::WriteBatch extra = {});
+  v1::LocalLogRecord RecordFor(v1::LocalEventKind kind, const SignalActor& actor) const;
+  // The address group a stored signal belongs to (sig/m/); nullopt without
+  // one. `error` is set when the store cannot be read.
+  struct AddressMeta {
+    std::string digest;  // 16 bytes
+    bool listed = false;
+  };
+  std::optional<AddressMeta> ReadMeta(const std::string& id, const v1::Signal& stored,
+                                      absl::Status& error) const;
   absl::StatusOr<std::optional<v1::Signal>> Read(std::string_view signal_id) const;
   absl::StatusOr<uint64_t> ReadCounter(std::string_view key) const;
 
   store::KvStore* const kv_;
   const std::shared_ptr<const LocalPolicy> policy_;
   const std::map<std::string, crypto::PurposeKey> purpose_keys_;
+  const NodeSecret secret_;
+  LocalLog* const log_;
   std::mutex mu_;  // serialises changes
 };
 

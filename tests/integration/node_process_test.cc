@@ -4,9 +4,13 @@
 // and tags compared with the node's key file), a replay refused (also after
 // SIGKILL and a restart), a caller that is not the gateway refused,
 // graceful exit on SIGTERM, and a bad configuration with every problem named.
+// The local API over TLS with bearer credentials: the bootstrap admin, users
+// and roles, signals added, read, listed, changed, deleted and imported, and
+// the node's own log.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +38,10 @@
 #include "rpc/channel.h"
 #include "rpc/status.h"
 #include "rpc/tls.h"
+#include "schakel/v1/local.grpc.pb.h"
 #include "schakel/v1/node.grpc.pb.h"
+#include "schakel/v1/node_admin.grpc.pb.h"
+#include "schakel/v1/signals.grpc.pb.h"
 #include "tests/integration/subprocess.h"
 
 namespace schakel::integration {
@@ -105,6 +112,21 @@ class NodeProcess {
     constexpr std::string_view kPrefix = "listening on ";
     if (line.rfind(kPrefix, 0) != 0) return "";
     return line.substr(kPrefix.size());
+  }
+
+  // The next stdout line (up to 10 s), or "" when none comes.
+  std::string ReadLine() {
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (out_fd_ >= 0 && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{.fd = out_fd_, .events = POLLIN, .revents = 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char c;
+      if (::read(out_fd_, &c, 1) != 1) return "";
+      if (c == '\n') return line;
+      line += c;
+    }
+    return "";
   }
 
   void Kill() {
@@ -468,6 +490,273 @@ TEST_F(NodeProcessTest, BadConfigurationNamesEveryProblem) {
   const ProcessResult usage = RunProcess(SCHAKEL_NODE_BINARY, {});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_THAT(usage.err, HasSubstr("--config"));
+}
+
+// ---- the local API
+
+class LocalApiTest : public NodeProcessTest {
+ protected:
+  void SetUp() override {
+    NodeProcessTest::SetUp();
+    std::string config = StrConfig(gateway_signing_public_);
+    config.insert(config.rfind('}'), R"(,
+      "local": { "listen": "127.0.0.1:0" },
+      "bootstrap_admin_credential_file": "admin.credential")");
+    WriteFile(dir_ / "node.json", config);
+  }
+
+  // Starts the node; returns the local API's address.
+  std::string StartWithLocalApi() {
+    if (StartNode().empty()) return "";
+    const std::string line = node_.ReadLine();
+    constexpr std::string_view kPrefix = "local API on ";
+    if (line.rfind(kPrefix, 0) != 0) return "";
+    const std::string address = line.substr(kPrefix.size());
+    // TLS with the node's certificate; the client shows none.
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = ReadFile(dir_ / "pki" / "ca.pem");
+    channel_ = grpc::CreateChannel(address, grpc::SslCredentials(tls));
+    return address;
+  }
+
+  // A context carrying `credential` (none when empty) and optionally a role.
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& credential,
+                                                 const std::string& role = "") {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_wait_for_ready(true);
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!credential.empty()) context->AddMetadata("authorization", "Bearer " + credential);
+    if (!role.empty()) context->AddMetadata("x-schakel-role", role);
+    return context;
+  }
+
+  std::string CreateUser(const std::string& admin, const std::string& id, v1::Role role) {
+    auto users = v1::Users::NewStub(channel_);
+    v1::CreateUserRequest request;
+    request.set_user_id(id);
+    request.add_roles(role);
+    v1::CreateUserResponse response;
+    const grpc::Status status = users->CreateUser(As(admin).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.credential();
+  }
+
+  static v1::Signal Signal(const std::string& id, const std::string& bsn) {
+    v1::Signal s;
+    s.set_signal_id(id);
+    s.set_category("overlast");
+    s.mutable_subject()->set_bsn(bsn);
+    s.set_free_text("geluidsoverlast");
+    return s;
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(LocalApiTest, BootstrapAdminUsersAndRolesOverTls) {
+  ASSERT_FALSE(StartWithLocalApi().empty()) << ReadFile(dir_ / "node.stderr");
+  const fs::path credential_file = dir_ / "admin.credential";
+  struct stat st {};
+  ASSERT_EQ(::stat(credential_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string admin = ReadFile(credential_file);
+  ASSERT_FALSE(admin.empty());
+  if (admin.back() == '\n') admin.pop_back();
+  ASSERT_EQ(admin.size(), std::string("admin.").size() + 43) << admin;
+  const std::string stderr_text = ReadFile(dir_ / "node.stderr");
+  EXPECT_THAT(stderr_text, HasSubstr("admin.credential"));
+  EXPECT_THAT(stderr_text, Not(HasSubstr(admin.substr(6))));
+
+  auto users = v1::Users::NewStub(channel_);
+  v1::WhoAmIResponse me;
+  grpc::Status status = users->WhoAmI(As(admin).get(), {}, &me);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(me.user().user_id(), "admin");
+  EXPECT_EQ(me.acting_role(), v1::ROLE_ADMIN);
+  EXPECT_EQ(me.org_id(), "politie");
+
+  // Missing and wrong credentials.
+  EXPECT_EQ(users->WhoAmI(As("").get(), {}, &me).error_code(), grpc::UNAUTHENTICATED);
+  std::string wrong = admin;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(users->WhoAmI(As(wrong).get(), {}, &me).error_code(), grpc::UNAUTHENTICATED);
+
+  // An analyst may not add signals, nor create users.
+  const std::string analyst = CreateUser(admin, "analist", v1::ROLE_ANALYST);
+  ASSERT_FALSE(analyst.empty());
+  auto signals = v1::Signals::NewStub(channel_);
+  v1::AddSignalRequest add;
+  *add.mutable_signal() = Signal("s1", "111222333");
+  v1::AddSignalResponse added;
+  EXPECT_EQ(signals->AddSignal(As(analyst).get(), add, &added).error_code(),
+            grpc::PERMISSION_DENIED);
+  v1::CreateUserRequest create;
+  create.set_user_id("x");
+  create.add_roles(v1::ROLE_ADMIN);
+  v1::CreateUserResponse created;
+  EXPECT_EQ(users->CreateUser(As(analyst).get(), create, &created).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(users->WhoAmI(As(analyst, "admin").get(), {}, &me).error_code(),
+            grpc::PERMISSION_DENIED);
+
+  // A restart keeps the users (the node secret persists) and does not
+  // bootstrap again.
+  fs::remove(credential_file);
+  ASSERT_EQ(node_.SignalAndWait(SIGTERM, std::chrono::seconds(5)), 0);
+  ASSERT_FALSE(StartWithLocalApi().empty()) << ReadFile(dir_ / "node.stderr");
+  users = v1::Users::NewStub(channel_);
+  status = users->WhoAmI(As(analyst).get(), {}, &me);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(me.acting_role(), v1::ROLE_ANALYST);
+  EXPECT_FALSE(fs::exists(credential_file));
+}
+
+TEST_F(LocalApiTest, SignalsAddGetListUpdateDeleteImportAndTheLog) {
+  ASSERT_FALSE(StartWithLocalApi().empty()) << ReadFile(dir_ / "node.stderr");
+  std::string admin = ReadFile(dir_ / "admin.credential");
+  admin.pop_back();
+  const std::string pro = CreateUser(admin, "pro", v1::ROLE_PROFESSIONAL);
+  auto signals = v1::Signals::NewStub(channel_);
+
+  v1::AddSignalRequest add;
+  *add.mutable_signal() = Signal("s1", "111222333");
+  v1::AddSignalResponse added;
+  grpc::Status status = signals->AddSignal(As(pro).get(), add, &added);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(added.signal().owner_user_id(), "pro");
+  EXPECT_THAT(added.signal().tagged_purpose_ids(),
+              ::testing::UnorderedElementsAre("riec-ondermijning", "zvh-gezinsaanpak"));
+
+  // A bad BSN: every problem named in the ErrorDetail, the value nowhere.
+  *add.mutable_signal() = Signal("s2", "123456789");
+  add.mutable_signal()->set_category("onbekend");
+  status = signals->AddSignal(As(pro).get(), add, &added);
+  ASSERT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), Not(HasSubstr("123456789")));
+  auto detail = rpc::ErrorDetailOf(rpc::FromGrpcStatus(status));
+  ASSERT_TRUE(detail.has_value());
+  std::vector<std::string> fields;
+  for (const auto& p : detail->problems()) fields.push_back(p.field());
+  EXPECT_THAT(fields, ::testing::UnorderedElementsAre("signal.category", "signal.subject.bsn"));
+
+  v1::GetSignalRequest get;
+  get.set_signal_id("s1");
+  v1::GetSignalResponse got;
+  ASSERT_TRUE(signals->GetSignal(As(pro).get(), get, &got).ok());
+  EXPECT_EQ(got.signal().subject().bsn(), "111222333");
+
+  v1::UpdateSignalRequest update;
+  update.mutable_signal()->set_signal_id("s1");
+  update.mutable_signal()->set_free_text("bijgewerkt");
+  update.mutable_update_mask()->add_paths("free_text");
+  update.set_reason("aanvulling");
+  v1::UpdateSignalResponse updated;
+  status = signals->UpdateSignal(As(pro).get(), update, &updated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(updated.signal().version(), 2u);
+  EXPECT_EQ(updated.signal().free_text(), "bijgewerkt");
+  EXPECT_EQ(updated.signal().subject().bsn(), "111222333");
+  update.mutable_update_mask()->set_paths(0, "owner_user_id");
+  EXPECT_EQ(signals->UpdateSignal(As(pro).get(), update, &updated).error_code(),
+            grpc::INVALID_ARGUMENT);
+
+  // Import: three rows stored; then a file with a bad row stores nothing.
+  const auto import = [&](const std::vector<std::string>& bsns) {
+    auto context = As(pro);
+    auto stream = signals->ImportSignals(context.get());
+    v1::ImportSignalsRequest message;
+    message.mutable_header()->set_source_name("signalen.csv");
+    message.mutable_header()->set_format(v1::IMPORT_FORMAT_CSV);
+    EXPECT_TRUE(stream->Write(message));
+    message.Clear();
+    for (size_t i = 0; i < bsns.size(); ++i) {
+      v1::ImportRow* row = message.mutable_rows()->add_rows();
+      row->set_line(i + 2);
+      *row->mutable_signal() = Signal("", bsns[i]);
+    }
+    EXPECT_TRUE(stream->Write(message));
+    message.Clear();
+    message.mutable_end()->set_commit(true);
+    EXPECT_TRUE(stream->Write(message));
+    stream->WritesDone();
+    v1::ImportSignalsResponse response;
+    v1::ImportResult result;
+    while (stream->Read(&response)) {
+      if (response.has_result()) result = response.result();
+    }
+    const grpc::Status finished = stream->Finish();
+    EXPECT_TRUE(finished.ok()) << finished.error_message();
+    return result;
+  };
+  v1::ImportResult result = import({"123456782", "100000010", "111222333"});
+  EXPECT_TRUE(result.committed());
+  EXPECT_EQ(result.signals_stored(), 3u);
+  result = import({"100000010", "999999999", "123456782"});
+  EXPECT_FALSE(result.committed());
+  ASSERT_EQ(result.problems_size(), 1);
+  EXPECT_EQ(result.problems(0).line(), 3u);
+  EXPECT_EQ(result.problems(0).problem().field(), "subject.bsn");
+
+  v1::ListSignalsRequest list;
+  auto list_context = As(pro);
+  auto reader = signals->ListSignals(list_context.get(), list);
+  v1::ListSignalsResponse page;
+  size_t listed = 0;
+  while (reader->Read(&page)) listed += static_cast<size_t>(page.signals_size());
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(listed, 4u);
+  list.mutable_subject()->set_bsn("111222333");
+  auto subject_context = As(pro);
+  reader = signals->ListSignals(subject_context.get(), list);
+  listed = 0;
+  while (reader->Read(&page)) listed += static_cast<size_t>(page.signals_size());
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(listed, 2u);  // s1 and the imported row with the same BSN
+
+  v1::DeleteSignalRequest remove;
+  remove.set_signal_id("s1");
+  v1::DeleteSignalResponse removed;
+  EXPECT_EQ(signals->DeleteSignal(As(pro).get(), remove, &removed).error_code(),
+            grpc::INVALID_ARGUMENT);  // a reason is required
+  remove.set_reason("correctie");
+  status = signals->DeleteSignal(As(pro).get(), remove, &removed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(signals->GetSignal(As(pro).get(), get, &got).error_code(), grpc::NOT_FOUND);
+
+  // The node's own log: every change with user and role, no identifier;
+  // for auditors and admins only.
+  auto log = v1::LocalLog::NewStub(channel_);
+  v1::ListLocalLogRequest query;
+  auto denied_context = As(pro);
+  auto denied = log->ListLocalLog(denied_context.get(), query);
+  v1::ListLocalLogResponse entries;
+  while (denied->Read(&entries)) {
+  }
+  EXPECT_EQ(denied->Finish().error_code(), grpc::PERMISSION_DENIED);
+  auto admin_context = As(admin);
+  auto entries_reader = log->ListLocalLog(admin_context.get(), query);
+  std::vector<v1::LocalEventKind> kinds;
+  std::string all;
+  while (entries_reader->Read(&entries)) {
+    for (const auto& e : entries.entries()) {
+      kinds.push_back(e.record().kind());
+      all += e.SerializeAsString();
+      if (e.record().kind() == v1::LOCAL_EVENT_KIND_SIGNAL_ADDED) {
+        EXPECT_EQ(e.record().user_id(), "pro");
+        EXPECT_EQ(e.record().role(), v1::ROLE_PROFESSIONAL);
+      }
+    }
+  }
+  ASSERT_TRUE(entries_reader->Finish().ok());
+  EXPECT_THAT(kinds, ::testing::IsSupersetOf({v1::LOCAL_EVENT_KIND_USER_CHANGED,
+                                              v1::LOCAL_EVENT_KIND_SIGNAL_ADDED,
+                                              v1::LOCAL_EVENT_KIND_SIGNAL_UPDATED,
+                                              v1::LOCAL_EVENT_KIND_SIGNALS_IMPORTED,
+                                              v1::LOCAL_EVENT_KIND_SIGNAL_DELETED,
+                                              v1::LOCAL_EVENT_KIND_AUDIT_QUERY}));
+  EXPECT_THAT(all, Not(HasSubstr("111222333")));
+  EXPECT_THAT(all, Not(HasSubstr("123456782")));
+  EXPECT_THAT(all, Not(HasSubstr(pro.substr(4))));
 }
 
 }  // namespace

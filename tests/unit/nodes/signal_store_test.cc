@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "crypto/hash.h"
 #include "crypto/match_keys.h"
 #include "crypto/oprf.h"
 #include "store/faulty_store.h"
@@ -96,7 +97,7 @@ class SignalStoreTest : public ::testing::Test {
   }
 
   std::unique_ptr<SignalStore> Open(store::KvStore* kv) {
-    auto store = SignalStore::Create(kv, policy_, Keys());
+    auto store = SignalStore::Create(kv, policy_, Keys(), secret_.Clone());
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? *std::move(store) : nullptr;
   }
@@ -146,6 +147,7 @@ class SignalStoreTest : public ::testing::Test {
   }
 
   crypto::oprf::PoprfServer server_;
+  NodeSecret secret_ = NodeSecret::Random();
   std::shared_ptr<const LocalPolicy> policy_;
   std::map<std::string, crypto::PurposeKey> test_keys_;
   store::MemoryStore memory_;
@@ -379,6 +381,128 @@ TEST_F(SignalStoreTest, ExpireDueRemovesExactlyTheExpired) {
   EXPECT_EQ(*store->ExpireDue(kNow + absl::Hours(48)), 0u);
 }
 
+TEST_F(SignalStoreTest, ExpiryAndDeletionDoNotNeedAParseableSubject) {
+  auto store = Open(&memory_);
+  v1::Signal s = FullSignal("old");
+  s.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(kNow + absl::Hours(24)));
+  ASSERT_TRUE(store->Add(s, kNow, "u").ok());
+  ASSERT_TRUE(store->Add(FullSignal("broken"), kNow, "u").ok());
+  // Stored subjects that today's rules refuse (e.g. written by an older
+  // version): an invalid BSN, and no identifiers at all.
+  for (const char* id : {"old", "broken"}) {
+    v1::Signal stored = *store->Get(id);
+    stored.mutable_subject()->set_bsn(std::string(id) == "old" ? "123456789" : "");
+    if (std::string(id) == "broken") stored.clear_subject();
+    store::WriteBatch batch;
+    batch.Put(std::string("sig/s/") + id, stored.SerializeAsString());
+    ASSERT_TRUE(memory_.Write(batch, store::Durability::kSynced).ok());
+  }
+  auto expired = store->ExpireDue(kNow + absl::Hours(25));
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(*expired, 1u);
+  EXPECT_EQ(store->Get("old").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store->Delete("broken", 0).ok());
+  // Both signals' tags are withdrawn, from what was stored with them.
+  EXPECT_EQ(Refs(*store, "zvh", BsnTag("zvh", "111222333")), 0u);
+  EXPECT_EQ(Refs(*store, "zvh", Tag("zvh", crypto::MatchKeyType::kAddress, "1234AB|12")), 0u);
+  EXPECT_EQ(store->GetIndexStatus()->tag_count.at("zvh"), 0u);
+  auto rest = memory_.Scan("sig/", "sig0", 0);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_TRUE(rest->empty()) << rest->front().first;
+
+  // A record that does not even parse expires all the same.
+  ASSERT_TRUE(store->Add(MakeSignal("garbled", "123456782"), kNow, "u").ok());
+  store::WriteBatch garble;
+  garble.Put("sig/s/garbled", "\xff\xff\xff");
+  ASSERT_TRUE(memory_.Write(garble, store::Durability::kSynced).ok());
+  EXPECT_EQ(*store->ExpireDue(kNow + absl::Hours(24 * 800)), 1u);
+  EXPECT_EQ(Refs(*store, "zvh", BsnTag("zvh", "123456782")), 0u);
+}
+
+TEST_F(SignalStoreTest, AddressAndPersonDigestsAreKeyedWithTheNodeSecret) {
+  store::MemoryStore other_memory;
+  auto store = Open(&memory_);
+  ASSERT_TRUE(store->Add(FullSignal("s1"), kNow, "u").ok());
+  auto other = SignalStore::Create(&other_memory, policy_, Keys(), NodeSecret::Random());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Add(FullSignal("s1"), kNow, "u").ok());
+  auto mine = memory_.Scan("sig/a/", "sig/a0", 0);
+  auto theirs = other_memory.Scan("sig/a/", "sig/a0", 0);
+  ASSERT_EQ(mine->size(), 1u);
+  ASSERT_EQ(theirs->size(), 1u);
+  // Another secret, other digests; and neither is the unkeyed digest.
+  EXPECT_NE(mine->front().first, theirs->front().first);
+  EXPECT_NE(mine->front().second, theirs->front().second);
+  const crypto::Blake2b256Digest unkeyed = crypto::Blake2b256Hash(crypto::AsBytes("1234AB|12"));
+  EXPECT_THAT(mine->front().first,
+              Not(HasSubstr(crypto::ToHex(crypto::ByteView(unkeyed.data(), 16)))));
+}
+
+TEST_F(SignalStoreTest, ChangesAreLoggedWithTheirSignalIdsInTheSameWrite) {
+  store::FaultyStore faulty(&memory_);
+  auto log = LocalLog::Open(&faulty);
+  ASSERT_TRUE(log.ok());
+  auto store = SignalStore::Create(&faulty, policy_, Keys(), secret_.Clone(), log->get());
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Add(FullSignal("s1"), kNow, "alice", v1::ROLE_PROFESSIONAL).ok());
+  v1::Signal changed = FullSignal("s1");
+  changed.set_free_text("bijgewerkt");
+  ASSERT_TRUE((*store)->Update(changed, 1, kNow, {"admin", v1::ROLE_ADMIN, "correctie"}).ok());
+  faulty.FailNextWrites(1);
+  EXPECT_FALSE((*store)->Delete("s1", 0, {"admin", v1::ROLE_ADMIN, "erasure"}).ok());
+  EXPECT_TRUE((*store)->Get("s1").ok());
+  ASSERT_TRUE((*store)->Delete("s1", 0, {"admin", v1::ROLE_ADMIN, "erasure"}).ok());
+
+  auto entries = (*log)->Read(1, 0);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 3u);  // nothing for the failed delete
+  const auto& added = (*entries)[0].record();
+  EXPECT_EQ(added.kind(), v1::LOCAL_EVENT_KIND_SIGNAL_ADDED);
+  EXPECT_EQ(added.user_id(), "alice");
+  EXPECT_EQ(added.role(), v1::ROLE_PROFESSIONAL);
+  EXPECT_THAT(added.signal_ids(), ElementsAre("s1"));
+  EXPECT_EQ(added.local_policy_version(), policy_->version());
+  EXPECT_EQ((*entries)[1].record().kind(), v1::LOCAL_EVENT_KIND_SIGNAL_UPDATED);
+  EXPECT_EQ((*entries)[1].record().detail(), "correctie");
+  EXPECT_EQ((*entries)[2].record().kind(), v1::LOCAL_EVENT_KIND_SIGNAL_DELETED);
+  EXPECT_EQ((*entries)[2].record().user_id(), "admin");
+  // No identifier in any record.
+  for (const auto& e : *entries) {
+    EXPECT_THAT(e.SerializeAsString(), Not(HasSubstr("111222333")));
+    EXPECT_THAT(e.SerializeAsString(), Not(HasSubstr("Vries")));
+  }
+}
+
+TEST_F(SignalStoreTest, RepublishQueuesAClearAndEveryCurrentTag) {
+  auto store = Open(&memory_);
+  ASSERT_TRUE(store->Add(FullSignal("s1"), kNow, "u").ok());
+  ASSERT_TRUE(store->Add(MakeSignal("s2", "123456782", "overlast"), kNow, "u").ok());
+  ASSERT_TRUE(store->AcknowledgeUpTo(1).ok());
+  auto queued = store->Republish(7, 2);
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  // zvh: bsn, name_dob, address of s1; riec: bsn of s2 -> 4 tags, 2 per
+  // batch, the clears riding in the first.
+  EXPECT_EQ(*queued, 2u);
+  auto batches = Pending(*store, 7);
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0].sequence(), 8u);
+  size_t clears = 0, added = 0;
+  for (const auto& b : batches) {
+    size_t in_batch = 0;
+    for (const auto& c : b.changes()) {
+      clears += c.clear() ? 1 : 0;
+      added += static_cast<size_t>(c.added_size());
+      in_batch += static_cast<size_t>(c.added_size());
+      EXPECT_TRUE(c.removed().empty());
+    }
+    EXPECT_LE(in_batch, 2u);
+  }
+  EXPECT_EQ(clears, 2u);
+  EXPECT_EQ(added, 4u);
+  EXPECT_EQ(store->GetIndexStatus()->acknowledged_through, 7u);
+  EXPECT_EQ(store->GetIndexStatus()->queued_through, 9u);
+}
+
 TEST_F(SignalStoreTest, FailedWriteLeavesNothingHalfWritten) {
   store::FaultyStore faulty(&memory_);
   auto store = Open(&faulty);
@@ -547,7 +671,7 @@ TEST_F(SignalStoreTest, CreateNeedsAKeyForEveryAnsweredPurpose) {
   auto key = crypto::PurposeKey::Create(server_, "zvh");
   ASSERT_TRUE(key.ok());
   keys.emplace("zvh", *std::move(key));
-  auto store = SignalStore::Create(&memory_, policy_, std::move(keys));
+  auto store = SignalStore::Create(&memory_, policy_, std::move(keys), secret_.Clone());
   ASSERT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(Message(store.status()), HasSubstr("\"riec\""));
 }

@@ -1,0 +1,112 @@
+// schakel.v1.Audit at the gateway (audit.proto): the compliance view of the
+// exchange log for auditors (compliance reviewers, the FG).
+//
+// Each rpc: the caller's organisation from its mTLS certificate
+// (Directory::CallerOrg), then Actor.role must be ROLE_AUDITOR
+// (PERMISSION_DENIED otherwise), then the request is checked. Every query,
+// and every refusal of one, is logged (AUDIT_QUERY, with the method and the
+// filter as given) before it is answered; the answer carries the receipt
+// of that entry (refusals: in ErrorDetail.receipt).
+//
+// Scope (audit.proto): auditors of a supervisor organisation
+// (Policy::supervisor_org_ids) see every entry; other auditors only the
+// entries their organisation took part in (requester, answerer, notified
+// party, case director), others are left out silently. Chain links,
+// checkpoints and VerifyChain (sequence numbers and problem kinds only) are
+// open to every auditor.
+//
+// Served: ListEntries (LogFilter, gateway/log_filter.h), VerifyChain
+// (ExchangeLog::Verify over the range, checkpoints included),
+// ListChainLinks, ListCheckpoints, GetEntries. FindSubjectEntries, GetStats
+// and Export answer UNIMPLEMENTED for now (issue 4).
+//
+// The *For methods do the work for a caller whose organisation is already
+// known (tests call them in-process); the rpc overrides add the
+// certificate check and the gRPC status mapping.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef SCHAKEL_GATEWAY_AUDIT_SERVICE_H_
+#define SCHAKEL_GATEWAY_AUDIT_SERVICE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/checkpoints.h"
+#include "gateway/exchange_log.h"
+#include "gateway/policy.h"
+#include "schakel/v1/audit.grpc.pb.h"
+
+namespace schakel::gateway {
+
+class Directory;
+class ReceiptIssuer;
+
+class AuditService final : public v1::Audit::Service {
+ public:
+  // None of the pointers is owned; all must outlive the service.
+  // `receipts` signs the receipts of the AUDIT_QUERY entries; when null,
+  // an issuer with the key the checkpoint store holds (the gateway's) is
+  // used.
+  AuditService(ExchangeLog* log, CheckpointStore* checkpoints, const Directory* directory,
+               std::function<std::shared_ptr<const Policy>()> current_policy,
+               std::function<absl::Time()> now, const ReceiptIssuer* receipts = nullptr);
+  ~AuditService() override;
+
+  grpc::Status VerifyChain(grpc::ServerContext* context, const v1::VerifyChainRequest* request,
+                           grpc::ServerWriter<v1::VerifyChainResponse>* writer) override;
+  grpc::Status ListChainLinks(grpc::ServerContext* context,
+                              const v1::ListChainLinksRequest* request,
+                              grpc::ServerWriter<v1::ListChainLinksResponse>* writer) override;
+  grpc::Status ListCheckpoints(grpc::ServerContext* context,
+                               const v1::ListCheckpointsRequest* request,
+                               v1::ListCheckpointsResponse* response) override;
+  grpc::Status GetEntries(grpc::ServerContext* context, const v1::GetEntriesRequest* request,
+                          v1::GetEntriesResponse* response) override;
+  grpc::Status ListEntries(grpc::ServerContext* context, const v1::ListEntriesRequest* request,
+                           grpc::ServerWriter<v1::ListEntriesResponse>* writer) override;
+  grpc::Status FindSubjectEntries(grpc::ServerContext* context,
+                                  const v1::FindSubjectEntriesRequest* request,
+                                  v1::FindSubjectEntriesResponse* response) override;
+  grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
+                        v1::GetStatsResponse* response) override;
+  grpc::Status Export(grpc::ServerContext* context, const v1::ExportRequest* request,
+                      grpc::ServerWriter<v1::ExportResponse>* writer) override;
+
+  // The rpcs for a caller whose organisation `caller_org` is known. The
+  // streaming ones hand each message to `send`, which returns false when
+  // the client has gone (the stream then stops).
+  // Errors: as audit.proto lists them, with an ErrorDetail.
+  absl::Status VerifyChainFor(std::string_view caller_org, const v1::VerifyChainRequest& request,
+                              const std::function<bool(const v1::VerifyChainResponse&)>& send);
+  absl::Status ListChainLinksFor(
+      std::string_view caller_org, const v1::ListChainLinksRequest& request,
+      const std::function<bool(const v1::ListChainLinksResponse&)>& send);
+  absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpointsFor(
+      std::string_view caller_org, const v1::ListCheckpointsRequest& request);
+  absl::Status ListEntriesFor(std::string_view caller_org, const v1::ListEntriesRequest& request,
+                              const std::function<bool(const v1::ListEntriesResponse&)>& send);
+  absl::StatusOr<v1::GetEntriesResponse> GetEntriesFor(std::string_view caller_org,
+                                                       const v1::GetEntriesRequest& request);
+
+ private:
+  // The caller's organisation; an unknown certificate is logged as a
+  // refused AUDIT_QUERY of `method`.
+  absl::StatusOr<std::string> Caller(grpc::ServerContext* context, std::string_view method,
+                                     const v1::Actor& actor);
+
+  ExchangeLog* const log_;
+  CheckpointStore* const checkpoints_;
+  const Directory* const directory_;
+  const std::function<std::shared_ptr<const Policy>()> current_policy_;
+  const std::function<absl::Time()> now_;
+  std::unique_ptr<ReceiptIssuer> own_receipts_;  // when none was given
+  const ReceiptIssuer* const receipts_;
+};
+
+}  // namespace schakel::gateway
+
+#endif  // SCHAKEL_GATEWAY_AUDIT_SERVICE_H_

@@ -1,0 +1,300 @@
+#include "gateway/gateway_server.h"
+
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "common/strings.h"
+#include "crypto/key_file.h"
+#include "rpc/channel.h"
+#include "rpc/tls.h"
+#include "store/rocksdb_store.h"
+
+namespace schakel::gateway {
+namespace {
+
+constexpr char kPolicyVersionKey[] = "policy/v";
+constexpr char kHealthService[] = "schakel.v1.Gateway";
+// How often the background thread looks at checkpoints and the log's health
+// when nothing was appended.
+constexpr auto kBackgroundTick = std::chrono::seconds(1);
+
+crypto::SigningKey CopyKey(const crypto::SigningKey& key) { return crypto::SigningKey::FromSeed(key.seed()); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const GatewayConfig& config,
+                                                                     Options options) {
+  std::unique_ptr<GatewayServer> s(new GatewayServer(config, std::move(options)));
+  const std::function<absl::Time()> now = s->options_.now ? s->options_.now : absl::Now;
+
+  // Everything that can be checked before touching the store, every problem.
+  std::vector<std::string> problems;
+  auto key = crypto::LoadSigningKey(config.signing_key_file);
+  if (!key.ok()) problems.push_back(StrCat("signing_key_file: ", key.status().message()));
+  auto policy = LoadPolicy(config.policy_file);
+  if (!policy.ok()) problems.push_back(StrCat("policy: ", policy.status().message()));
+  auto directory = config.directory_file.empty()
+                       ? Directory::Parse(config.directory_inline, config.directory_source)
+                       : Directory::Load(config.directory_file);
+  if (!directory.ok()) problems.push_back(StrCat("directory: ", directory.status().message()));
+  const rpc::TlsFiles tls{.ca_certificates = config.tls_ca,
+                          .certificate_chain = config.tls_cert,
+                          .private_key = config.tls_key};
+  auto server_credentials = rpc::ServerCredentialsFromFiles(tls);
+  if (!server_credentials.ok()) problems.push_back(StrCat("tls: ", server_credentials.status().message()));
+  auto client_credentials = server_credentials.ok() ? rpc::ClientCredentialsFromFiles(tls)
+                                                    : absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>(nullptr);
+  if (!client_credentials.ok()) problems.push_back(StrCat("tls: ", client_credentials.status().message()));
+  if (directory.ok() && (*directory)->Find(config.org_id) != nullptr) {
+    problems.push_back(StrCat("org_id: \"", config.org_id,
+                              "\" is also an organisation in the directory; the gateway needs its own id"));
+  }
+  if (problems.empty()) {  // no data directory for a gateway that cannot start
+    auto opened = store::RocksDbStore::Open(config.data_dir.string());
+    if (!opened.ok()) {
+      problems.push_back(StrCat("data_dir: ", opened.status().message()));
+    } else {
+      s->rocksdb_ = *std::move(opened);
+    }
+  }
+  if (!problems.empty()) {
+    std::string message = StrCat("cannot start, ", problems.size(),
+                                 problems.size() == 1 ? " problem:" : " problems:");
+    for (std::string p : problems) {
+      // A problem's own lines (a refused file lists its problems) indented under it.
+      for (size_t at = p.find('\n'); at != std::string::npos; at = p.find('\n', at + 5)) p.replace(at, 1, "\n    ");
+      message += StrCat("\n  ", p);
+    }
+    return absl::FailedPreconditionError(message);
+  }
+
+  s->kv_ = s->rocksdb_.get();
+  if (s->options_.wrap_store) {
+    s->wrapper_ = s->options_.wrap_store(s->rocksdb_.get());
+    s->kv_ = s->wrapper_.get();
+  }
+  s->server_credentials_ = *std::move(server_credentials);
+  s->node_credentials_ = *std::move(client_credentials);
+  s->policy_ = std::make_shared<const Policy>(*std::move(policy));
+  s->directory_ = *std::move(directory);
+
+  auto fail = [](std::string_view what, const absl::Status& status) {
+    const std::string_view message(status.message().data(), status.message().size());
+    return absl::Status(status.code(), message.starts_with(what)
+                                           ? StrCat("cannot start: ", message)
+                                           : StrCat("cannot start: ", what, ": ", message));
+  };
+  auto log = ExchangeLog::Open(s->kv_);
+  if (!log.ok()) return fail("exchange log", log.status());
+  s->log_ = *std::move(log);
+  auto tags = TagIndex::Open(s->kv_, TagIndex::Options{.max_tags_per_set = config.max_tags_per_set});
+  if (!tags.ok()) return fail("tag index", tags.status());
+  s->tags_ = *std::move(tags);
+  auto quota = QuotaBook::Open(s->kv_, config.zone, now());
+  if (!quota.ok()) return fail("quotas", quota.status());
+  s->quota_ = *std::move(quota);
+  s->exchanges_ = ExchangeStore::Open(s->kv_);
+  auto cases = CaseStore::Open(s->kv_);
+  if (!cases.ok()) return fail("cases", cases.status());
+  s->cases_ = *std::move(cases);
+  auto checkpoints = CheckpointStore::Open(
+      s->kv_, s->log_.get(), CopyKey(*key),
+      CheckpointOptions{.every_entries = config.checkpoint_every_entries,
+                        .every = absl::Seconds(config.checkpoint_every_seconds)},
+      now);
+  if (!checkpoints.ok()) return fail("checkpoints", checkpoints.status());
+  s->checkpoints_ = *std::move(checkpoints);
+  auto authoriser = Authoriser::Create(CopyKey(*key),
+                                       std::chrono::milliseconds(config.authorisation_lifetime_ms),
+                                       [now] { return absl::ToUnixMillis(now()); });
+  if (!authoriser.ok()) return fail("authorisations", authoriser.status());
+  s->authoriser_ = *std::move(authoriser);
+  s->receipts_ = std::make_unique<ReceiptIssuer>(*std::move(key), now);
+
+  if (absl::Status recorded = s->RecordStart(config.policy_file); !recorded.ok()) {
+    return fail("recording the policy and directory in the log", recorded);
+  }
+
+  GatewayServer* self = s.get();
+  auto current_policy = [self] { return self->policy(); };
+  GatewayService::Options service_options;
+  service_options.gateway_org_id = config.org_id;
+  service_options.partner_deadline = absl::Milliseconds(config.partner_deadline_ms);
+  service_options.resolve_window = absl::Seconds(config.resolve_window_seconds);
+  service_options.zone = config.zone;
+  service_options.node_credentials = s->node_credentials_;
+  service_options.node_target_name_override = s->options_.node_target_name_override;
+  service_options.now = now;
+  service_options.log_line = s->options_.log_line;
+  service_options.on_appended = [self] {
+    {
+      std::lock_guard lock(self->background_mu_);
+      self->appended_ = true;
+    }
+    self->background_cv_.notify_one();
+  };
+  s->gateway_service_ = std::make_unique<GatewayService>(
+      GatewayService::Parts{.log = s->log_.get(),
+                            .tags = s->tags_.get(),
+                            .quota = s->quota_.get(),
+                            .exchanges = s->exchanges_.get(),
+                            .cases = s->cases_.get(),
+                            .directory = s->directory_.get(),
+                            .authoriser = s->authoriser_.get(),
+                            .receipts = s->receipts_.get(),
+                            .current_policy = current_policy},
+      std::move(service_options));
+  s->cases_service_ = std::make_unique<CasesService>(s->cases_.get(), s->log_.get(),
+                                                     s->directory_.get(), current_policy, now,
+                                                     s->receipts_.get());
+  s->audit_service_ = std::make_unique<AuditService>(s->log_.get(), s->checkpoints_.get(),
+                                                     s->directory_.get(), current_policy, now,
+                                                     s->receipts_.get());
+  return s;
+}
+
+absl::Status GatewayServer::RecordStart(const std::filesystem::path& policy_source) {
+  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(options_.now ? options_.now() : absl::Now()));
+  const std::shared_ptr<const Policy> policy = this->policy();
+  auto base_record = [&](v1::RecordKind kind) {
+    v1::LogRecord r;
+    r.set_kind(kind);
+    SetMillis(r.mutable_recorded_at(), absl::ToUnixMillis(now));
+    r.set_policy_version(policy->version());
+    r.mutable_requester()->set_org_id(config_.org_id);
+    r.set_outcome(v1::OUTCOME_GRANTED);
+    return r;
+  };
+
+  auto previous = kv_->Get(kPolicyVersionKey);
+  if (!previous.ok()) return previous.status();
+  const std::string previous_version = previous->value_or("");
+  if (previous_version != policy->version()) {
+    v1::LogRecord r = base_record(v1::RECORD_KIND_POLICY_LOADED);
+    v1::PolicyRecord& p = *r.mutable_policy();
+    p.set_policy_version(policy->version());
+    p.set_policy_hash(std::string(policy->digest().begin(), policy->digest().end()));
+    p.set_previous_version(previous_version);
+    r.set_detail(StrCat("policy loaded at start from ", policy_source.filename().string(),
+                        previous_version.empty() ? " (first start)" : StrCat(", replacing ", previous_version)));
+    auto appended = log_->Append(r, [&](uint64_t, store::WriteBatch& batch) {
+      batch.Put(kPolicyVersionKey, policy->version());
+    });
+    if (!appended.ok()) return appended.status();
+    Log(StrCat("policy ", policy->version(), " loaded",
+               previous_version.empty() ? "" : StrCat(" (was ", previous_version, ")")));
+  }
+
+  auto changes = CompareWithStored(*directory_, *kv_, now);
+  if (!changes.ok()) return changes.status();
+  for (size_t i = 0; i < changes->records.size(); ++i) {
+    const v1::DirectoryRecord& d = changes->records[i];
+    v1::LogRecord r = base_record(v1::RECORD_KIND_DIRECTORY_CHANGED);
+    *r.mutable_directory() = d;
+    r.add_answering_org_ids(d.organisation().org_id());
+    r.set_detail(StrCat("directory at start: ", v1::DirectoryChange_Name(d.change())));
+    const bool last = i + 1 == changes->records.size();
+    auto appended = log_->Append(r, [&](uint64_t, store::WriteBatch& batch) {
+      if (!last) return;
+      for (const store::WriteBatch::Op& op : changes->writes.ops()) batch.Put(op.key, op.value);
+    });
+    if (!appended.ok()) return appended.status();
+  }
+  if (!changes->records.empty()) {
+    Log(StrCat("directory version ", changes->version, ": ", changes->records.size(),
+               changes->records.size() == 1 ? " change" : " changes", " recorded"));
+  }
+  directory_->RecordHistory(changes->version, changes->first_seen);
+  return absl::OkStatus();
+}
+
+GatewayServer::~GatewayServer() { Shutdown(absl::ZeroDuration()); }
+
+std::shared_ptr<const Policy> GatewayServer::policy() const {
+  std::lock_guard lock(policy_mu_);
+  return policy_;
+}
+
+void GatewayServer::Log(std::string_view line) const {
+  if (options_.log_line) options_.log_line(line);
+}
+
+absl::StatusOr<int> GatewayServer::Start() {
+  if (server_ != nullptr) return absl::FailedPreconditionError("the gateway is already serving");
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  rpc::ConfigureServer(builder);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config_.max_message_bytes));
+  builder.AddListeningPort(config_.listen, server_credentials_, &port_);
+  builder.RegisterService(gateway_service_.get());
+  builder.RegisterService(cases_service_.get());
+  builder.RegisterService(audit_service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(StrCat("cannot listen on ", config_.listen,
+                                         " (address in use, or not an address of this host?)"));
+  }
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(kHealthService, true);
+    health->SetServingStatus("", true);
+  }
+  {
+    std::lock_guard lock(background_mu_);
+    stopping_ = false;
+  }
+  background_ = std::thread([this] { Background(); });
+  return port_;
+}
+
+void GatewayServer::Background() {
+  bool serving = true;
+  std::unique_lock lock(background_mu_);
+  while (!stopping_) {
+    background_cv_.wait_for(lock, kBackgroundTick, [&] { return stopping_ || appended_; });
+    if (stopping_) break;
+    appended_ = false;
+    lock.unlock();
+    if (absl::Status made = checkpoints_->MaybeCheckpoint(); !made.ok()) {
+      Log(StrCat("checkpoint: ", made.message()));
+    }
+    if (serving && !log_->healthy()) {
+      serving = false;
+      Log("the exchange log failed a write: not serving (restart to recover)");
+      if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+        health->SetServingStatus(kHealthService, false);
+        health->SetServingStatus("", false);
+      }
+    }
+    lock.lock();
+  }
+}
+
+void GatewayServer::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(kHealthService, false);
+    health->SetServingStatus("", false);
+  }
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  {
+    std::lock_guard lock(background_mu_);
+    stopping_ = true;
+  }
+  background_cv_.notify_all();
+  if (background_.joinable()) background_.join();
+  server_.reset();
+}
+
+std::string GatewayServer::bound_address() const {
+  const size_t colon = config_.listen.rfind(':');
+  return StrCat(config_.listen.substr(0, colon), ":", port_);
+}
+
+}  // namespace schakel::gateway

@@ -1,0 +1,209 @@
+// schakel.v1.Gateway (gateway.proto): the gateway's API for partner nodes,
+// a thin gRPC adapter over the directory, the policy, the quotas, the
+// exchange state, the tag index and the exchange log.
+//
+// Every rpc first takes the calling organisation from the verified mTLS
+// client certificate (Directory::CallerOrg); request fields never name it.
+//
+// OpenExchange, in this order (gateway.proto lists the codes and reasons):
+//   1. caller (a certificate naming no active organisation is logged with
+//      what it presented, and refused UNAUTHENTICATED);
+//   2. the request's shape (request_id, actor, ids; MALFORMED_REQUEST), and
+//      idempotency: the same request_id with the same request returns the
+//      stored response (nothing evaluated or logged again), with another
+//      request ALREADY_EXISTS;
+//   3. purpose known and in force, organisation and role may ask;
+//   4. case (required or named: exists, open, same purpose);
+//   5. partners: those the purpose (and the case) lets answer, named ones
+//      refused by policy reported as REFUSED_BY_POLICY; none left:
+//      NO_PERMITTED_PARTNER;
+//   6. limits: subjects, keys per subject, key types, families, and every
+//      element 32 bytes and a canonical non-identity ristretto255 point;
+//   7. the daily quotas (counted once accepted);
+//   8. EXCHANGE_REQUESTED appended durably, with the quota count in the same
+//      write (fail closed: no entry, nothing forwarded, UNAVAILABLE);
+//   9. fan-out in parallel: each permitted partner's Node.Evaluate over mTLS
+//      with its own authorisation and receipt and a per-partner deadline
+//      shorter than the caller's remaining deadline; each answer checked
+//      (count, elements, proof size, signature by the node's directory key);
+//      a per-partner status so one partner down never fails the exchange;
+//  10. EXCHANGE_EVALUATED appended with the stored exchange in the same
+//      write; the response with both receipts.
+// Every refusal is logged as fully as a grant (kind, policy version, lawful
+// basis, purpose and case as asked, requester, counts, reason) and its
+// receipt travels in ErrorDetail.receipt.
+//
+// ResolveMatches: only the organisation that opened the exchange, before
+// resolve_by, once (the same tags again return the stored result); tags
+// looked up in each verified partner's tag set for the purpose; hit/no-hit
+// per subject x partner x key type and per family; EXCHANGE_RESOLVED logged
+// with tags and hits, in the same write as the stored result.
+//
+// PublishIndex: one stream per organisation; a newer one ends the older
+// with ABORTED. Batches go to TagIndex::Apply (atomic, synced, idempotent by
+// sequence; a gap is FAILED_PRECONDITION naming the expected sequence); a
+// batch that clears a set is logged first (INDEX_CLEARED).
+//
+// RequestDisclosure, GetDisclosure, CompleteDisclosure and
+// FetchNotifications answer UNIMPLEMENTED (issue 4).
+//
+// Logging: one line per refusal through Options::log_line (code, reason,
+// message; the messages name fields and counts, never an identifier).
+//
+// Ownership and thread safety: the parts are not owned and must outlive the
+// service; gRPC calls the handlers concurrently, which all parts allow. The
+// destructor waits for index-stream work still running.
+#ifndef SCHAKEL_GATEWAY_GATEWAY_SERVICE_H_
+#define SCHAKEL_GATEWAY_GATEWAY_SERVICE_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/authoriser.h"
+#include "gateway/case_store.h"
+#include "gateway/directory.h"
+#include "gateway/exchange_log.h"
+#include "gateway/exchange_state.h"
+#include "gateway/policy.h"
+#include "gateway/quota.h"
+#include "gateway/receipts.h"
+#include "gateway/tag_index.h"
+#include "schakel/v1/gateway.grpc.pb.h"
+#include "schakel/v1/node.grpc.pb.h"
+
+namespace schakel::gateway {
+
+class IndexStream;
+
+class GatewayService final
+    : public v1::Gateway::WithCallbackMethod_PublishIndex<v1::Gateway::Service> {
+ public:
+  // What the service works on; none owned.
+  struct Parts {
+    ExchangeLog* log = nullptr;
+    TagIndex* tags = nullptr;
+    QuotaBook* quota = nullptr;
+    ExchangeStore* exchanges = nullptr;
+    CaseStore* cases = nullptr;
+    const Directory* directory = nullptr;
+    const Authoriser* authoriser = nullptr;
+    const ReceiptIssuer* receipts = nullptr;
+    // The policy in force (a reload swaps what it returns).
+    std::function<std::shared_ptr<const Policy>()> current_policy;
+  };
+
+  struct Options {
+    // The gateway's organisation id (its certificate identity).
+    std::string gateway_org_id;
+    absl::Duration partner_deadline = absl::Seconds(5);
+    absl::Duration resolve_window = absl::Minutes(5);
+    // Zone of the policy's days (and the quota day).
+    absl::TimeZone zone;
+    // Client credentials for the channels to the nodes (the gateway's own
+    // certificate); null: no partner can be reached (UNAVAILABLE).
+    std::shared_ptr<grpc::ChannelCredentials> node_credentials;
+    // Overrides the TLS name checked in every node's certificate (tests).
+    std::string node_target_name_override;
+    std::function<absl::Time()> now = absl::Now;
+    // One line per refusal and partner failure; may be empty.
+    std::function<void(std::string_view)> log_line;
+    // Called after this service appended to the log (checkpoints).
+    std::function<void()> on_appended;
+  };
+
+  GatewayService(Parts parts, Options options);
+  ~GatewayService() override;
+  GatewayService(const GatewayService&) = delete;
+  GatewayService& operator=(const GatewayService&) = delete;
+
+  grpc::Status GetDirectory(grpc::ServerContext* context, const v1::GetDirectoryRequest* request,
+                            v1::GetDirectoryResponse* response) override;
+  grpc::Status ListPurposes(grpc::ServerContext* context, const v1::ListPurposesRequest* request,
+                            v1::ListPurposesResponse* response) override;
+  grpc::Status OpenExchange(grpc::ServerContext* context, const v1::OpenExchangeRequest* request,
+                            v1::OpenExchangeResponse* response) override;
+  grpc::Status ResolveMatches(grpc::ServerContext* context,
+                              const v1::ResolveMatchesRequest* request,
+                              v1::ResolveMatchesResponse* response) override;
+  grpc::Status RequestDisclosure(grpc::ServerContext* context,
+                                 const v1::RequestDisclosureRequest* request,
+                                 v1::RequestDisclosureResponse* response) override;
+  grpc::Status GetDisclosure(grpc::ServerContext* context, const v1::GetDisclosureRequest* request,
+                             v1::GetDisclosureResponse* response) override;
+  grpc::Status CompleteDisclosure(grpc::ServerContext* context,
+                                  const v1::CompleteDisclosureRequest* request,
+                                  v1::CompleteDisclosureResponse* response) override;
+  grpc::Status GetIndexState(grpc::ServerContext* context, const v1::GetIndexStateRequest* request,
+                             v1::GetIndexStateResponse* response) override;
+  grpc::ServerBidiReactor<v1::IndexBatch, v1::IndexAck>* PublishIndex(
+      grpc::CallbackServerContext* context) override;
+  grpc::Status FetchNotifications(grpc::ServerContext* context,
+                                  const v1::FetchNotificationsRequest* request,
+                                  v1::FetchNotificationsResponse* response) override;
+
+  // The rpcs for a caller whose organisation is known (from its
+  // certificate); tests call them in-process. `caller_deadline` (on the
+  // real clock, whatever Options::now says) bounds the fan-out
+  // (absl::InfiniteFuture(): only the per-partner deadline).
+  // Errors: as gateway.proto lists them per rpc, with an ErrorDetail.
+  absl::StatusOr<v1::OpenExchangeResponse> OpenExchangeFor(std::string_view caller_org,
+                                                           const v1::OpenExchangeRequest& request,
+                                                           absl::Time caller_deadline);
+  absl::StatusOr<v1::ResolveMatchesResponse> ResolveMatchesFor(
+      std::string_view caller_org, const v1::ResolveMatchesRequest& request);
+  absl::StatusOr<v1::GetDirectoryResponse> GetDirectoryFor(std::string_view caller_org,
+                                                           const v1::GetDirectoryRequest& request) const;
+  absl::StatusOr<v1::ListPurposesResponse> ListPurposesFor(std::string_view caller_org,
+                                                           const v1::ListPurposesRequest& request) const;
+  absl::StatusOr<v1::GetIndexStateResponse> GetIndexStateFor(std::string_view caller_org) const;
+  // Applies one index batch of `caller_org` (logging a clear first).
+  absl::StatusOr<v1::IndexAck> ApplyIndexBatch(std::string_view caller_org,
+                                               const v1::IndexBatch& batch);
+
+ private:
+  friend class IndexStream;
+  struct Fanout;
+  struct Refusal;
+
+  absl::Time Now() const;
+  void LogLine(std::string_view line) const;
+  void Appended() const;
+  absl::Status Refuse(Refusal& refusal) const;
+  absl::StatusOr<v1::Receipt> ReissueReceipt(uint64_t sequence, std::string_view recipient,
+                                             std::string_view exchange_id) const;
+  std::shared_ptr<v1::Node::Stub> NodeStub(const DirectoryOrg& org);
+  void Evaluate(Fanout& fanout, absl::Duration partner_deadline);
+  grpc::Status Finish(std::string_view method, const absl::Status& status) const;
+
+  // Index streams: the newest per organisation (a newer one supersedes).
+  void RegisterStream(const std::string& org, IndexStream* stream);
+  void UnregisterStream(const std::string& org, IndexStream* stream);
+  void WorkerStarted();
+  void WorkerDone();
+
+  const Parts parts_;
+  const Options options_;
+
+  std::mutex stubs_mu_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<v1::Node::Stub>>> stubs_;  // org -> (endpoint, stub)
+
+  std::mutex streams_mu_;
+  std::map<std::string, IndexStream*> streams_;  // guarded by streams_mu_
+  std::mutex workers_mu_;
+  std::condition_variable workers_cv_;
+  int workers_ = 0;  // guarded by workers_mu_
+};
+
+}  // namespace schakel::gateway
+
+#endif  // SCHAKEL_GATEWAY_GATEWAY_SERVICE_H_

@@ -1,0 +1,373 @@
+#include "tests/integration/federation.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/strings.h"
+
+namespace schakel::integration {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kGatewayReady[] = "schakel-gateway: serving on ";
+constexpr char kNodeReady[] = "listening on ";
+
+// A free TCP port on 127.0.0.1 (bound once and released; the kernel does not
+// hand it out again at once).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool WriteText(const fs::path& path, const std::string& text, std::string* error) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) {
+    *error = StrCat("cannot write ", path.string());
+    return false;
+  }
+  return true;
+}
+
+std::string FieldOf(const std::string& out, const std::string& field) {
+  std::istringstream in(out);
+  std::string line;
+  const std::string prefix = field + ": ";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  return "";
+}
+
+std::string Addr(int port) { return StrCat("127.0.0.1:", port); }
+
+// The convenant of the test federation.
+std::string PolicyJson(const FederationOptions& o) {
+  return StrCat(R"({
+  "version": "test-2026.1",
+  "title": "Convenant testfederatie",
+  "parties": [
+    { "org_id": "riec", "name": "RIEC" },
+    { "org_id": "politie", "name": "Politie" },
+    { "org_id": "gemeente", "name": "Gemeente" },
+    { "org_id": "zorg", "name": "Zorgpartner" },
+    { "org_id": "beheer", "name": "Beheer en toezicht" }
+  ],
+  "supervisor_org_ids": ["beheer"],
+  "operator_org_ids": ["beheer"],
+  "purposes": [
+    {
+      "purpose_id": "riec-ondermijning",
+      "title": "Aanpak ondermijning RIEC",
+      "description": "Vaststellen welke partners informatie hebben over personen en families in een RIEC-casus.",
+      "lawful_basis": { "reference": "Wpg art. 20; AVG art. 6 lid 1 sub e",
+                        "text": "Verstrekking aan een samenwerkingsverband met het oog op een zwaarwegend algemeen belang." },
+      "valid_from": "2025-01-01",
+      "valid_until": "2030-01-01",
+      "may_ask": [ { "org_id": "riec", "roles": ["analyst"] } ],
+      "may_answer_org_ids": ["politie", "gemeente"],
+      "case_required": true,
+      "case_director_org_ids": ["riec"],
+      "key_types": ["bsn", "name_dob", "address"],
+      "max_subjects_per_exchange": 1000,
+      "daily_exchange_quota": 200,
+      "daily_subject_quota": 20000,
+      "notify_on_hit": false
+    },
+    {
+      "purpose_id": "zorg-signalering",
+      "title": "Signalering zorg en veiligheid",
+      "description": "Partners in zorg en veiligheid weten van elkaar dat zij bij dezelfde persoon of hetzelfde gezin betrokken zijn.",
+      "lawful_basis": { "reference": "AVG art. 6 lid 1 sub e; Wmo 2015 art. 5.2.1",
+                        "text": "Verwerking noodzakelijk voor de vervulling van een taak van algemeen belang." },
+      "valid_from": "2025-01-01",
+      "valid_until": "2030-01-01",
+      "may_ask": [ { "org_id": "gemeente", "roles": ["analyst"] } ],
+      "may_answer_org_ids": ["politie", "gemeente", "zorg"],
+      "case_required": false,
+      "key_types": ["bsn", "name_dob", "address"],
+      "max_subjects_per_exchange": )",
+                o.zorg_max_subjects, R"(,
+      "daily_exchange_quota": )",
+                o.zorg_daily_exchange_quota, R"(,
+      "daily_subject_quota": 20000,
+      "notify_on_hit": false
+    }
+  ]
+})");
+}
+
+std::string LocalPolicyJson(const std::string& org) {
+  if (org == "politie") {
+    return R"({ "version": "politie-1",
+      "categories": [ { "category": "overlast", "domain": "safety" },
+                      { "category": "geweld", "domain": "safety" } ],
+      "purposes": [
+        { "purpose_id": "riec-ondermijning", "matchable_categories": ["overlast", "geweld"] },
+        { "purpose_id": "zorg-signalering", "matchable_categories": ["geweld"] } ] })";
+  }
+  if (org == "gemeente") {
+    return R"({ "version": "gemeente-1",
+      "categories": [ { "category": "schuldhulp", "domain": "social" },
+                      { "category": "woonfraude", "domain": "housing" } ],
+      "purposes": [
+        { "purpose_id": "riec-ondermijning", "matchable_categories": ["woonfraude"] },
+        { "purpose_id": "zorg-signalering", "matchable_categories": ["schuldhulp", "woonfraude"] } ],
+      "excluded_addresses": [ { "postcode": "5038 AA", "house_number": 1, "reason": "opvang" } ] })";
+  }
+  if (org == "zorg") {
+    return R"({ "version": "zorg-1",
+      "categories": [ { "category": "huiselijk-geweld", "domain": "care" } ],
+      "purposes": [
+        { "purpose_id": "zorg-signalering", "matchable_categories": ["huiselijk-geweld"] } ] })";
+  }
+  // riec and beheer keep no signals that anyone may match.
+  return StrCat(R"({ "version": ")", org, R"(-1",
+      "categories": [ { "category": "dossier", "domain": "safety" } ],
+      "purposes": [] })");
+}
+
+std::string Domain(const std::string& org) {
+  if (org == "zorg") return "care";
+  if (org == "gemeente") return "social";
+  return "safety";
+}
+
+}  // namespace
+
+std::unique_ptr<Federation> Federation::Create(const fs::path& root,
+                                               const FederationOptions& options,
+                                               std::string* error) {
+  std::unique_ptr<Federation> f(new Federation());
+  f->root_ = root;
+  f->options_ = options;
+  if (!f->Build(error)) return nullptr;
+  return f;
+}
+
+Federation::~Federation() {
+  for (auto& [org, process] : nodes_) process->Kill();
+  gateway_.Kill();
+}
+
+std::string Federation::gateway_address() const { return Addr(gateway_port_); }
+std::string Federation::node_address(const std::string& org) const {
+  return Addr(node_ports_.at(org));
+}
+std::string Federation::node_local_address(const std::string& org) const {
+  return Addr(local_ports_.at(org));
+}
+
+std::string Federation::ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Federation::Generate(const std::string& kind, const fs::path& out, std::string* pub,
+                          std::string* error) {
+  fs::create_directories(out.parent_path());
+  const ProcessResult r = RunProcess(
+      SCHAKEL_CLI_BINARY, {"keys", "generate", "--kind", kind, "--out", out.string()});
+  *pub = FieldOf(r.out, "public");
+  if (r.exit_code != 0 || pub->size() != 64) {
+    *error = StrCat("schakel keys generate --kind ", kind, " failed: ", r.out, r.err);
+    return false;
+  }
+  return true;
+}
+
+bool Federation::Build(std::string* error) {
+  if (fs::exists(root_)) {
+    *error = StrCat(root_.string(), " exists already");
+    return false;
+  }
+  fs::create_directories(pki_dir());
+  std::vector<std::vector<std::string>> pki = {{pki_dir().string(), "ca"},
+                                               {pki_dir().string(), "org", "gateway"}};
+  for (const char* org : kOrgs) pki.push_back({pki_dir().string(), "org", org});
+  for (const auto& args : pki) {
+    const ProcessResult r = RunProcess(SCHAKEL_PKI_SCRIPT, args);
+    if (r.exit_code != 0) {
+      *error = StrCat("deploy/pki.sh failed: ", r.err);
+      return false;
+    }
+  }
+
+  gateway_port_ = FreePort();
+  std::string gateway_signing_public;
+  if (!Generate("ed25519", root_ / "gateway" / "keys" / "signing.key", &gateway_signing_public,
+                error)) {
+    return false;
+  }
+
+  std::string directory = R"({ "organisations": [)";
+  bool first = true;
+  for (const char* org_c : kOrgs) {
+    const std::string org = org_c;
+    node_ports_[org] = FreePort();
+    local_ports_[org] = FreePort();
+    const fs::path dir = root_ / org;
+    std::string oprf, signing, box;
+    if (!Generate("oprf", dir / "keys" / "oprf.key", &oprf, error) ||
+        !Generate("ed25519", dir / "keys" / "signing.key", &signing, error) ||
+        !Generate("x25519", dir / "keys" / "box.key", &box, error)) {
+      return false;
+    }
+    directory += StrCat(first ? "" : ",", R"(
+      { "org_id": ")", org, R"(", "display_name": ")", org, R"(", "domain": ")", Domain(org),
+                        R"(",
+        "endpoint": ")", node_address(org), R"(", "oprf_public_key": ")", oprf,
+                        R"(",
+        "signing_public_key": ")", signing, R"(", "box_public_key": ")", box, R"(" })");
+    first = false;
+
+    if (!WriteText(dir / "local-policy.json", LocalPolicyJson(org), error)) return false;
+    const std::string node_config = StrCat(R"({
+      "org_id": ")", org, R"(",
+      "listen": ")", node_address(org), R"(",
+      "data_dir": "data",
+      "tls": { "ca": "../pki/ca.pem", "cert": "../pki/)", org, R"(.pem", "key": "../pki/)", org,
+                                           R"(.key" },
+      "oprf_key_file": "keys/oprf.key",
+      "signing_key_file": "keys/signing.key",
+      "gateway": { "org_id": "gateway", "signing_public_key": ")", gateway_signing_public,
+                                           R"(",
+                   "endpoint": ")", gateway_address(), R"(", "server_name": "localhost" },
+      "local": { "listen": ")", node_local_address(org), R"(" },
+      "local_policy": "local-policy.json",
+      "threads": 2,
+      "retention_interval_s": )", options_.retention_interval_s, R"(,
+      "publish": { "retry_ms": 200, "batch_max_changes": )", options_.publish_batch_max_changes,
+                                           R"( },
+      "bootstrap_admin_credential_file": "admin.credential"
+    })");
+    if (!WriteText(dir / "node.json", node_config, error)) return false;
+    if (!WriteText(CliConfig(org, "admin"), StrCat(R"({ "endpoint": ")", node_local_address(org),
+                                                   R"(", "ca": "../pki/ca.pem",
+        "server_name": "localhost", "credential_file": "admin.credential" })"),
+                   error)) {
+      return false;
+    }
+  }
+  directory += "\n] }\n";
+
+  const fs::path gw = root_ / "gateway";
+  if (!WriteText(gw / "directory.json", directory, error) ||
+      !WriteText(gw / "policy.json", PolicyJson(options_), error) ||
+      !WriteText(gw / "gateway.json", StrCat(R"({
+      "org_id": "gateway",
+      "listen": ")", gateway_address(), R"(",
+      "data_dir": "data",
+      "tls": { "ca": "../pki/ca.pem", "cert": "../pki/gateway.pem", "key": "../pki/gateway.key" },
+      "signing_key_file": "keys/signing.key",
+      "policy": "policy.json",
+      "directory": "directory.json",
+      "partner_deadline_ms": )", options_.partner_deadline_ms, R"(,
+      "checkpoint": { "every_entries": 10, "every_seconds": 60 }
+    })"),
+                 error)) {
+    return false;
+  }
+  return true;
+}
+
+bool Federation::StartGateway(std::string* error) {
+  if (!gateway_.Start(SCHAKEL_GATEWAY_BINARY,
+                      {"--config", (root_ / "gateway" / "gateway.json").string()},
+                      gateway_stderr())) {
+    *error = "cannot start schakel-gateway";
+    return false;
+  }
+  if (!gateway_.WaitForLine(kGatewayReady, 20s)) {
+    *error = StrCat("schakel-gateway did not start: ", ReadText(gateway_stderr()));
+    return false;
+  }
+  return true;
+}
+
+bool Federation::StartNode(const std::string& org, std::string* error) {
+  auto& slot = nodes_[org];
+  if (!slot) slot = std::make_unique<ServerProcess>();
+  if (!slot->Start(SCHAKEL_NODE_BINARY, {"--config", (root_ / org / "node.json").string()},
+                   node_stderr(org))) {
+    *error = StrCat("cannot start schakel-node for ", org);
+    return false;
+  }
+  if (!slot->WaitForLine(kNodeReady, 20s)) {
+    *error = StrCat("schakel-node ", org, " did not start: ", ReadText(node_stderr(org)));
+    return false;
+  }
+  // The bootstrap credential is written before the node starts serving.
+  if (!fs::exists(root_ / org / "admin.credential")) {
+    *error = StrCat("schakel-node ", org, " wrote no bootstrap admin credential");
+    return false;
+  }
+  return true;
+}
+
+bool Federation::StartAll(std::string* error) {
+  if (!StartGateway(error)) return false;
+  for (const char* org : kOrgs) {
+    if (!StartNode(org, error)) return false;
+  }
+  return true;
+}
+
+fs::path Federation::CliConfig(const std::string& org, const std::string& user) const {
+  return root_ / org / StrCat("cli-", user, ".json");
+}
+
+bool Federation::AddUser(const std::string& org, const std::string& user,
+                         const std::vector<std::string>& roles, std::string* error) {
+  const fs::path credential = root_ / org / StrCat(user, ".credential");
+  std::vector<std::string> args = {"users", "create", user, "--credential-out",
+                                   credential.string()};
+  for (const std::string& role : roles) {
+    args.push_back("--role");
+    args.push_back(role);
+  }
+  const ProcessResult r = Cli(org, "admin", args);
+  if (r.exit_code != 0) {
+    *error = StrCat("schakel users create ", user, " at ", org, " failed (", r.exit_code,
+                    "): ", r.out, r.err);
+    return false;
+  }
+  return WriteText(CliConfig(org, user),
+                   StrCat(R"({ "endpoint": ")", node_local_address(org), R"(", "ca": "../pki/ca.pem",
+        "server_name": "localhost", "credential_file": ")", user, R"(.credential" })"),
+                   error);
+}
+
+ProcessResult Federation::Cli(const std::string& org, const std::string& user,
+                              const std::vector<std::string>& args) const {
+  // --config belongs to each command, so it goes after the command words.
+  std::vector<std::string> full = args;
+  full.push_back("--config");
+  full.push_back(CliConfig(org, user).string());
+  return RunProcess(SCHAKEL_CLI_BINARY, full);
+}
+
+}  // namespace schakel::integration

@@ -1,0 +1,120 @@
+// A real federation on loopback for integration tests: a PKI from
+// deploy/pki.sh, keys from `schakel keys generate`, a convenant (policy), a
+// directory, a gateway config and one node config per organisation, in a
+// fresh temporary directory; then the real schakel-gateway and schakel-node
+// processes over mutual TLS, and the `schakel` CLI as each organisation's
+// users.
+//
+// Ports are chosen once (free ports on 127.0.0.1) so a process killed and
+// restarted comes back on the same address, as in production.
+//
+// Organisations (the test policy, tests/integration/federation.cc):
+//   riec      asks under riec-ondermijning (case required, director at riec);
+//             answers nothing.
+//   politie   answers both purposes (categories overlast, geweld).
+//   gemeente  answers both; asks under zorg-signalering (no case needed).
+//   zorg      answers zorg-signalering only (its care signals never get tags
+//             under riec-ondermijning: its local policy says so).
+//   beheer    the supervisor: its auditors see the whole log. No signals.
+//
+// Thread safety: one test thread drives a Federation.
+#ifndef SCHAKEL_TESTS_INTEGRATION_FEDERATION_H_
+#define SCHAKEL_TESTS_INTEGRATION_FEDERATION_H_
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/server_process.h"
+#include "tests/integration/subprocess.h"
+
+namespace schakel::integration {
+
+struct FederationOptions {
+  // Daily exchange quota per requesting organisation under zorg-signalering.
+  int zorg_daily_exchange_quota = 100;
+  // Maximum subjects per exchange under zorg-signalering.
+  int zorg_max_subjects = 25;
+  // Per-partner deadline at the gateway.
+  int partner_deadline_ms = 3000;
+  // The nodes' retention schedule interval.
+  int retention_interval_s = 1;
+  // Largest index batch a node publishes (small values make publication
+  // take many batches, to kill a node in the middle of it).
+  int publish_batch_max_changes = 10000;
+};
+
+class Federation {
+ public:
+  static constexpr const char* kOrgs[] = {"riec", "politie", "gemeente", "zorg", "beheer"};
+
+  // Writes everything under `root` (which must not exist yet). Returns null
+  // and sets `error` when a step failed (with what it printed).
+  static std::unique_ptr<Federation> Create(const std::filesystem::path& root,
+                                            const FederationOptions& options, std::string* error);
+  ~Federation();
+
+  // Starts the gateway / a node and waits for its startup line (and, for a
+  // node, its bootstrap admin credential). False with `error` otherwise.
+  bool StartGateway(std::string* error);
+  bool StartNode(const std::string& org, std::string* error);
+  bool StartAll(std::string* error);
+
+  ServerProcess& gateway() { return gateway_; }
+  ServerProcess& node(const std::string& org) { return *nodes_.at(org); }
+
+  // Creates a user at `org` through the CLI as that node's admin, with a
+  // credential file and a CLI config for it. False with `error` otherwise.
+  bool AddUser(const std::string& org, const std::string& user,
+               const std::vector<std::string>& roles, std::string* error);
+
+  // Runs `schakel --config <org/user config> args...`.
+  ProcessResult Cli(const std::string& org, const std::string& user,
+                    const std::vector<std::string>& args) const;
+
+  // Paths.
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path gateway_data_dir() const { return root_ / "gateway" / "data"; }
+  std::filesystem::path gateway_stderr() const { return root_ / "gateway" / "stderr.log"; }
+  std::filesystem::path node_stderr(const std::string& org) const {
+    return root_ / org / "stderr.log";
+  }
+  std::filesystem::path pki_dir() const { return root_ / "pki"; }
+  std::string gateway_address() const;
+  std::string node_address(const std::string& org) const;
+  std::string node_local_address(const std::string& org) const;
+
+  // The mutual-TLS files of an organisation of this PKI (to call the gateway
+  // as that organisation directly).
+  std::filesystem::path ca_file() const { return pki_dir() / "ca.pem"; }
+  std::filesystem::path cert_file(const std::string& org) const {
+    return pki_dir() / (org + ".pem");
+  }
+  std::filesystem::path key_file(const std::string& org) const {
+    return pki_dir() / (org + ".key");
+  }
+
+  // Reads a file (stderr logs) as text; "" when absent.
+  static std::string ReadText(const std::filesystem::path& path);
+
+ private:
+  Federation() = default;
+  bool Build(std::string* error);
+  bool Generate(const std::string& kind, const std::filesystem::path& out, std::string* pub,
+                std::string* error);
+  std::filesystem::path CliConfig(const std::string& org, const std::string& user) const;
+
+  std::filesystem::path root_;
+  FederationOptions options_;
+  int gateway_port_ = 0;
+  std::map<std::string, int> node_ports_;
+  std::map<std::string, int> local_ports_;
+  ServerProcess gateway_;
+  std::map<std::string, std::unique_ptr<ServerProcess>> nodes_;
+};
+
+}  // namespace schakel::integration
+
+#endif  // SCHAKEL_TESTS_INTEGRATION_FEDERATION_H_

@@ -1,0 +1,688 @@
+// Issue 3's "Done when", with real processes: a schakel-gateway and five
+// schakel-node processes over mutual TLS on loopback (federation.h), driven
+// through the `schakel` CLI as each organisation's users, and checked where a
+// user cannot look (the gateway's tag sets, its exchange log on disk) with
+// the organisations' own certificates or the gateway's store.
+//
+// ctest names: federation.<Suite>.<Test>.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+#include "crypto/random.h"
+#include "crypto/ristretto.h"
+#include "gateway/exchange_log.h"
+#include "rpc/channel.h"
+#include "rpc/status.h"
+#include "rpc/tls.h"
+#include "schakel/v1/gateway.grpc.pb.h"
+#include "schakel/v1/log.pb.h"
+#include "store/rocksdb_store.h"
+#include "tests/integration/federation.h"
+
+namespace schakel::integration {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using json = nlohmann::json;
+
+constexpr char kRiecPurpose[] = "riec-ondermijning";
+constexpr char kZorgPurpose[] = "zorg-signalering";
+
+// A nine-digit BSN that passes the elfproef, made from `seed`.
+std::string ValidBsn(int seed) {
+  for (int attempt = 0;; ++attempt) {
+    const std::string prefix = StrCat(10000000 + (seed * 7919 + attempt * 104729) % 89999999);
+    int sum = 0;
+    for (int i = 0; i < 8; ++i) sum += (9 - i) * (prefix[static_cast<size_t>(i)] - '0');
+    for (int last = 0; last <= 9; ++last) {
+      if ((sum - last) % 11 == 0) return StrCat(prefix, last);
+    }
+  }
+}
+
+// One person as the test data knows them.
+struct Person {
+  std::string bsn;
+  std::string given_names;
+  std::string surname;
+  std::string birth_date;
+  std::string postcode;
+  std::string house_number;
+};
+
+const Person kAnna{ValidBsn(1), "Anna", "de Vries", "1984-03-12", "5038AB", "12"};
+const Person kBram{ValidBsn(2), "Bram", "Jansen", "2010-07-01", "5038AB", "12"};
+const Person kCees{ValidBsn(3), "Cees", "van den Berg", "1975-11-30", "5041CD", "7"};
+const Person kDirk{ValidBsn(4), "Dirk", "Bakker", "1990-01-01", "5011EF", "3"};
+
+// CSV rows for `schakel signals import` (docs/cli.md).
+std::string CsvHeader() {
+  return "signal_id,category,bsn,given_names,surname,birth_date,postcode,house_number,"
+         "family_id,relation,contact_name,contact_phone,contact_email,free_text\n";
+}
+std::string CsvRow(const std::string& id, const std::string& category, const Person& p,
+                   bool with_bsn = true, bool with_name = true, bool with_address = true) {
+  return StrCat(id, ",", category, ",", with_bsn ? p.bsn : "", ",",
+                with_name ? p.given_names : "", ",", with_name ? p.surname : "", ",",
+                with_name ? p.birth_date : "", ",", with_address ? p.postcode : "", ",",
+                with_address ? p.house_number : "",
+                ",,,A. Medewerker,0131234567,a.medewerker@example.nl,testsignaal\n");
+}
+
+// Every DenialReason name found in the gateway's exchange log, with the
+// record kind, read from its store while it is stopped.
+struct LoggedRecord {
+  std::string kind;
+  std::vector<std::string> reasons;
+  std::string requester_org;
+};
+
+class FederationTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Boot(FederationOptions{}); }
+
+  void Boot(const FederationOptions& options) {
+    fed_.reset();
+    root_ = fs::temp_directory_path() /
+            StrCat("schakel-federation-", ::getpid(), "-",
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    std::string error;
+    fed_ = Federation::Create(root_, options, &error);
+    ASSERT_NE(fed_, nullptr) << error;
+    ASSERT_TRUE(fed_->StartAll(&error)) << error;
+    for (const auto& [org, user, roles] :
+         std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>{
+             {"riec", "r.analist", {"analyst"}},
+             {"riec", "r.regisseur", {"director"}},
+             {"gemeente", "g.analist", {"analyst"}},
+             {"gemeente", "g.medewerker", {"professional"}},
+             {"politie", "p.medewerker", {"professional"}},
+             {"zorg", "z.medewerker", {"professional"}},
+             {"beheer", "b.auditor", {"auditor"}}}) {
+      ASSERT_TRUE(fed_->AddUser(org, user, roles, &error)) << error;
+    }
+  }
+
+  void TearDown() override {
+    fed_.reset();
+    if (!HasFailure()) fs::remove_all(root_);
+  }
+
+  // Imports `csv` at `org` as its professional; returns the CLI's output.
+  ProcessResult Import(const std::string& org, const std::string& user, const std::string& csv) {
+    const fs::path file = root_ / org / StrCat("import-", ++imports_, ".csv");
+    std::ofstream(file) << csv;
+    return fed_->Cli(org, user, {"signals", "import", file.string()});
+  }
+
+  // A stub of the gateway's API, calling as `org` with its own certificate.
+  std::unique_ptr<v1::Gateway::Stub> GatewayAs(const std::string& org) {
+    auto credentials = rpc::ClientCredentialsFromFiles(
+        {fed_->ca_file(), fed_->cert_file(org), fed_->key_file(org)});
+    EXPECT_TRUE(credentials.ok()) << credentials.status();
+    if (!credentials.ok()) return nullptr;
+    auto channel = rpc::CreateChannel(fed_->gateway_address(), *credentials, "localhost");
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    if (!channel.ok()) return nullptr;
+    return v1::Gateway::NewStub(*channel);
+  }
+
+  // The gateway's tag count over all purposes of `org`, and its
+  // applied_through; nullopt when the gateway does not answer.
+  std::optional<std::pair<uint64_t, uint64_t>> GatewayIndex(const std::string& org) {
+    auto stub = GatewayAs(org);
+    if (!stub) return std::nullopt;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::GetIndexStateResponse response;
+    if (!stub->GetIndexState(&context, v1::GetIndexStateRequest(), &response).ok()) {
+      return std::nullopt;
+    }
+    uint64_t tags = 0;
+    for (const auto& p : response.purposes()) tags += p.tag_count();
+    return std::make_pair(tags, response.applied_through());
+  }
+
+  // Waits until the gateway holds exactly `tags` tags of `org`.
+  ::testing::AssertionResult WaitForTags(const std::string& org, uint64_t tags,
+                                         std::chrono::seconds limit = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::optional<std::pair<uint64_t, uint64_t>> last;
+    while (std::chrono::steady_clock::now() < deadline) {
+      last = GatewayIndex(org);
+      if (last && last->first == tags) return ::testing::AssertionSuccess();
+      std::this_thread::sleep_for(50ms);
+    }
+    return ::testing::AssertionFailure()
+           << "gateway holds " << (last ? StrCat(last->first) : "?") << " tags of " << org
+           << ", expected " << tags << "; node log:\n"
+           << Federation::ReadText(fed_->node_stderr(org));
+  }
+
+  // Tags a successful import queued, from its --json summary.
+  static uint64_t TagsQueued(const ProcessResult& r) {
+    const json j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) return 0;
+    if (j.contains("tags_queued")) return j["tags_queued"].is_string() ? std::stoull(j["tags_queued"].get<std::string>()) : j["tags_queued"].get<uint64_t>();
+    return 0;
+  }
+
+  ProcessResult ImportJson(const std::string& org, const std::string& user,
+                           const std::string& csv) {
+    const fs::path file = root_ / org / StrCat("import-", ++imports_, ".csv");
+    std::ofstream(file) << csv;
+    return fed_->Cli(org, user, {"signals", "import", file.string(), "--json"});
+  }
+
+  // Opens a case under riec-ondermijning as the RIEC director; its id.
+  std::string OpenRiecCase() {
+    const ProcessResult r = fed_->Cli(
+        "riec", "r.regisseur",
+        {"cases", "open", "--purpose", kRiecPurpose, "--title", "Casus havengebied",
+         "--goal", "Zicht op criminele netwerken rond het havengebied",
+         "--ground", "Signalen van ondermijning in het havengebied", "--ends", "2029-06-30",
+         "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    const json j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) return "";
+    const json& c = j.contains("case") ? j["case"] : j;
+    return c.value("case_id", "");
+  }
+
+  // Runs `schakel match --json`; the parsed MatchResponse (null on failure).
+  json Match(const std::string& org, const std::string& user, std::vector<std::string> args,
+             ProcessResult* raw = nullptr) {
+    args.insert(args.begin(), "match");
+    args.push_back("--json");
+    const ProcessResult r = fed_->Cli(org, user, args);
+    if (raw != nullptr) *raw = r;
+    if (r.exit_code != 0) return json();
+    const json j = json::parse(r.out, nullptr, false);
+    return j.is_discarded() ? json() : j;
+  }
+
+  static std::vector<std::string> PersonFlags(const Person& p) {
+    return {"--bsn", p.bsn, "--given-names", p.given_names, "--surname", p.surname,
+            "--birth-date", p.birth_date, "--postcode", p.postcode, "--house-number",
+            p.house_number};
+  }
+
+  // Key types that hit for subject `index` at `org` ("bsn", "name_dob",
+  // "address"); empty when none or the partner is absent.
+  static std::set<std::string> Hits(const json& response, size_t index, const std::string& org) {
+    std::set<std::string> out;
+    const json& subjects = response["result"]["subjects"];
+    if (!subjects.is_array() || index >= subjects.size()) return out;
+    for (const json& partner : subjects[index]["partners"]) {
+      if (partner.value("org_id", "") != org) continue;
+      for (const json& kt : partner["key_types"]) {
+        if (!kt.value("hit", false)) continue;
+        std::string name = kt.value("key_type", "");
+        constexpr std::string_view kPrefix = "MATCH_KEY_TYPE_";
+        if (name.rfind(kPrefix, 0) == 0) name = name.substr(kPrefix.size());
+        for (char& c : name) c = static_cast<char>(std::tolower(c));
+        out.insert(name);
+      }
+    }
+    return out;
+  }
+
+  static std::string PartnerStatus(const json& response, const std::string& org) {
+    for (const json& p : response["result"]["partners"]) {
+      if (p.value("org_id", "") == org) return p.value("status", "");
+    }
+    return "absent";
+  }
+
+  static std::vector<std::string> PartnersAsked(const json& response) {
+    std::vector<std::string> out;
+    for (const json& p : response["result"]["partners"]) out.push_back(p.value("org_id", ""));
+    return out;
+  }
+
+  // Stops the gateway and reads its whole exchange log from the store.
+  std::vector<v1::LogEntry> ReadGatewayLog() {
+    EXPECT_EQ(fed_->gateway().SignalAndWait(SIGTERM, 10s), 0);
+    auto kv = store::RocksDbStore::Open(fed_->gateway_data_dir().string());
+    EXPECT_TRUE(kv.ok()) << kv.status();
+    if (!kv.ok()) return {};
+    auto log = gateway::ExchangeLog::Open(kv->get());
+    EXPECT_TRUE(log.ok()) << log.status();
+    if (!log.ok()) return {};
+    auto entries = (*log)->Read(1, 100000);
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    return entries.ok() ? *entries : std::vector<v1::LogEntry>{};
+  }
+
+  // The denial reasons of every logged refusal, by name.
+  static std::set<std::string> LoggedReasons(const std::vector<v1::LogEntry>& entries) {
+    std::set<std::string> out;
+    for (const v1::LogEntry& e : entries) {
+      for (int reason : e.record().denial_reasons()) {
+        out.insert(v1::DenialReason_Name(static_cast<v1::DenialReason>(reason)));
+      }
+    }
+    return out;
+  }
+
+  fs::path root_;
+  std::unique_ptr<Federation> fed_;
+  int imports_ = 0;
+};
+
+// Import -> tags published -> a match hits at the right partners and key
+// types, and not elsewhere; the local policies decide what is matchable.
+TEST_F(FederationTest, ImportedSignalsArePublishedAndMatchAtTheRightPartners) {
+  // politie: Anna (overlast: riec only), Cees (geweld: both purposes).
+  ProcessResult r = ImportJson("politie", "p.medewerker",
+                               CsvHeader() + CsvRow("P-1", "overlast", kAnna) +
+                                   CsvRow("P-2", "geweld", kCees));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const uint64_t politie_tags = TagsQueued(r);
+  // gemeente: Anna known by name and date of birth only (woonfraude).
+  r = ImportJson("gemeente", "g.medewerker",
+                 CsvHeader() + CsvRow("G-1", "woonfraude", kAnna, /*with_bsn=*/false,
+                                      /*with_name=*/true, /*with_address=*/false));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const uint64_t gemeente_tags = TagsQueued(r);
+  // zorg: Anna (huiselijk-geweld: zorg-signalering only).
+  r = ImportJson("zorg", "z.medewerker", CsvHeader() + CsvRow("Z-1", "huiselijk-geweld", kAnna));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const uint64_t zorg_tags = TagsQueued(r);
+
+  // politie: Anna 3 keys under riec; Cees 3 keys under each purpose.
+  EXPECT_EQ(politie_tags, 9u);
+  EXPECT_EQ(gemeente_tags, 2u);  // one name_dob key under each purpose
+  EXPECT_EQ(zorg_tags, 3u);      // zorg-signalering only
+  ASSERT_TRUE(WaitForTags("politie", politie_tags));
+  ASSERT_TRUE(WaitForTags("gemeente", gemeente_tags));
+  ASSERT_TRUE(WaitForTags("zorg", zorg_tags));
+
+  const std::string case_id = OpenRiecCase();
+  ASSERT_FALSE(case_id.empty());
+  std::vector<std::string> args = {"--purpose", kRiecPurpose, "--case", case_id};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  ProcessResult raw;
+  json m = Match("riec", "r.analist", args, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  // Under riec-ondermijning only politie and gemeente answer.
+  EXPECT_THAT(PartnersAsked(m), ::testing::UnorderedElementsAre("politie", "gemeente"));
+  EXPECT_EQ(PartnerStatus(m, "politie"), "PARTNER_STATUS_OK");
+  EXPECT_EQ(PartnerStatus(m, "gemeente"), "PARTNER_STATUS_OK");
+  EXPECT_EQ(Hits(m, 0, "politie"), (std::set<std::string>{"bsn", "name_dob", "address"}));
+  EXPECT_EQ(Hits(m, 0, "gemeente"), (std::set<std::string>{"name_dob"}));
+
+  // Dirk is known nowhere.
+  args = {"--purpose", kRiecPurpose, "--case", case_id};
+  for (const std::string& f : PersonFlags(kDirk)) args.push_back(f);
+  m = Match("riec", "r.analist", args, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  EXPECT_TRUE(Hits(m, 0, "politie").empty());
+  EXPECT_TRUE(Hits(m, 0, "gemeente").empty());
+
+  // Under zorg-signalering (gemeente asks): zorg knows Anna; politie's
+  // overlast signal is not matchable there; Cees's geweld signal is.
+  args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  m = Match("gemeente", "g.analist", args, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  EXPECT_EQ(Hits(m, 0, "zorg"), (std::set<std::string>{"bsn", "name_dob", "address"}));
+  EXPECT_TRUE(Hits(m, 0, "politie").empty());
+  args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kCees)) args.push_back(f);
+  m = Match("gemeente", "g.analist", args, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  EXPECT_EQ(Hits(m, 0, "politie"), (std::set<std::string>{"bsn", "name_dob", "address"}));
+  EXPECT_TRUE(Hits(m, 0, "zorg").empty());
+
+  // The human table names the partners and the exchange.
+  args = {"match", "--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  raw = fed_->Cli("gemeente", "g.analist", args);
+  EXPECT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_THAT(raw.out, HasSubstr("zorg"));
+  // No identifier ever reaches the gateway's or a node's log output.
+  for (const std::string& text :
+       {Federation::ReadText(fed_->gateway_stderr()),
+        Federation::ReadText(fed_->node_stderr("politie")),
+        Federation::ReadText(fed_->node_stderr("riec"))}) {
+    EXPECT_THAT(text, Not(HasSubstr(kAnna.bsn)));
+    EXPECT_THAT(text, Not(HasSubstr("Vries")));
+  }
+}
+
+// A family match is summarised per family: which domains know which members.
+TEST_F(FederationTest, FamilyMatchIsSummarisedPerFamily) {
+  ASSERT_EQ(ImportJson("politie", "p.medewerker", CsvHeader() + CsvRow("P-1", "geweld", kAnna))
+                .exit_code,
+            0);
+  ASSERT_EQ(ImportJson("zorg", "z.medewerker",
+                       CsvHeader() + CsvRow("Z-1", "huiselijk-geweld", kBram))
+                .exit_code,
+            0);
+  ASSERT_TRUE(WaitForTags("politie", 6u));
+  ASSERT_TRUE(WaitForTags("zorg", 3u));
+
+  const fs::path subjects = root_ / "gemeente" / "gezin.csv";
+  std::ofstream(subjects)
+      << "label,bsn,given_names,surname,birth_date,postcode,house_number,family_id,relation\n"
+      << "moeder," << kAnna.bsn << ",Anna,de Vries,1984-03-12,5038AB,12,gezin-1,parent\n"
+      << "zoon," << kBram.bsn << ",Bram,Jansen,2010-07-01,5038AB,12,gezin-1,child\n"
+      << "buurman," << kDirk.bsn << ",Dirk,Bakker,1990-01-01,5011EF,3,gezin-2,parent\n";
+  ProcessResult raw;
+  const json m = Match("gemeente", "g.analist",
+                       {"--purpose", kZorgPurpose, "--subjects", subjects.string()}, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  const json& families = m["result"]["families"];
+  ASSERT_EQ(families.size(), 2u) << m.dump(2);
+  // Family numbers map back to the caller's family ids.
+  std::map<int, std::string> family_ids;
+  for (const json& f : m["families"]) family_ids[f.value("family", 0)] = f.value("family_id", "");
+  for (const json& f : families) {
+    const std::string id = family_ids[f.value("family", 0)];
+    if (id == "gezin-1") {
+      EXPECT_EQ(f.value("member_count", 0), 2);
+      EXPECT_EQ(f.value("members_with_hit", 0), 2);
+      std::set<std::string> domains;
+      for (const json& d : f["domains"]) domains.insert(d.value("domain", ""));
+      EXPECT_EQ(domains, (std::set<std::string>{"DOMAIN_SAFETY", "DOMAIN_CARE"}));
+    } else {
+      EXPECT_EQ(id, "gezin-2");
+      EXPECT_EQ(f.value("member_count", 0), 1);
+      EXPECT_EQ(f.value("members_with_hit", 0), 0);
+    }
+  }
+  // The table for people groups by family.
+  raw = fed_->Cli("gemeente", "g.analist",
+                  {"match", "--purpose", kZorgPurpose, "--subjects", subjects.string()});
+  EXPECT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_THAT(raw.out, HasSubstr("gezin-1"));
+  EXPECT_THAT(raw.out, HasSubstr("gezin-2"));
+}
+
+// One partner down: the exchange still runs, with a partial result.
+TEST_F(FederationTest, PartnerDownGivesPartialResult) {
+  ASSERT_EQ(ImportJson("politie", "p.medewerker", CsvHeader() + CsvRow("P-1", "geweld", kAnna))
+                .exit_code,
+            0);
+  ASSERT_TRUE(WaitForTags("politie", 6u));
+  fed_->node("zorg").Kill();
+
+  std::vector<std::string> args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  ProcessResult raw;
+  const json m = Match("gemeente", "g.analist", args, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  EXPECT_EQ(PartnerStatus(m, "politie"), "PARTNER_STATUS_OK");
+  EXPECT_EQ(PartnerStatus(m, "zorg"), "PARTNER_STATUS_UNAVAILABLE");
+  EXPECT_EQ(Hits(m, 0, "politie"), (std::set<std::string>{"bsn", "name_dob", "address"}));
+
+  // The log records the partner's failure with the exchange.
+  const std::vector<v1::LogEntry> entries = ReadGatewayLog();
+  bool evaluated_with_unavailable = false;
+  for (const v1::LogEntry& e : entries) {
+    if (e.record().kind() != v1::RECORD_KIND_EXCHANGE_EVALUATED) continue;
+    for (const auto& p : e.record().partners()) {
+      if (p.org_id() == "zorg" && p.status() == v1::PARTNER_STATUS_UNAVAILABLE) {
+        evaluated_with_unavailable = true;
+      }
+    }
+  }
+  EXPECT_TRUE(evaluated_with_unavailable);
+}
+
+// An expired signal is removed by the retention schedule and its tags are
+// withdrawn from the gateway.
+TEST_F(FederationTest, ExpiryWithdrawsTags) {
+  const std::string expires = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                               absl::Now() + absl::Seconds(8), absl::UTCTimeZone());
+  ProcessResult r = fed_->Cli(
+      "politie", "p.medewerker",
+      {"signals", "add", "--category", "geweld", "--bsn", kAnna.bsn, "--given-names",
+       kAnna.given_names, "--surname", kAnna.surname, "--birth-date", kAnna.birth_date,
+       "--expires-at", expires, "--contact-name", "A. Medewerker"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitForTags("politie", 4u));  // bsn + name_dob under two purposes
+
+  std::vector<std::string> args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  json m = Match("gemeente", "g.analist", args, &r);
+  ASSERT_FALSE(m.is_null()) << r.out << r.err;
+  EXPECT_EQ(Hits(m, 0, "politie"), (std::set<std::string>{"bsn", "name_dob"}));
+
+  ASSERT_TRUE(WaitForTags("politie", 0u, 20s));
+  m = Match("gemeente", "g.analist", args, &r);
+  ASSERT_FALSE(m.is_null()) << r.out << r.err;
+  EXPECT_TRUE(Hits(m, 0, "politie").empty());
+  r = fed_->Cli("politie", "p.medewerker", {"signals", "list", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr(kAnna.bsn)));
+}
+
+// Every kind of refusal is logged at the gateway with its reason.
+TEST_F(FederationTest, RefusalsAreLoggedWithTheirReasons) {
+  const std::string case_id = OpenRiecCase();
+  ASSERT_FALSE(case_id.empty());
+  std::vector<std::string> anna;
+  for (const std::string& f : PersonFlags(kAnna)) anna.push_back(f);
+  auto with = [&](std::vector<std::string> head) {
+    head.insert(head.end(), anna.begin(), anna.end());
+    return head;
+  };
+  ProcessResult r;
+  // Purpose: the RIEC may not ask under zorg-signalering.
+  EXPECT_TRUE(Match("riec", "r.analist", with({"--purpose", kZorgPurpose}), &r).is_null());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, Not(HasSubstr(kAnna.bsn)));
+  // Purpose unknown.
+  EXPECT_TRUE(Match("riec", "r.analist", with({"--purpose", "bestaat-niet"}), &r).is_null());
+  // Case: required but missing; unknown.
+  EXPECT_TRUE(Match("riec", "r.analist", with({"--purpose", kRiecPurpose}), &r).is_null());
+  EXPECT_TRUE(Match("riec", "r.analist",
+                    with({"--purpose", kRiecPurpose, "--case", "onbekende-zaak"}), &r)
+                  .is_null());
+  // Role: the director may not ask.
+  EXPECT_TRUE(Match("riec", "r.regisseur",
+                    with({"--purpose", kRiecPurpose, "--case", case_id}), &r)
+                  .is_null());
+  // Case closed.
+  r = fed_->Cli("riec", "r.regisseur",
+                {"cases", "close", case_id, "--reason", "Casus afgerond"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Match("riec", "r.analist", with({"--purpose", kRiecPurpose, "--case", case_id}), &r)
+                  .is_null());
+
+  // Identity: a valid certificate of an organisation not in the directory.
+  ASSERT_EQ(RunProcess(SCHAKEL_PKI_SCRIPT, {fed_->pki_dir().string(), "org", "onbekend"}).exit_code,
+            0);
+  {
+    auto stub = GatewayAs("onbekend");
+    ASSERT_NE(stub, nullptr);
+    grpc::ClientContext context;
+    v1::OpenExchangeRequest request;
+    request.set_purpose_id(kZorgPurpose);
+    v1::OpenExchangeResponse response;
+    EXPECT_EQ(stub->OpenExchange(&context, request, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // Role, at the gateway itself: the RIEC's node refuses a director before
+  // anything is sent (above); a node that forwarded it would meet this.
+  {
+    auto stub = GatewayAs("riec");
+    ASSERT_NE(stub, nullptr);
+    grpc::ClientContext context;
+    v1::OpenExchangeRequest request;
+    request.mutable_actor()->set_user_id("r.regisseur");
+    request.mutable_actor()->set_role(v1::ROLE_DIRECTOR);
+    request.set_request_id(std::string(16, '\x03'));
+    request.set_purpose_id(kRiecPurpose);
+    request.set_case_id(case_id);
+    const auto generator = crypto::Element::Generator().bytes();
+    v1::BlindedKey* key = request.add_subjects()->add_keys();
+    key->set_key_type(v1::MATCH_KEY_TYPE_BSN);
+    key->set_blinded_element(std::string(generator.begin(), generator.end()));
+    v1::OpenExchangeResponse response;
+    EXPECT_EQ(stub->OpenExchange(&context, request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // Malformed: an element that is not 32 bytes, sent as gemeente directly.
+  {
+    auto stub = GatewayAs("gemeente");
+    ASSERT_NE(stub, nullptr);
+    grpc::ClientContext context;
+    v1::OpenExchangeRequest request;
+    request.mutable_actor()->set_user_id("g.analist");
+    request.mutable_actor()->set_role(v1::ROLE_ANALYST);
+    request.set_request_id(std::string(16, '\x01'));
+    request.set_purpose_id(kZorgPurpose);
+    v1::BlindedSubject* s = request.add_subjects();
+    v1::BlindedKey* k = s->add_keys();
+    k->set_key_type(v1::MATCH_KEY_TYPE_BSN);
+    k->set_blinded_element(std::string(31, '\x02'));
+    v1::OpenExchangeResponse response;
+    EXPECT_EQ(stub->OpenExchange(&context, request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+
+  const std::set<std::string> reasons = LoggedReasons(ReadGatewayLog());
+  for (const char* expected :
+       {"DENIAL_REASON_ORGANISATION_NOT_ALLOWED", "DENIAL_REASON_PURPOSE_UNKNOWN",
+        "DENIAL_REASON_CASE_REQUIRED", "DENIAL_REASON_CASE_NOT_FOUND",
+        "DENIAL_REASON_ROLE_NOT_ALLOWED", "DENIAL_REASON_CASE_NOT_OPEN",
+        "DENIAL_REASON_UNKNOWN_ORGANISATION", "DENIAL_REASON_MALFORMED_REQUEST"}) {
+    EXPECT_TRUE(reasons.count(expected)) << expected << " not logged; logged: "
+                                         << ::testing::PrintToString(reasons);
+  }
+}
+
+// Quota and limits: refused at the gateway with RESOURCE_EXHAUSTED and
+// TOO_MANY_SUBJECTS, both logged.
+TEST_F(FederationTest, QuotaAndLimitsAreEnforcedAndLogged) {
+  Boot(FederationOptions{.zorg_daily_exchange_quota = 2, .zorg_max_subjects = 3});
+  std::vector<std::string> args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  ProcessResult r;
+  EXPECT_FALSE(Match("gemeente", "g.analist", args, &r).is_null()) << r.err;
+  EXPECT_FALSE(Match("gemeente", "g.analist", args, &r).is_null()) << r.err;
+  EXPECT_TRUE(Match("gemeente", "g.analist", args, &r).is_null());
+  EXPECT_THAT(r.err, HasSubstr("quota"));
+
+  const fs::path subjects = root_ / "gemeente" / "lijst.csv";
+  std::ofstream out(subjects);
+  out << "label,bsn\n";
+  for (int i = 0; i < 4; ++i) out << "p" << i << "," << ValidBsn(100 + i) << "\n";
+  out.close();
+  EXPECT_TRUE(
+      Match("gemeente", "g.analist", {"--purpose", kZorgPurpose, "--subjects", subjects.string()},
+            &r)
+          .is_null());
+  EXPECT_NE(r.exit_code, 0);
+
+  const std::set<std::string> reasons = LoggedReasons(ReadGatewayLog());
+  EXPECT_TRUE(reasons.count("DENIAL_REASON_QUOTA_EXCEEDED")) << ::testing::PrintToString(reasons);
+}
+
+// A node killed with SIGKILL in the middle of publishing its index catches
+// up after a restart: the gateway ends with exactly the node's tags (none
+// lost; no duplicate left behind when the signals are deleted again).
+TEST_F(FederationTest, NodeKilledMidPublicationCatchesUp) {
+  Boot(FederationOptions{.publish_batch_max_changes = 50});
+  std::string csv = CsvHeader();
+  for (int i = 0; i < 2000; ++i) {
+    const Person p{ValidBsn(1000 + i), "Piet",
+                   StrCat("Klant", static_cast<char>('a' + i % 26), static_cast<char>('a' + i / 26 % 26),
+                          static_cast<char>('a' + i / 676)),
+                   "1980-01-01", "", ""};
+    csv += CsvRow(StrCat("P-", i), "geweld", p, true, true, false);
+  }
+  const ProcessResult r = ImportJson("politie", "p.medewerker", csv);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const uint64_t expected = TagsQueued(r);
+  ASSERT_EQ(expected, 2000u * 2 * 2);  // bsn + name_dob, two purposes
+
+  // Kill the node as soon as the gateway has applied some but not all.
+  std::optional<std::pair<uint64_t, uint64_t>> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    seen = GatewayIndex("politie");
+    if (seen && seen->second > 0) break;
+    std::this_thread::sleep_for(2ms);
+  }
+  fed_->node("politie").Kill();
+  ASSERT_TRUE(seen.has_value());
+  const auto at_kill = GatewayIndex("politie");
+  ASSERT_TRUE(at_kill.has_value());
+  EXPECT_LT(at_kill->first, expected) << "publication finished before the kill";
+
+  std::string error;
+  ASSERT_TRUE(fed_->StartNode("politie", &error)) << error;
+  ASSERT_TRUE(WaitForTags("politie", expected, 60s));
+
+  // Deleting every signal withdraws every tag: nothing duplicated remains.
+  for (int i = 0; i < 2000; i += 500) {
+    // One at a time through the CLI would be slow; delete a sample and
+    // check the count moves by exactly their tags.
+    const ProcessResult d =
+        fed_->Cli("politie", "p.medewerker", {"signals", "delete", StrCat("P-", i), "--reason",
+                                              "correctie"});
+    ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  }
+  ASSERT_TRUE(WaitForTags("politie", expected - 4 * 4));
+}
+
+// An entry edited directly in the gateway's store is named by
+// `schakel audit verify`.
+TEST_F(FederationTest, AuditVerifyNamesAnEditedEntry) {
+  std::vector<std::string> args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  ProcessResult r;
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(Match("gemeente", "g.analist", args, &r).is_null());
+
+  r = fed_->Cli("beheer", "b.auditor", {"audit", "verify"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("intact"));
+
+  // Edit entry 2 in place while the gateway is stopped.
+  ASSERT_EQ(fed_->gateway().SignalAndWait(SIGTERM, 10s), 0);
+  {
+    auto kv = store::RocksDbStore::Open(fed_->gateway_data_dir().string());
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    const std::string key = gateway::LogEntryKey(2);
+    auto value = (*kv)->Get(key);
+    ASSERT_TRUE(value.ok() && value->has_value());
+    v1::LogEntry entry;
+    ASSERT_TRUE(entry.ParseFromString(**value));
+    entry.mutable_record()->set_detail(entry.record().detail() + " (bewerkt)");
+    store::WriteBatch batch;
+    batch.Put(key, entry.SerializeAsString());
+    ASSERT_TRUE((*kv)->Write(batch, store::Durability::kSynced).ok());
+  }
+  std::string error;
+  ASSERT_TRUE(fed_->StartGateway(&error)) << error;
+
+  r = fed_->Cli("beheer", "b.auditor", {"audit", "verify"});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out + r.err, HasSubstr("entry 2"));
+}
+
+}  // namespace
+}  // namespace schakel::integration

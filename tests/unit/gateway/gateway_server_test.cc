@@ -1,0 +1,180 @@
+// gateway/gateway_server.h: what the gateway records at start (policy and
+// directory), that quotas and exchanges survive a restart, that it refuses
+// to start with bad files (every problem named) or a log whose head does
+// not verify, checkpoints, and the standard health service.
+#include "gateway/gateway_server.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <future>
+
+#include "store/rocksdb_store.h"
+#include "tests/unit/gateway/gateway_test_env.h"
+
+namespace schakel::gateway::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+const TestSubject kPerson{{{v1::MATCH_KEY_TYPE_BSN, Bsn("111222333")}}};
+
+std::vector<v1::RecordKind> Kinds(const std::vector<v1::LogEntry>& entries) {
+  std::vector<v1::RecordKind> kinds;
+  for (const v1::LogEntry& e : entries) kinds.push_back(e.record().kind());
+  return kinds;
+}
+
+// grpc.health.v1.Health/Check for `service`, without generated stubs
+// (HealthCheckRequest{service = 1}; the reply's field 1 is the status,
+// SERVING = 1). Returns the reply bytes, or the error message.
+std::string HealthCheck(const std::string& address, const std::string& service) {
+  auto creds = rpc::ClientCredentialsFromFiles(SharedPki::Get().Files(kRiec));
+  if (!creds.ok()) return std::string(creds.status().message());
+  grpc::GenericStub health(*rpc::CreateChannel(address, *creds));
+  const std::string request_bytes = std::string("\x0a") + static_cast<char>(service.size()) + service;
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer reply;
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  rpc::SetDeadline(context, std::chrono::milliseconds(5000));
+  std::promise<grpc::Status> done;
+  health.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &reply,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  const grpc::Status status = done.get_future().get();
+  if (!status.ok()) return status.error_message();
+  std::vector<grpc::Slice> slices;
+  if (!reply.Dump(&slices).ok()) return "unreadable reply";
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes;
+}
+
+TEST(GatewayServerTest, RecordsPolicyAndDirectoryAtStartAndOnlyChanges) {
+  GatewayTestEnv env;
+  env.SetUp();
+  std::vector<v1::LogEntry> entries = env.AllEntries();
+  ASSERT_THAT(Kinds(entries),
+              ElementsAre(v1::RECORD_KIND_POLICY_LOADED, v1::RECORD_KIND_DIRECTORY_CHANGED,
+                          v1::RECORD_KIND_DIRECTORY_CHANGED, v1::RECORD_KIND_DIRECTORY_CHANGED,
+                          v1::RECORD_KIND_DIRECTORY_CHANGED));
+  const v1::LogRecord& policy = entries[0].record();
+  EXPECT_EQ(policy.policy().policy_version(), env.server().policy()->version());
+  EXPECT_EQ(policy.policy().policy_hash().size(), 32u);
+  EXPECT_TRUE(policy.policy().previous_version().empty());
+  EXPECT_EQ(policy.requester().org_id(), kGatewayOrg);
+  EXPECT_EQ(entries[1].record().directory().change(), v1::DIRECTORY_CHANGE_REGISTERED);
+  EXPECT_EQ(entries[1].record().directory().organisation().org_id(), kGemeente);
+  EXPECT_EQ(env.server().directory().version(), 4u);
+
+  // A restart with the same files records nothing new; an exchange made
+  // before it is still there, and so is its quota count.
+  v1::OpenExchangeResponse opened;
+  ASSERT_TRUE(env.Open(kRiec, GatewayTestEnv::Blind(kRiecPurpose, {kPerson}).request, &opened).ok());
+  const size_t count = env.AllEntries().size();
+  env.Stop();
+  env.Start();
+  EXPECT_EQ(env.AllEntries().size(), count);
+  EXPECT_EQ(env.server().directory().version(), 4u);
+  EXPECT_EQ(env.server().quota().Current(kRiec, kRiecPurpose, env.clock().Now()).subjects_used, 1u);
+  auto stored = env.server().exchanges().Get(opened.exchange_id());
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+
+  // A changed policy is recorded with the version it replaces.
+  const std::string old_version = env.server().policy()->version();
+  env.Stop();
+  std::string text = PolicyText();
+  text.replace(text.find("test-1"), 6, "test-2");
+  ::schakel::testing::WriteFile(env.dir() / "policy.json", text);
+  env.Start();
+  entries = env.AllEntries();
+  ASSERT_EQ(entries.size(), count + 1);
+  EXPECT_EQ(entries.back().record().kind(), v1::RECORD_KIND_POLICY_LOADED);
+  EXPECT_EQ(entries.back().record().policy().previous_version(), old_version);
+  EXPECT_THAT(entries.back().record().policy_version(), HasSubstr("test-2+"));
+}
+
+TEST(GatewayServerTest, RefusesToStartWithEveryProblemNamed) {
+  GatewayTestEnv env;
+  env.SetUp();
+  env.Stop();
+  auto config = LoadGatewayConfig(env.dir() / "gateway.json");
+  ASSERT_TRUE(config.ok());
+  config->policy_file = env.dir() / "missing-policy.json";
+  ::schakel::testing::WriteFile(env.dir() / "bad-directory.json", R"({"organisations": [{"org_id": "X"}]})");
+  config->directory_file = env.dir() / "bad-directory.json";
+  ASSERT_EQ(::chmod((env.dir() / "gateway-signing.key").c_str(), 0644), 0);
+  config->tls_cert = env.dir() / "policy.json";
+  auto server = GatewayServer::Create(*config, {});
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string m(server.status().message());
+  EXPECT_THAT(m, HasSubstr("cannot start, 4 problems:"));
+  EXPECT_THAT(m, HasSubstr("\n  signing_key_file: key file"));
+  EXPECT_THAT(m, HasSubstr("chmod 600"));
+  EXPECT_THAT(m, HasSubstr("\n  policy: "));
+  EXPECT_THAT(m, HasSubstr("\n  directory: "));
+  EXPECT_THAT(m, HasSubstr("organisations[0].org_id: \"X\" is not an organisation id"));
+  EXPECT_THAT(m, HasSubstr("\n  tls: "));
+  ASSERT_EQ(::chmod((env.dir() / "gateway-signing.key").c_str(), 0600), 0);
+}
+
+TEST(GatewayServerTest, RefusesToStartWhenTheLogHeadDoesNotVerify) {
+  GatewayTestEnv env;
+  env.SetUp();
+  const uint64_t head = env.server().log().head_sequence();
+  env.Stop();
+  {
+    auto kv = store::RocksDbStore::Open((env.dir() / "data"));
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    auto value = (*kv)->Get(LogEntryKey(head));
+    ASSERT_TRUE(value.ok() && value->has_value());
+    v1::LogEntry entry;
+    ASSERT_TRUE(entry.ParseFromString(**value));
+    entry.mutable_record()->set_detail("edited behind the log's back");
+    store::WriteBatch batch;
+    batch.Put(LogEntryKey(head), entry.SerializeAsString());
+    ASSERT_TRUE((*kv)->Write(batch, store::Durability::kSynced).ok());
+  }
+  auto config = LoadGatewayConfig(env.dir() / "gateway.json");
+  ASSERT_TRUE(config.ok());
+  auto server = GatewayServer::Create(*config, {});
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(server.status().message(), HasSubstr("cannot start: exchange log: entry"));
+}
+
+TEST(GatewayServerTest, CheckpointsAreMadeAtTheConfiguredInterval) {
+  GatewayTestEnv env;
+  env.SetUp();  // 5 entries at start; the test config checkpoints every 5
+  v1::OpenExchangeResponse opened;
+  ASSERT_TRUE(env.Open(kRiec, GatewayTestEnv::Blind(kRiecPurpose, {kPerson}).request, &opened).ok());
+  // The background thread makes it; poll with a deadline.
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  std::optional<v1::Checkpoint> latest;
+  while (absl::Now() < until) {
+    latest = env.server().checkpoints().Latest();
+    if (latest.has_value()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_GE(latest->payload().sequence(), 5u);
+  EXPECT_TRUE(canonical::Verify(env.gateway_key(), canonical::kCheckpointContext, latest->payload(),
+                                latest->signature()).ok());
+}
+
+TEST(GatewayServerTest, HealthServiceReportsServing) {
+  GatewayTestEnv env;
+  env.SetUp();
+  EXPECT_EQ(HealthCheck(env.server().bound_address(), "schakel.v1.Gateway"), std::string("\x08\x01"));
+  EXPECT_EQ(HealthCheck(env.server().bound_address(), ""), std::string("\x08\x01"));
+}
+
+}  // namespace
+}  // namespace schakel::gateway::testing
