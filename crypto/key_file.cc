@@ -333,23 +333,23 @@ absl::Status SyncDirectory(const fs::path& dir) {
   return absl::OkStatus();
 }
 
-absl::Status AlreadyExists(const fs::path& path) {
+absl::Status AlreadyExists(const fs::path& path, std::string_view what) {
   return absl::AlreadyExistsError(
-      StrCat("key file ", path.string(),
-             " already exists; refusing to overwrite a key (remove it first, or ask to "
-             "overwrite)"));
+      StrCat(what, " ", path.string(), " already exists; refusing to replace it"));
 }
 
-absl::Status WriteAtomically(const fs::path& path, ByteView content, Overwrite overwrite) {
+}  // namespace
+
+absl::Status WriteFileAtomically(const fs::path& path, ByteView content, Overwrite overwrite,
+                                 std::string_view what) {
   if (!path.has_filename()) {
-    return absl::InvalidArgumentError(
-        StrCat("key file path ", path.string(), " does not name a file"));
+    return absl::InvalidArgumentError(StrCat(what, " path ", path.string(), " does not name a file"));
   }
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   if (overwrite == Overwrite::kRefuse) {
     // Early, friendly answer; link() below is what makes refusing race-free.
     struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) return AlreadyExists(path);
+    if (::lstat(path.c_str(), &st) == 0) return AlreadyExists(path, what);
   }
 
   std::array<uint8_t, 8> nonce{};
@@ -357,14 +357,13 @@ absl::Status WriteAtomically(const fs::path& path, ByteView content, Overwrite o
   const fs::path temp = dir / StrCat(".", path.filename().string(), ".tmp-", ToHex(nonce));
   const int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) {
-    return absl::ErrnoToStatus(errno,
-                               StrCat("cannot create a temporary key file in ", dir.string()));
+    return absl::ErrnoToStatus(errno, StrCat("cannot create a temporary ", what, " in ", dir.string()));
   }
   FileDescriptor fd(raw);
   // Every failure from here on removes the temporary file.
-  const auto fail = [&temp](int error, std::string_view what) {
+  const auto fail = [&temp](int error, std::string_view step) {
     ::unlink(temp.c_str());
-    return absl::ErrnoToStatus(error, StrCat(what, " ", temp.string()));
+    return absl::ErrnoToStatus(error, StrCat(step, " ", temp.string()));
   };
   // The umask may have removed bits from 0600; the mode must be exact.
   if (::fchmod(fd.get(), 0600) != 0) return fail(errno, "cannot set mode 0600 on");
@@ -386,19 +385,22 @@ absl::Status WriteAtomically(const fs::path& path, ByteView content, Overwrite o
     if (::link(temp.c_str(), path.c_str()) != 0) {
       const int error = errno;
       ::unlink(temp.c_str());
-      if (error == EEXIST) return AlreadyExists(path);
-      return absl::ErrnoToStatus(error, StrCat("cannot move the key into place at ", path.string()));
+      if (error == EEXIST) return AlreadyExists(path, what);
+      return absl::ErrnoToStatus(error,
+                                 StrCat("cannot move the ", what, " into place at ", path.string()));
     }
     if (::unlink(temp.c_str()) != 0) {
       return absl::ErrnoToStatus(
-          errno, StrCat("the key was saved to ", path.string(),
+          errno, StrCat("the ", what, " was saved to ", path.string(),
                         ", but the temporary file could not be removed: ", temp.string()));
     }
   } else if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return fail(errno, StrCat("cannot move the key into place at ", path.string(), " from"));
+    return fail(errno, StrCat("cannot move the ", what, " into place at ", path.string(), " from"));
   }
   return SyncDirectory(dir);
 }
+
+namespace {
 
 template <typename Key>
 absl::Status SaveKey(const fs::path& path, const Key& key, Overwrite overwrite) {
@@ -415,7 +417,14 @@ absl::Status SaveKey(const fs::path& path, const Key& key, Overwrite overwrite) 
   // `tail` overwrites it.
   sodium_bin2hex(out + head.size(), kKeyHexSize + 1, secret.data(), secret.size());
   std::copy(tail.begin(), tail.end(), out + head.size() + kKeyHexSize);
-  return WriteAtomically(path, content.bytes(), overwrite);
+  absl::Status written = WriteFileAtomically(path, content.bytes(), overwrite, "key file");
+  if (absl::IsAlreadyExists(written)) {
+    return absl::AlreadyExistsError(
+        StrCat("key file ", path.string(),
+               " already exists; refusing to overwrite a key (remove it first, or ask to "
+               "overwrite)"));
+  }
+  return written;
 }
 
 }  // namespace

@@ -103,6 +103,20 @@ absl::StatusOr<KeyKind> ParseKeyKind(std::string_view name);
 // Whether saving may replace an existing file.
 enum class Overwrite { kRefuse, kReplace };
 
+// Writes `content` to `path` with mode exactly 0600, atomically: a temporary
+// file in the same directory (O_EXCL, O_NOFOLLOW), fsync, then link() (which
+// refuses to replace anything, even a dangling link, when `overwrite` is
+// kRefuse) or rename(), then fsync of the directory. A crash leaves the old
+// file or the new one, never half of it; a failure removes the temporary
+// file. The key savers below and other secret files (the node secret, the
+// bootstrap credential) use it.
+// `what` names the file in messages ("key file", "node secret file").
+// Errors: INVALID_ARGUMENT (`path` names no file), ALREADY_EXISTS (with
+// kRefuse), or the errno of the failing step; each names the path, never the
+// content.
+absl::Status WriteFileAtomically(const std::filesystem::path& path, ByteView content,
+                                 Overwrite overwrite, std::string_view what);
+
 absl::Status SaveOprfKey(const std::filesystem::path& path, const oprf::PrivateKey& key,
                          Overwrite overwrite);
 absl::Status SaveSigningKey(const std::filesystem::path& path, const SigningKey& key,

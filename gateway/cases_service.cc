@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "crypto/hash.h"
 #include "gateway/authoriser.h"
 #include "gateway/directory.h"

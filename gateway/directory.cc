@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <set>
 
+#include "common/json_checker.h"
 #include "common/strings.h"
 #include "crypto/hash.h"
 #include "crypto/ristretto.h"
 #include "crypto/signing.h"
 #include "gateway/authoriser.h"
 #include "gateway/exchange_state.h"
-#include "gateway/gateway_config.h"
 #include "proto/canonical.h"
 
 namespace schakel::gateway {

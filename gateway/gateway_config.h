@@ -30,30 +30,26 @@
 // loaded (key file, TLS files, policy, directory), each with its own message
 // naming the file.
 //
-// JsonChecker is the problem collector behind this and the directory file.
+// The checking itself is common/json_checker.h (JsonChecker,
+// ReadConfigText), shared with the directory file and the node config.
 //
-// Thread safety: a GatewayConfig is a plain value; JsonChecker is not
-// thread-safe (one per parse).
+// Thread safety: a GatewayConfig is a plain value.
 #ifndef SCHAKEL_GATEWAY_GATEWAY_CONFIG_H_
 #define SCHAKEL_GATEWAY_GATEWAY_CONFIG_H_
 
 #include <cstdint>
 #include <filesystem>
-#include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/json_checker.h"
 
 namespace schakel::gateway {
 
 // Largest config (and directory) file accepted.
-inline constexpr size_t kMaxGatewayConfigBytes = 1 << 20;
+inline constexpr size_t kMaxGatewayConfigBytes = kMaxConfigBytes;
 
 struct GatewayConfig {
   // The gateway's own organisation id: what its TLS certificate names, and
@@ -108,54 +104,6 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(std::string_view text,
 // cannot be read or is larger than kMaxGatewayConfigBytes (naming the path);
 // those of ParseGatewayConfig.
 absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::filesystem::path& path);
-
-// Reads a small text file (config, directory) whole. Errors: NOT_FOUND,
-// FAILED_PRECONDITION (not a regular file, unreadable, larger than
-// kMaxGatewayConfigBytes), each naming `what` and the path.
-absl::StatusOr<std::string> ReadConfigText(const std::filesystem::path& path, std::string_view what);
-
-// Collects "<json path>: <problem>" lines while checking a parsed JSON file.
-class JsonChecker {
- public:
-  using Json = nlohmann::json;
-
-  void Problem(std::string_view path, std::string_view what);
-  const std::vector<std::string>& problems() const { return problems_; }
-  bool ok() const { return problems_.empty(); }
-
-  // Parses `text` (comments allowed); nullopt after naming a syntax error.
-  std::optional<Json> Parse(std::string_view text);
-  // Names the fields of `object` not in `allowed`.
-  void NoUnknown(const Json& object, std::string_view prefix, const std::set<std::string>& allowed);
-  // A non-empty string field; nullptr when missing (a problem when
-  // `required`) or wrong.
-  const std::string* String(const Json& object, std::string_view prefix, const std::string& key,
-                            bool required = true);
-  // A path field, resolved against `base`.
-  void Path(const Json& object, std::string_view prefix, const std::string& key,
-            const std::filesystem::path& base, std::filesystem::path& out);
-  // An organisation id field (common.proto).
-  void OrgId(const Json& object, std::string_view prefix, const std::string& key, std::string& out,
-             bool required = true);
-  // An optional whole number in [min, max]; `out` keeps its default when
-  // absent.
-  void Integer(const Json& object, std::string_view prefix, const std::string& key, int64_t min,
-               int64_t max, int64_t& out);
-  void Unsigned(const Json& object, std::string_view prefix, const std::string& key, uint64_t min,
-                uint64_t max, uint64_t& out);
-  // An optional boolean.
-  void Bool(const Json& object, std::string_view prefix, const std::string& key, bool& out);
-
-  // "<source>: <what> refused, N problem(s):\n<p1>\n<p2>..." as
-  // INVALID_ARGUMENT.
-  absl::Status Refusal(std::string_view source_name, std::string_view what) const;
-
- private:
-  std::vector<std::string> problems_;
-};
-
-// `s` for a message: printable ASCII only, at most 80 characters.
-std::string QuoteForMessage(std::string_view s);
 
 }  // namespace schakel::gateway
 

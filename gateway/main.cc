@@ -18,15 +18,14 @@
 // with its status code and reason (never an identifier of a person: the
 // gateway never has one). SIGTERM or SIGINT: stop accepting calls, give
 // running calls up to 3 seconds, exit 0.
-#include <signal.h>
-
 #include <iostream>
-#include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/strings.h"
 #include "gateway/gateway_config.h"
 #include "gateway/gateway_server.h"
+#include "rpc/server_main.h"
 
 namespace {
 
@@ -44,34 +43,6 @@ constexpr char kUsage[] =
 constexpr absl::Duration kShutdownGrace = absl::Seconds(3);
 
 void Log(std::string_view line) { std::cerr << "schakel-gateway: " << line << std::endl; }
-
-std::optional<std::string> ParseArgs(int argc, char** argv, bool& help) {
-  std::optional<std::string> config;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      help = true;
-      return std::nullopt;
-    }
-    if (arg == "--config" && i + 1 < argc) {
-      config = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config = arg.substr(9);
-    } else {
-      std::cerr << "schakel-gateway: error: "
-                << (arg == "--config" ? std::string("--config needs a file")
-                                      : StrCat("unexpected argument \"", arg.substr(0, 40), "\""))
-                << "\n"
-                << kUsage;
-      return std::nullopt;
-    }
-  }
-  if (!config.has_value() || config->empty()) {
-    std::cerr << "schakel-gateway: error: --config FILE is required\n" << kUsage;
-    return std::nullopt;
-  }
-  return config;
-}
 
 int Run(const std::string& config_path) {
   auto config = gateway::LoadGatewayConfig(config_path);
@@ -99,14 +70,8 @@ int Run(const std::string& config_path) {
   const std::string bound = (*server)->bound_address();
   std::cout << "schakel-gateway: serving on " << bound << std::endl;
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) != 0) {
-  }
-  Log(StrCat("received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+  const std::string_view stop_signal = rpc::WaitForStopSignal();
+  Log(StrCat("received ", stop_signal,
              "; shutting down (running calls get ", absl::ToInt64Seconds(kShutdownGrace), " s)"));
   (*server)->Shutdown(kShutdownGrace);
   Log("stopped");
@@ -116,22 +81,5 @@ int Run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool help = false;
-  const std::optional<std::string> config = ParseArgs(argc, argv, help);
-  if (help) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (!config.has_value()) return 2;
-
-  // Block the stop signals before any thread exists, so that every thread
-  // gRPC starts inherits the mask and only sigwait in Run receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  return Run(*config);
+  return rpc::RunServerMain(argc, argv, "schakel-gateway", kUsage, Run);
 }

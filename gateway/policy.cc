@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/oprf.h"
 #include "crypto/pseudonym.h"
@@ -187,12 +188,6 @@ std::string Suggestion(std::string_view value, const Names& names) {
   return best.empty() ? "" : StrCat(" (did you mean ", best, "?)");
 }
 
-size_t CharCount(std::string_view utf8) {
-  return static_cast<size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
 // The line (from 1) of the first byte that is not part of valid UTF-8, or 0.
 size_t FirstBadUtf8Line(std::string_view text) {
   size_t line = 1;
@@ -287,7 +282,7 @@ std::optional<std::string> StringValue(const json& value, const std::string& pat
     return std::nullopt;
   }
   const auto& text = value.get_ref<const std::string&>();
-  const size_t chars = CharCount(text);
+  const size_t chars = Utf8Chars(text);
   if (chars < min_chars) {
     problems.Add(path, min_chars == 1 ? "must not be empty"
                                       : StrCat("must have at least ", min_chars, " characters"));

@@ -3,17 +3,12 @@
 #include <utility>
 
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "gateway/authoriser.h"
 #include "gateway/directory.h"
 #include "rpc/status.h"
 
 namespace schakel::gateway {
-
-size_t Utf8Chars(std::string_view text) {
-  size_t n = 0;
-  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
 
 std::string TruncateUtf8(std::string_view text, size_t max_chars) {
   size_t chars = 0;

@@ -34,8 +34,7 @@ class Directory;
 // LogRecord.detail holds at most this many characters.
 inline constexpr size_t kMaxLogDetailChars = 2000;
 
-// Characters (UTF-8 code points) in `text`.
-size_t Utf8Chars(std::string_view text);
+// Utf8Chars (characters in a text) is in common/utf8.h.
 
 // `text` cut to at most `max_chars` characters, on a character boundary.
 std::string TruncateUtf8(std::string_view text, size_t max_chars);

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/strings.h"
+#include "common/utf8.h"
 
 namespace schakel::nodes {
 namespace {
@@ -23,12 +24,6 @@ std::string EntryKey(uint64_t sequence) {
 
 int64_t Millis(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1000 + ts.nanos() / 1'000'000;
-}
-
-size_t Utf8Chars(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
 }
 
 std::string_view AsView(const canonical::DigestBytes& d) {

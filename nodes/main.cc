@@ -16,21 +16,15 @@
 // with the ports actually bound (useful with "127.0.0.1:0"), and logs to
 // stderr. SIGTERM or SIGINT: stop accepting calls, give running calls up to
 // 3 seconds, stop the background tasks, exit 0.
-#include <signal.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <ctime>
 #include <iostream>
-#include <memory>
-#include <optional>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "common/strings.h"
 #include "nodes/node_config.h"
 #include "nodes/node_server.h"
+#include "rpc/server_main.h"
 
 namespace {
 
@@ -50,38 +44,9 @@ constexpr char kUsage[] =
 // a long-lived channel) still holds a connection, so this is also how long a
 // stop takes when the gateway is connected; 3 s keeps it well within 5 s.
 constexpr std::chrono::seconds kShutdownGrace{3};
-constexpr int kNonceCleanupSeconds = 60;
+constexpr absl::Duration kNonceCleanupInterval = absl::Seconds(60);
 
 void Log(std::string_view line) { std::cerr << "schakel-node: " << line << std::endl; }
-
-// "--config FILE" or "--config=FILE"; nullopt after printing a usage error.
-std::optional<std::string> ParseArgs(int argc, char** argv, bool& help) {
-  std::optional<std::string> config;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      help = true;
-      return std::nullopt;
-    }
-    if (arg == "--config" && i + 1 < argc) {
-      config = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config = arg.substr(9);
-    } else {
-      std::cerr << "schakel-node: error: "
-                << (arg == "--config" ? std::string("--config needs a file")
-                                      : StrCat("unexpected argument \"", arg.substr(0, 40), "\""))
-                << "\n"
-                << kUsage;
-      return std::nullopt;
-    }
-  }
-  if (!config.has_value() || config->empty()) {
-    std::cerr << "schakel-node: error: --config FILE is required\n" << kUsage;
-    return std::nullopt;
-  }
-  return config;
-}
 
 int Run(const std::string& config_path) {
   auto config = nodes::LoadNodeConfig(config_path);
@@ -101,20 +66,11 @@ int Run(const std::string& config_path) {
   }
   Log(StrCat("listening on ", (*server)->gateway_facing_address()));
 
-  // Wait for SIGTERM/SIGINT (blocked in every thread, see main), removing
+  // Wait for SIGTERM/SIGINT (blocked in every thread by RunServerMain), removing
   // expired nonces now and then.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  int signal_number = 0;
-  while (true) {
-    const timespec timeout{.tv_sec = kNonceCleanupSeconds, .tv_nsec = 0};
-    signal_number = sigtimedwait(&stop_signals, nullptr, &timeout);
-    if (signal_number > 0) break;
-    if (errno == EAGAIN) (*server)->Tick();
-  }
-  Log(StrCat("received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+  const std::string_view stop_signal =
+      rpc::WaitForStopSignal(kNonceCleanupInterval, [&server] { (*server)->Tick(); });
+  Log(StrCat("received ", stop_signal,
              "; shutting down (running calls get ", kShutdownGrace.count(), " s)"));
   (*server)->Shutdown(kShutdownGrace);
   server->reset();
@@ -125,22 +81,5 @@ int Run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool help = false;
-  const std::optional<std::string> config = ParseArgs(argc, argv, help);
-  if (help) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (!config.has_value()) return 2;
-
-  // Block the stop signals before any thread exists, so that every thread
-  // gRPC starts inherits the mask and only sigtimedwait in Run receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  return Run(*config);
+  return rpc::RunServerMain(argc, argv, "schakel-node", kUsage, Run);
 }

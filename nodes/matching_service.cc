@@ -13,9 +13,11 @@
 
 #include "absl/strings/str_split.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "crypto/match_keys.h"
 #include "crypto/pseudonym.h"
 #include "crypto/random.h"
+#include "nodes/subject_keys.h"
 #include "proto/canonical.h"
 #include "rpc/deadline.h"
 #include "rpc/identity.h"
@@ -35,11 +37,6 @@ constexpr size_t kMaxProblemsShown = 25;
 constexpr size_t kMaxDetailChars = 2000;
 constexpr std::array<v1::Role, 1> kDefaultAskRoles = {v1::ROLE_ANALYST};
 
-size_t Utf8Chars(std::string_view s) {
-  return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<uint8_t>(c) & 0xC0) != 0x80; }));
-}
-
 std::string Str(absl::string_view s) { return std::string(s.data(), s.size()); }
 
 std::string AsString(crypto::ByteView bytes) {
@@ -51,18 +48,6 @@ bool ValidCaseId(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
   });
-}
-
-v1::MatchKeyType ToProto(crypto::MatchKeyType type) {
-  switch (type) {
-    case crypto::MatchKeyType::kBsn:
-      return v1::MATCH_KEY_TYPE_BSN;
-    case crypto::MatchKeyType::kNameDob:
-      return v1::MATCH_KEY_TYPE_NAME_DOB;
-    case crypto::MatchKeyType::kAddress:
-      return v1::MATCH_KEY_TYPE_ADDRESS;
-  }
-  return v1::MATCH_KEY_TYPE_UNSPECIFIED;
 }
 
 std::string TypeName(v1::MatchKeyType type) {
@@ -117,72 +102,6 @@ class Problems {
   std::vector<v1::FieldProblem> problems_;
   bool too_many_ = false;
 };
-
-crypto::SubjectIdentifiers ToIdentifiers(const v1::Subject& subject) {
-  crypto::SubjectIdentifiers ids;
-  auto given = [](const std::string& s) -> std::optional<std::string> {
-    if (s.empty()) return std::nullopt;
-    return s;
-  };
-  ids.bsn = given(subject.bsn());
-  ids.given_names = given(subject.given_names());
-  if (!subject.surname().empty()) {
-    ids.surname = subject.surname_prefix().empty()
-                      ? subject.surname()
-                      : StrCat(subject.surname_prefix(), " ", subject.surname());
-  }
-  ids.birth_date = given(subject.birth_date());
-  const v1::Address& address = subject.address();
-  if (!address.postcode().empty() || address.house_number() != 0) {
-    ids.postcode = address.postcode();
-    ids.house_number = address.house_number() == 0
-                           ? std::string()
-                           : StrCat(address.house_number(), address.house_number_suffix());
-  }
-  return ids;
-}
-
-// The messages of crypto/match_keys.h name "bsn", "postcode", "name_dob",
-// ...; here each becomes a problem of "subjects[i].subject.<field>". A
-// problem's own text may contain "; " ("... go together; missing
-// birth_date"): a part without a field of its own continues the one before.
-void AddKeyProblems(Problems& problems, const std::string& subject_path,
-                    absl::string_view message) {
-  static const std::map<std::string, std::string> kFields = {
-      {"bsn", ".bsn"},
-      {"given_names", ".given_names"},
-      {"surname", ".surname"},
-      {"birth_date", ".birth_date"},
-      {"postcode", ".address.postcode"},
-      {"house_number", ".address.house_number"},
-      {"address", ".address"},
-      {"name_dob", ""},
-      {"no identifiers", ""},
-  };
-  std::vector<std::pair<std::string, std::string>> found;  // (field, problem)
-  for (absl::string_view part : absl::StrSplit(message, "; ")) {
-    const std::string text = Str(part);
-    const size_t colon = text.find(": ");
-    auto field = colon == std::string::npos ? kFields.end() : kFields.find(text.substr(0, colon));
-    if (field == kFields.end() && !found.empty()) {
-      found.back().second += StrCat("; ", text);
-    } else if (field == kFields.end()) {
-      found.emplace_back(subject_path, text);
-    } else if (field->first == "no identifiers") {
-      found.emplace_back(subject_path, text);
-    } else {
-      found.emplace_back(StrCat(subject_path, field->second), text.substr(colon + 2));
-    }
-  }
-  for (auto& [field, problem] : found) problems.Add(std::move(field), std::move(problem));
-}
-
-std::chrono::year_month_day UtcDay(absl::Time t) {
-  const absl::CivilDay day = absl::ToCivilDay(t, absl::UTCTimeZone());
-  return std::chrono::year_month_day{std::chrono::year(static_cast<int>(day.year())),
-                                     std::chrono::month(static_cast<unsigned>(day.month())),
-                                     std::chrono::day(static_cast<unsigned>(day.day()))};
-}
 
 }  // namespace
 
@@ -269,14 +188,16 @@ absl::StatusOr<PreparedMatch> PrepareMatch(const v1::MatchRequest& request,
         wanted.insert(type);
       }
     }
-    auto keys = crypto::DeriveMatchKeys(ToIdentifiers(subject), today);
+    auto keys = crypto::DeriveMatchKeys(SubjectIdentifiersOf(subject), today);
     if (!keys.ok()) {
-      AddKeyProblems(problems, subject_path, keys.status().message());
+      for (SubjectFieldProblem& p : SubjectKeyProblems(keys.status().message())) {
+        problems.Add(SubjectFieldPath(subject_path, p), std::move(p.problem));
+      }
       continue;
     }
     std::vector<const crypto::MatchKey*> kept;
     for (const crypto::MatchKey& key : *keys) {
-      const v1::MatchKeyType type = ToProto(key.type);
+      const v1::MatchKeyType type = MatchKeyTypeToProto(key.type);
       if (!wanted.empty() && wanted.count(type) == 0) continue;
       if (!allowed.empty() && allowed.count(type) == 0) continue;
       kept.push_back(&key);
@@ -319,8 +240,8 @@ absl::StatusOr<PreparedMatch> PrepareMatch(const v1::MatchRequest& request,
     }
     std::map<v1::MatchKeyType, uint32_t> per_type;
     for (const crypto::MatchKey* key : kept) {
-      blinded.add_keys()->set_key_type(ToProto(key->type));
-      ++per_type[ToProto(key->type)];
+      blinded.add_keys()->set_key_type(MatchKeyTypeToProto(key->type));
+      ++per_type[MatchKeyTypeToProto(key->type)];
       const std::string input = key->OprfInput();
       crypto::SecretBuffer buffer(input.size());
       std::copy(input.begin(), input.end(), buffer.data());

@@ -44,12 +44,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/json_checker.h"
 #include "crypto/bytes.h"
 
 namespace schakel::nodes {
 
 // Largest config file accepted.
-inline constexpr size_t kMaxNodeConfigBytes = 1 << 20;
+inline constexpr size_t kMaxNodeConfigBytes = kMaxConfigBytes;
 
 struct NodeConfig {
   std::string org_id;

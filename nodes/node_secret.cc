@@ -1,9 +1,7 @@
 #include "nodes/node_secret.h"
 
-#include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -11,6 +9,7 @@
 
 #include "common/strings.h"
 #include "crypto/checked_file.h"
+#include "crypto/key_file.h"
 #include "crypto/random.h"
 #include "proto/canonical.h"
 
@@ -22,16 +21,6 @@ namespace fs = std::filesystem;
 constexpr std::string_view kMagic = "schakel-node-secret-v1";
 constexpr std::string_view kComment = "# Schakel node secret. Keep it private: mode 0600.";
 constexpr std::string_view kSecretField = "secret: ";
-
-absl::Status SyncDirectory(const fs::path& dir) {
-  const int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return absl::ErrnoToStatus(errno, StrCat("cannot open directory ", dir.string()));
-  crypto::FileDescriptor fd(raw);
-  if (::fsync(fd.get()) != 0) {
-    return absl::ErrnoToStatus(errno, StrCat("cannot sync directory ", dir.string()));
-  }
-  return absl::OkStatus();
-}
 
 // Parses the file's content into `out`; the hex is decoded in constant time.
 absl::Status Parse(const crypto::SecretBuffer& content, const fs::path& path,
@@ -91,7 +80,9 @@ absl::StatusOr<NodeSecret> NodeSecret::LoadOrCreate(const fs::path& path, bool* 
     // sodium_bin2hex writes a NUL after the digits; the newline replaces it.
     sodium_bin2hex(out + head.size(), 65, fresh.secret_.data(), 32);
     out[head.size() + 64] = '\n';
-    if (absl::Status written = WriteSecretFile(path, content.bytes()); !written.ok()) {
+    if (absl::Status written = crypto::WriteFileAtomically(
+            path, content.bytes(), crypto::Overwrite::kRefuse, "node secret file");
+        !written.ok()) {
       // Another process may have created it meanwhile: read that one.
       if (!absl::IsAlreadyExists(written)) return written;
     } else {
@@ -133,49 +124,6 @@ crypto::Blake2b256Digest KeyedBlake2b256(const crypto::SecretBytes<32>& key,
   crypto::Blake2b256Digest out{};
   crypto_generichash(out.data(), out.size(), data.data(), data.size(), key.data(), key.size());
   return out;
-}
-
-absl::Status WriteSecretFile(const fs::path& path, crypto::ByteView content) {
-  if (!path.has_filename()) {
-    return absl::InvalidArgumentError(StrCat("path ", path.string(), " does not name a file"));
-  }
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  std::array<uint8_t, 8> nonce{};
-  crypto::RandomBytes(nonce);
-  const fs::path temp = dir / StrCat(".", path.filename().string(), ".tmp-", crypto::ToHex(nonce));
-  const int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (raw < 0) {
-    return absl::ErrnoToStatus(errno, StrCat("cannot create a temporary file in ", dir.string()));
-  }
-  crypto::FileDescriptor fd(raw);
-  const auto fail = [&temp](int error, std::string_view what) {
-    ::unlink(temp.c_str());
-    return absl::ErrnoToStatus(error, StrCat(what, " ", temp.string()));
-  };
-  if (::fchmod(fd.get(), 0600) != 0) return fail(errno, "cannot set mode 0600 on");
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd.get(), content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno, "cannot write");
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return fail(errno, "cannot sync");
-  if (fd.Close() != 0) return fail(errno, "cannot close");
-  // link() refuses to replace anything already at `path` (rename would not).
-  if (::link(temp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    if (error == EEXIST) {
-      return absl::AlreadyExistsError(
-          StrCat(path.string(), " already exists; refusing to replace it"));
-    }
-    return absl::ErrnoToStatus(error, StrCat("cannot move the file into place at ", path.string()));
-  }
-  ::unlink(temp.c_str());
-  return SyncDirectory(dir);
 }
 
 }  // namespace schakel::nodes

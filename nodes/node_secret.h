@@ -16,7 +16,7 @@
 //   # Schakel node secret. Keep it private: mode 0600.
 //   secret: <64 hex digits>
 // Read with crypto::ReadCheckedFile (no symbolic link, mode 0600 or 0400);
-// written atomically (temporary file with O_EXCL|O_NOFOLLOW, mode 0600,
+// written with crypto::WriteFileAtomically (temporary file, mode 0600,
 // fsync, link into place so an existing secret is never replaced, fsync of
 // the directory).
 //
@@ -75,11 +75,6 @@ class NodeSecret {
 
 // BLAKE2b-256 keyed with `key` over `data` (the credential hash).
 crypto::Blake2b256Digest KeyedBlake2b256(const crypto::SecretBytes<32>& key, crypto::ByteView data);
-
-// Writes `content` to `path` atomically with mode 0600 (see the top of this
-// file). Refuses to replace an existing file (ALREADY_EXISTS). Errors name
-// the path and never the content.
-absl::Status WriteSecretFile(const std::filesystem::path& path, crypto::ByteView content);
 
 }  // namespace schakel::nodes
 

@@ -53,43 +53,6 @@ std::string BoundAddress(const std::string& listen, int port) {
   return StrCat(listen.substr(0, colon), ":", port);
 }
 
-std::string_view View(const crypto::SecretBuffer& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-// TLS for the local API: the node's own certificate, no client
-// certificate asked for (users authenticate per call). The files are first
-// checked exactly as for the gateway-facing listener.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> LocalServerCredentials(
-    const rpc::TlsFiles& files) {
-  if (auto checked = rpc::ServerCredentialsFromFiles(files); !checked.ok()) {
-    return checked.status();
-  }
-  auto chain = crypto::ReadCheckedFile(
-      files.certificate_chain,
-      {.named = StrCat("certificate file ", files.certificate_chain.string()),
-       .max_size = 1 << 20,
-       .secret = false,
-       .size_note = {}});
-  if (!chain.ok()) return chain.status();
-  auto key = crypto::ReadCheckedFile(
-      files.private_key, {.named = StrCat("private key file ", files.private_key.string()),
-                          .max_size = 1 << 20,
-                          .secret = true,
-                          .size_note = {}});
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  options.pem_key_cert_pairs.push_back({std::string(View(*key)), std::string(View(*chain))});
-  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(options);
-  for (auto& pair : options.pem_key_cert_pairs) {
-    std::fill(pair.private_key.begin(), pair.private_key.end(), '\0');
-  }
-  if (credentials == nullptr) {
-    return absl::InternalError("gRPC could not create TLS server credentials for the local API");
-  }
-  return credentials;
-}
-
 // Whether a file can be created at `path` (for the bootstrap credential):
 // its directory exists and nothing is there yet.
 absl::Status CanCreate(const std::filesystem::path& path) {
@@ -169,7 +132,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   if (!credentials.ok()) problems.push_back(StrCat("tls: ", credentials.status().message()));
   std::shared_ptr<grpc::ServerCredentials> local_credentials;
   if (!config.local_listen.empty() && credentials.ok()) {
-    auto local = LocalServerCredentials(tls);
+    auto local = rpc::ServerCredentialsWithoutClientCertificate(tls);
     if (!local.ok()) {
       problems.push_back(StrCat("local: ", local.status().message()));
     } else {
@@ -256,7 +219,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
       std::copy(issued->credential.bytes().begin(), issued->credential.bytes().end(),
                 content.data());
       content.data()[issued->credential.size()] = '\n';
-      if (absl::Status written = WriteSecretFile(path, content.bytes()); !written.ok()) {
+      if (absl::Status written = crypto::WriteFileAtomically(
+              path, content.bytes(), crypto::Overwrite::kRefuse, "file");
+          !written.ok()) {
         return absl::Status(written.code(),
                             StrCat("bootstrap_admin_credential_file: ", written.message(),
                                    " (user \"admin\" was created; its credential is lost: "
@@ -287,7 +252,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   if (!evaluator.ok()) return evaluator.status();
   parts->evaluator = *std::move(evaluator);
   parts->node_service =
-      std::make_unique<NodeService>(parts->evaluator.get(), config.gateway_org_id, NowMs);
+      std::make_unique<NodeService>(parts->evaluator.get(), config.gateway_org_id, NowMs,
+                                    parts->log.get());
 
   // The local API.
   parts->authenticator = std::make_unique<LocalAuthenticator>(parts->users.get(), parts->log.get());

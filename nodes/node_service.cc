@@ -19,6 +19,25 @@ void LogRefusal(std::string_view rpc, const absl::Status& status) {
             << std::endl;
 }
 
+// The local log record of an evaluation: what the authorisation says (no
+// identifiers exist at this point, only blinded elements and counts).
+v1::LocalLogRecord EvaluationRecord(const v1::EvaluateRequest& request, v1::LocalEventKind kind,
+                                    v1::Outcome outcome) {
+  const v1::AuthorisationPayload& a = request.authorisation().payload();
+  v1::LocalLogRecord record;
+  record.set_kind(kind);
+  record.set_purpose_id(a.purpose_id());
+  record.set_case_id(a.case_id());
+  record.set_exchange_id(a.exchange_id());
+  record.set_counterpart_org_id(a.requester_org_id());
+  record.set_subject_count(a.subject_count());
+  record.set_element_count(static_cast<uint64_t>(request.blinded_elements_size()));
+  record.set_policy_version(a.policy_version());
+  record.set_outcome(outcome);
+  if (request.has_receipt()) *record.add_receipts() = request.receipt();
+  return record;
+}
+
 }  // namespace
 
 absl::Status NodeService::CheckCallerIsGateway(const grpc::ServerContext& context) const {
@@ -45,7 +64,31 @@ grpc::Status NodeService::Evaluate(grpc::ServerContext* context,
   absl::StatusOr<v1::EvaluateResponse> result = evaluator_->Evaluate(*request, now_ms_());
   if (!result.ok()) {
     LogRefusal("Evaluate", result.status());
+    if (log_ != nullptr) {
+      v1::LocalLogRecord record = EvaluationRecord(
+          *request, v1::LOCAL_EVENT_KIND_EVALUATION_REFUSED, v1::OUTCOME_REFUSED);
+      if (auto detail = rpc::ErrorDetailOf(result.status());
+          detail && detail->reason() != v1::DENIAL_REASON_UNSPECIFIED) {
+        record.add_denial_reasons(detail->reason());
+      }
+      record.set_detail(std::string(result.status().message().substr(0, 2000)));
+      // The refusal stands whether or not its record could be written.
+      if (auto logged = log_->Append(std::move(record)); !logged.ok()) {
+        LogRefusal("Evaluate (local log)", logged.status());
+      }
+    }
     return rpc::ToGrpcStatus(result.status());
+  }
+  if (log_ != nullptr) {
+    auto logged = log_->Append(
+        EvaluationRecord(*request, v1::LOCAL_EVENT_KIND_EVALUATION_ANSWERED, v1::OUTCOME_GRANTED));
+    if (!logged.ok()) {
+      const absl::Status withheld = absl::UnavailableError(
+          StrCat("the node could not record the evaluation in its log; nothing was answered: ",
+                 logged.status().message()));
+      LogRefusal("Evaluate", withheld);
+      return rpc::ToGrpcStatus(withheld);
+    }
   }
   *response = *std::move(result);
   return grpc::Status::OK;

@@ -10,6 +10,11 @@
 //   Disclose,
 //   DeliverNotifications  UNIMPLEMENTED (not in this version of the node).
 //
+// The node's own log: EVALUATION_ANSWERED (purpose, case, exchange,
+// requester, counts, the gateway's receipt) before the answer leaves, and
+// EVALUATION_REFUSED with the reason for a refusal after the caller was
+// established as the gateway.
+//
 // Logging: one line per refused call on stderr with the status code and
 // message. The node never receives identifiers (only blinded elements), and
 // the messages of the evaluator and the authorisation check name fields and
@@ -25,16 +30,21 @@
 #include <string>
 
 #include "nodes/evaluator.h"
+#include "nodes/local_log.h"
 #include "schakel/v1/node.grpc.pb.h"
 
 namespace schakel::nodes {
 
 class NodeService final : public v1::Node::Service {
  public:
-  // `now_ms`: milliseconds since the Unix epoch.
-  NodeService(Evaluator* evaluator, std::string gateway_org_id, std::function<int64_t()> now_ms)
+  // `now_ms`: milliseconds since the Unix epoch. `log` (not owned; null
+  // only in tests that do not look at it) receives one record per
+  // evaluation answered or refused; an answer whose record cannot be
+  // written is withheld (UNAVAILABLE): fail closed.
+  NodeService(Evaluator* evaluator, std::string gateway_org_id, std::function<int64_t()> now_ms,
+              LocalLog* log = nullptr)
       : evaluator_(evaluator), gateway_org_id_(std::move(gateway_org_id)),
-        now_ms_(std::move(now_ms)) {}
+        now_ms_(std::move(now_ms)), log_(log) {}
 
   grpc::Status Evaluate(grpc::ServerContext* context, const v1::EvaluateRequest* request,
                         v1::EvaluateResponse* response) override;
@@ -51,6 +61,7 @@ class NodeService final : public v1::Node::Service {
   Evaluator* const evaluator_;
   const std::string gateway_org_id_;
   const std::function<int64_t()> now_ms_;
+  LocalLog* const log_;
 };
 
 }  // namespace schakel::nodes

@@ -7,11 +7,13 @@
 
 #include "absl/strings/str_split.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "crypto/match_keys.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
+#include "nodes/subject_keys.h"
 
 namespace schakel::nodes {
 namespace {
@@ -84,12 +86,6 @@ std::string AddressGroupPrefix(std::string_view address_digest) {
   return StrCat(kAddressPrefix, crypto::ToHex(crypto::AsBytes(address_digest)), "/");
 }
 
-size_t Utf8Chars(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
 // ULID layout: 48-bit milliseconds, 80 random bits, Crockford base32.
 std::string NewSignalId(absl::Time now) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -115,31 +111,10 @@ std::string NewSignalId(absl::Time now) {
 }
 
 // The crypto errors name "bsn", "surname", ...; here they become
-// "subject.<field>" (postcode and house_number under "address").
+// "subject.<field>" (nodes/subject_keys.h).
 void SubjectProblems(absl::string_view message, std::vector<SignalProblem>& out) {
-  for (absl::string_view part : absl::StrSplit(message, "; ")) {
-    std::string_view p(part.data(), part.size());
-    if (p.starts_with("no identifiers")) {
-      out.push_back({"subject", std::string(p)});
-      continue;
-    }
-    const size_t colon = p.find(": ");
-    // A problem text may itself contain "; " (crypto/match_keys.h): a part
-    // that does not start with a field name continues the previous problem.
-    if (!out.empty() && (colon == std::string_view::npos ||
-                         p.substr(0, colon).find(' ') != std::string_view::npos)) {
-      out.back().problem += StrCat("; ", p);
-      continue;
-    }
-    std::string field = std::string(p.substr(0, colon));
-    std::string problem =
-        colon == std::string_view::npos ? "is not valid" : std::string(p.substr(colon + 2));
-    if (field.starts_with("postcode") || field.starts_with("house_number")) {
-      field = StrCat("subject.address.", field);
-    } else {
-      field = StrCat("subject.", field);
-    }
-    out.push_back({std::move(field), std::move(problem)});
+  for (SubjectFieldProblem& p : SubjectKeyProblems(message)) {
+    out.push_back({SubjectFieldPath("subject", p), std::move(p.problem)});
   }
 }
 
@@ -159,50 +134,6 @@ void ClearOutputOnly(v1::Signal& signal) {
   signal.clear_key_types();
   signal.clear_tagged_purpose_ids();
   signal.clear_address_excluded();
-}
-
-crypto::SubjectIdentifiers ToIdentifiers(const v1::Subject& subject) {
-  crypto::SubjectIdentifiers ids;
-  auto given = [](const std::string& s) -> std::optional<std::string> {
-    if (s.empty()) return std::nullopt;
-    return s;
-  };
-  ids.bsn = given(subject.bsn());
-  ids.given_names = given(subject.given_names());
-  if (!subject.surname().empty()) {
-    ids.surname = subject.surname_prefix().empty()
-                      ? subject.surname()
-                      : StrCat(subject.surname_prefix(), " ", subject.surname());
-  }
-  ids.birth_date = given(subject.birth_date());
-  if (subject.has_address() &&
-      (!subject.address().postcode().empty() || subject.address().house_number() != 0)) {
-    ids.postcode = subject.address().postcode();
-    ids.house_number =
-        subject.address().house_number() == 0
-            ? std::string()
-            : StrCat(subject.address().house_number(), subject.address().house_number_suffix());
-  }
-  return ids;
-}
-
-std::chrono::year_month_day UtcDay(absl::Time t) {
-  const absl::CivilDay day = absl::ToCivilDay(t, absl::UTCTimeZone());
-  return std::chrono::year_month_day{std::chrono::year(static_cast<int>(day.year())),
-                                     std::chrono::month(static_cast<unsigned>(day.month())),
-                                     std::chrono::day(static_cast<unsigned>(day.day()))};
-}
-
-v1::MatchKeyType ToProtoType(crypto::MatchKeyType t) {
-  switch (t) {
-    case crypto::MatchKeyType::kBsn:
-      return v1::MATCH_KEY_TYPE_BSN;
-    case crypto::MatchKeyType::kNameDob:
-      return v1::MATCH_KEY_TYPE_NAME_DOB;
-    case crypto::MatchKeyType::kAddress:
-      return v1::MATCH_KEY_TYPE_ADDRESS;
-  }
-  return v1::MATCH_KEY_TYPE_UNSPECIFIED;
 }
 
 absl::StatusOr<v1::Signal> ParseSignal(const std::string& bytes) {
@@ -276,12 +207,12 @@ bool SignalStore::ValidSignalId(std::string_view id) {
 }
 
 crypto::SubjectIdentifiers SignalStore::IdentifiersOf(const v1::Subject& subject) {
-  return ToIdentifiers(subject);
+  return SubjectIdentifiersOf(subject);
 }
 
 absl::StatusOr<std::vector<crypto::MatchKey>> SignalStore::MatchKeysOf(const v1::Subject& subject,
                                                                        absl::Time now) {
-  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(subject), UtcDay(now));
+  auto keys = crypto::DeriveMatchKeys(SubjectIdentifiersOf(subject), UtcDay(now));
   if (keys.ok()) return keys;
   std::vector<SignalProblem> problems;
   SubjectProblems(keys.status().message(), problems);
@@ -375,7 +306,7 @@ absl::Status SignalStore::Normalise(v1::Signal& signal, absl::Time now,
   if (Utf8Chars(contact.unit()) > 200) problems.push_back({"contact.unit", "longer than 200"});
 
   // Keys: every given identifier is validated; the message names fields only.
-  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(signal.subject()), UtcDay(now));
+  auto keys = crypto::DeriveMatchKeys(SubjectIdentifiersOf(signal.subject()), UtcDay(now));
   if (!keys.ok()) SubjectProblems(keys.status().message(), problems);
 
   if (!signal.has_registered_at()) SetTime(now, signal.mutable_registered_at());
@@ -422,7 +353,7 @@ std::vector<SignalProblem> SignalStore::Validate(v1::Signal& signal, absl::Time 
 }
 
 absl::StatusOr<PreparedSignal> SignalStore::Derive(v1::Signal signal) const {
-  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(signal.subject()), crypto::UtcToday());
+  auto keys = crypto::DeriveMatchKeys(SubjectIdentifiersOf(signal.subject()), crypto::UtcToday());
   if (!keys.ok()) {
     std::vector<SignalProblem> problems;
     SubjectProblems(keys.status().message(), problems);
@@ -542,7 +473,7 @@ std::optional<SignalStore::AddressMeta> SignalStore::ReadMeta(const std::string&
   }
   // A record written before sig/m/ existed: the address from the stored
   // subject when it still parses; otherwise there is no group to leave.
-  auto keys = crypto::DeriveMatchKeys(ToIdentifiers(stored.subject()), crypto::UtcToday());
+  auto keys = crypto::DeriveMatchKeys(SubjectIdentifiersOf(stored.subject()), crypto::UtcToday());
   if (!keys.ok()) return std::nullopt;
   for (const crypto::MatchKey& k : *keys) {
     if (k.type == crypto::MatchKeyType::kAddress) {
@@ -675,7 +606,7 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
     for (uint8_t raw : p.key_types) {
       const auto type = static_cast<crypto::MatchKeyType>(raw);
       if (type == crypto::MatchKeyType::kAddress && excluded) continue;
-      const v1::MatchKeyType t = ToProtoType(type);
+      const v1::MatchKeyType t = MatchKeyTypeToProto(type);
       if (std::find(s.key_types().begin(), s.key_types().end(), t) == s.key_types().end()) {
         s.add_key_types(t);
       }

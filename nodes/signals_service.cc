@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "rpc/status.h"
 
 namespace schakel::nodes {
@@ -16,12 +17,6 @@ constexpr std::array<v1::Role, 2> kSignalRoles = {v1::ROLE_PROFESSIONAL, v1::ROL
 constexpr size_t kListBatch = 500;
 constexpr size_t kMaxReasonChars = 2000;
 constexpr int kUpdateAttempts = 3;
-
-size_t Utf8Chars(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
 
 // INVALID_ARGUMENT with every problem in the ErrorDetail.
 absl::Status ProblemsStatus(const std::vector<SignalProblem>& problems, std::string_view prefix) {

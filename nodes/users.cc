@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/random.h"
 #include "nodes/node_secret.h"
@@ -34,12 +35,6 @@ std::string HashKey(std::string_view id) { return StrCat(kHashPrefix, id); }
 void SetMs(int64_t ms, google::protobuf::Timestamp* out) {
   out->set_seconds(ms / 1000);
   out->set_nanos(static_cast<int32_t>((ms % 1000) * 1'000'000));
-}
-
-size_t Utf8Chars(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
 }
 
 std::string RoleList(const google::protobuf::RepeatedField<int>& roles) {

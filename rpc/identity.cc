@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/org_id.h"
 #include "common/strings.h"
 
 namespace schakel::rpc {
@@ -37,15 +38,7 @@ constexpr std::string_view kOrgIdRule =
 
 }  // namespace
 
-bool IsValidOrgId(std::string_view org_id) {
-  if (org_id.size() < 2 || org_id.size() > 63) return false;
-  if (org_id[0] < 'a' || org_id[0] > 'z') return false;
-  for (char c : org_id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool IsValidOrgId(std::string_view org_id) { return schakel::IsValidOrgId(org_id); }
 
 absl::StatusOr<PeerIdentity> PeerIdentityFromAuthContext(const grpc::AuthContext* auth_context) {
   if (auth_context == nullptr || !auth_context->IsPeerAuthenticated()) {

@@ -299,6 +299,22 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFi
   return credentials;
 }
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsWithoutClientCertificate(
+    const TlsFiles& files) {
+  auto checked = ReadAndCheck(files);
+  if (!checked.ok()) return checked.status();
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back(
+      {checked->private_key.text(), checked->certificate_chain.text()});
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(options);
+  for (auto& pair : options.pem_key_cert_pairs) PemText::Wipe(pair.private_key);
+  if (credentials == nullptr) {
+    return absl::InternalError(
+        "gRPC could not create TLS server credentials (without client certificate)");
+  }
+  return credentials;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentialsFromFiles(
     const TlsFiles& files) {
   auto checked = ReadAndCheck(files);

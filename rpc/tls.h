@@ -6,6 +6,8 @@
 // verifies a client certificate (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_
 // CERTIFICATE_AND_VERIFY), so a call without a valid client certificate never
 // reaches a service: the handshake fails and the client sees UNAVAILABLE.
+// (The one exception, ServerCredentialsWithoutClientCertificate, is for the
+// node's local API, where users authenticate per call.)
 // Who the verified client is comes from identity.h, never from metadata.
 // deploy/pki.sh makes a demonstration PKI; docs/pki.md describes it.
 //
@@ -23,7 +25,7 @@
 // Validity dates are not checked here: the peer checks them at every
 // handshake, and a certificate can expire while a server runs.
 //
-// Errors of both functions (every message names the file and its role, e.g.
+// Errors of the functions (every message names the file and its role, e.g.
 // "private key file /etc/schakel/tls/node.key"):
 //   NOT_FOUND            a file does not exist.
 //   PERMISSION_DENIED    the operating system refuses to open a file; other
@@ -44,7 +46,7 @@
 // hold copies of the PEM data; the files may change afterwards without
 // effect (restart to reload).
 //
-// Thread safety: both functions are reentrant; the credentials may be used
+// Thread safety: the functions are reentrant; the credentials may be used
 // from any thread.
 #ifndef SCHAKEL_RPC_TLS_H_
 #define SCHAKEL_RPC_TLS_H_
@@ -74,6 +76,16 @@ struct TlsFiles {
 // client to present a certificate that chains to `files.ca_certificates`.
 // Errors: see the top of this file.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFiles(
+    const TlsFiles& files);
+
+// Server credentials that present `files.certificate_chain` but ask for no
+// client certificate: for a listener whose callers authenticate per call
+// (the node's local API, bearer credentials in local.proto), never for
+// node <-> gateway traffic. The files, the CA certificates included, are
+// checked exactly as for ServerCredentialsFromFiles, so that one bad file
+// is reported the same way for either listener.
+// Errors: see the top of this file.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsWithoutClientCertificate(
     const TlsFiles& files);
 
 // Client credentials that present `files.certificate_chain` and accept only a

@@ -354,6 +354,17 @@ TEST_F(FederationTest, ImportedSignalsArePublishedAndMatchAtTheRightPartners) {
   EXPECT_EQ(Hits(m, 0, "politie"), (std::set<std::string>{"bsn", "name_dob", "address"}));
   EXPECT_TRUE(Hits(m, 0, "zorg").empty());
 
+  // Each answering node logged its evaluations in its own log.
+  raw = fed_->Cli("politie", "admin", {"log", "--json"});
+  EXPECT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_THAT(raw.out, HasSubstr("LOCAL_EVENT_KIND_EVALUATION_ANSWERED"));
+  EXPECT_THAT(raw.out, HasSubstr("\"counterpart_org_id\":\"riec\""));
+  // The requesting node logged its matches.
+  raw = fed_->Cli("riec", "admin", {"log", "--json"});
+  EXPECT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_THAT(raw.out, HasSubstr("LOCAL_EVENT_KIND_MATCH_RUN"));
+  EXPECT_THAT(raw.out, Not(HasSubstr(kAnna.bsn)));
+
   // The human table names the partners and the exchange.
   args = {"match", "--purpose", kZorgPurpose};
   for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
