@@ -355,7 +355,11 @@ class GatewayTestEnv {
     return out + "]}";
   }
 
+  // Safe to call from several test threads at once (the concurrency test
+  // does): the stub is made once under a lock, then shared (stubs are
+  // thread-safe).
   v1::Gateway::Stub& As(const std::string& org) {
+    std::lock_guard lock(stubs_mu_);
     auto& stub = stubs_[org];
     if (stub == nullptr) {
       auto credentials = rpc::ClientCredentialsFromFiles(SharedPki::Get().Files(org));
@@ -518,6 +522,7 @@ class GatewayTestEnv {
   TestClock clock_;
   std::unique_ptr<GatewayServer> server_;
   std::string address_;
+  std::mutex stubs_mu_;
   std::map<std::string, std::unique_ptr<v1::Gateway::Stub>> stubs_;
   store::FaultyStore* faulty_ = nullptr;
   mutable std::mutex lines_mu_;
