@@ -1,7 +1,6 @@
 #include "cli/import_parser.h"
 
 #include <google/protobuf/util/json_util.h>
-#include <utf8proc.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,6 +13,7 @@
 #include "absl/status/status.h"
 #include "cli/proto_text.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 
 namespace schakel::cli {
 namespace {
@@ -22,19 +22,6 @@ using schakel::v1::ImportRow;
 using schakel::v1::MatchSubject;
 using schakel::v1::Signal;
 using schakel::v1::Subject;
-
-bool IsValidUtf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
-  while (left > 0) {
-    utf8proc_int32_t code_point = 0;
-    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &code_point);
-    if (n <= 0) return false;
-    p += n;
-    left -= n;
-  }
-  return true;
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -76,7 +63,7 @@ absl::StatusOr<std::vector<std::string>> ReadHeader(CsvReader& csv,
   for (size_t i = 0; i < header.fields.size(); ++i) {
     const std::string name(Trim(header.fields[i]));
     const std::string where = StrCat("line ", header.line, ": header column ", i + 1);
-    if (!IsValidUtf8(name)) return absl::InvalidArgumentError(StrCat(where, ": not valid UTF-8"));
+    if (!Utf8Valid(name)) return absl::InvalidArgumentError(StrCat(where, ": not valid UTF-8"));
     if (name.empty()) return absl::InvalidArgumentError(StrCat(where, " has no name"));
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       return absl::InvalidArgumentError(
@@ -207,7 +194,7 @@ std::string FormatLineProblem(const LineProblem& problem) {
 
 bool SetSignalColumn(std::string_view column, std::string_view raw, Signal& signal,
                      std::string& problem) {
-  if (!IsValidUtf8(raw)) {
+  if (!Utf8Valid(raw)) {
     problem = "not valid UTF-8 (save the file as UTF-8)";
     return false;
   }
@@ -383,7 +370,7 @@ SignalFileReader::Result SignalFileReader::NextCsv(ImportRow& row,
 
 bool ParseSignalJson(std::string_view text, uint64_t line, Signal& signal,
                      std::vector<LineProblem>& problems) {
-  if (!IsValidUtf8(text)) {
+  if (!Utf8Valid(text)) {
     problems.push_back({line, "", "not valid UTF-8 (save the file as UTF-8)"});
     return false;
   }
@@ -455,7 +442,7 @@ SignalFileReader::Result SignalFileReader::NextJsonLine(ImportRow& row,
 
 bool SetSubjectColumn(std::string_view column, std::string_view raw, MatchSubject& subject,
                       std::string& problem) {
-  if (!IsValidUtf8(raw)) {
+  if (!Utf8Valid(raw)) {
     problem = "not valid UTF-8 (save the file as UTF-8)";
     return false;
   }

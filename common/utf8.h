@@ -2,10 +2,12 @@
 // characters, not bytes). Kept apart from strings.h so that a change here
 // does not rebuild every file.
 //
-// Thread safety: reentrant. Errors: none; invalid UTF-8 is counted as if
-// well-formed (callers check validity where it matters).
+// Thread safety: reentrant. Errors: none; Utf8Chars counts invalid UTF-8 as
+// if well-formed (callers check validity with Utf8Valid where it matters).
 #ifndef SCHAKEL_COMMON_UTF8_H_
 #define SCHAKEL_COMMON_UTF8_H_
+
+#include <utf8proc.h>
 
 #include <cstddef>
 #include <string_view>
@@ -18,6 +20,21 @@ inline size_t Utf8Chars(std::string_view text) {
   size_t n = 0;
   for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return n;
+}
+
+// Whether `text` is well-formed UTF-8 (utf8proc's decoder: no overlong
+// forms, surrogates or code points above U+10FFFF).
+inline bool Utf8Valid(std::string_view text) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
+  while (left > 0) {
+    utf8proc_int32_t code_point = 0;
+    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &code_point);
+    if (n <= 0) return false;
+    p += n;
+    left -= n;
+  }
+  return true;
 }
 
 }  // namespace schakel

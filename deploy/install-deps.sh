@@ -8,7 +8,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   # runtime libraries
   libsodium-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  librocksdb-dev libssl-dev libutf8proc-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  librocksdb-dev libjemalloc-dev libssl-dev libutf8proc-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # PKI for the demo federation and the integration tests

@@ -1,6 +1,8 @@
 #include "nodes/import.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "common/strings.h"
@@ -10,92 +12,73 @@
 namespace schakel::nodes {
 namespace {
 
-constexpr std::string_view kActivePrefix = "imp/a/";
-constexpr std::string_view kRowPrefix = "imp/r/";
 constexpr std::string_view kJournalPrefix = "imp/j/";
+constexpr std::string_view kUndoPrefix = "imp/u/";
+// Left by imports of an earlier version, which staged rows in the store.
+constexpr std::string_view kLegacyPrefixes[] = {"imp/a/", "imp/r/"};
 constexpr size_t kMaxSourceNameChars = 255;
 // Below this many rows per thread, extra threads cost more than they save.
 constexpr size_t kMinRowsPerThread = 64;
+// Chunks the tagging threads may run ahead of the commit.
+constexpr size_t kChunksAhead = 4;
 
-std::string ActiveKey(std::string_view id) { return StrCat(kActivePrefix, id); }
-std::string RowPrefix(std::string_view id) { return StrCat(kRowPrefix, id, "/"); }
-std::string RowKey(std::string_view id, uint64_t index) {
-  return StrCat(RowPrefix(id), store::EncodeKeyU64(index));
-}
 std::string JournalKey(std::string_view id) { return StrCat(kJournalPrefix, id); }
+std::string UndoPrefix(std::string_view id) { return StrCat(kUndoPrefix, id, "/"); }
+std::string UndoKey(std::string_view id, uint64_t chunk) {
+  return StrCat(UndoPrefix(id), store::EncodeKeyU64(chunk));
+}
 
-struct Journal {
-  uint64_t next = 0;   // index of the first staged row not yet committed
-  uint64_t total = 0;  // rows staged
+v1::LocalLogRecord ImportRecord(const SignalActor& actor, uint64_t rows, v1::Outcome outcome,
+                                std::string detail, const LocalPolicy& policy) {
+  v1::LocalLogRecord record;
+  record.set_kind(v1::LOCAL_EVENT_KIND_SIGNALS_IMPORTED);
+  record.set_user_id(actor.user_id);
+  record.set_role(actor.role);
+  record.set_subject_count(rows);
+  record.set_outcome(outcome);
+  record.set_detail(std::move(detail));
+  record.set_local_policy_version(policy.version());
+  return record;
+}
 
-  std::string Encode() const { return StrCat(next, " ", total); }
-  static absl::StatusOr<Journal> Decode(std::string_view text) {
-    const absl::Status bad = absl::DataLossError("import: a journal does not parse");
-    const size_t space = text.find(' ');
-    if (space == std::string_view::npos) return bad;
-    Journal j;
-    uint64_t* fields[] = {&j.next, &j.total};
-    const std::string_view parts[] = {text.substr(0, space), text.substr(space + 1)};
-    for (size_t i = 0; i < 2; ++i) {
-      if (parts[i].empty() || parts[i].size() > 19 ||
-          !std::all_of(parts[i].begin(), parts[i].end(),
-                       [](char c) { return c >= '0' && c <= '9'; })) {
-        return bad;
-      }
-      *fields[i] = std::stoull(std::string(parts[i]));
-    }
-    if (j.next > j.total) return absl::DataLossError("import: a journal is inconsistent");
-    return j;
-  }
-};
-
-// Commits the staged rows from journal.next on, chunk by chunk; each chunk
-// moves the journal in the same atomic write; the last removes it.
-absl::StatusOr<PreparedCommit> CommitStaged(SignalStore* signals, store::KvStore* kv,
-                                            const SignalStore::ChangeLock& lock,
-                                            const std::string& id, Journal journal,
-                                            size_t chunk_size,
-                                            const std::function<void(uint64_t)>& after_chunk) {
-  chunk_size = std::max<size_t>(chunk_size, 1);
-  PreparedCommit total;
-  if (journal.next == journal.total) {
+// Rolls back the committed chunks of import `id` (those with an undo
+// record), newest first, one atomic write each; the last write also removes
+// the journal and carries `record`. Returns how many chunks were undone.
+absl::StatusOr<size_t> RollBackImport(SignalStore* signals, store::KvStore* kv,
+                                      const SignalStore::ChangeLock& lock, const std::string& id,
+                                      const v1::LocalLogRecord& record) {
+  auto undo = kv->Scan(UndoPrefix(id), store::PrefixEnd(UndoPrefix(id)));
+  if (!undo.ok()) return undo.status();
+  if (undo->empty()) {  // stopped before its first chunk: only the journal and the record
     store::WriteBatch done;
     done.Delete(JournalKey(id));
-    done.Delete(ActiveKey(id));
-    if (absl::Status s = kv->Write(done, store::Durability::kSynced); !s.ok()) return s;
-    return total;
+    auto undone = signals->RollBack(lock, "", &record, std::move(done));
+    if (!undone.ok()) return undone.status();
+    return 0;
   }
-  while (journal.next < journal.total) {
-    auto rows = kv->Scan(RowKey(id, journal.next), store::PrefixEnd(RowPrefix(id)), chunk_size);
-    if (!rows.ok()) return rows.status();
-    if (rows->empty()) {
-      return absl::DataLossError(
-          StrCat("import: staged rows from ", journal.next, " of ", journal.total, " are missing"));
-    }
-    std::vector<PreparedSignal> chunk;
-    chunk.reserve(rows->size());
-    for (const auto& [key, value] : *rows) {
-      auto prepared = SignalStore::DecodePrepared(value);
-      if (!prepared.ok()) return prepared.status();
-      chunk.push_back(*std::move(prepared));
-    }
-    const uint64_t next = journal.next + rows->size();
+  for (size_t i = undo->size(); i-- > 0;) {
+    const auto& [key, value] = (*undo)[i];
     store::WriteBatch extra;
-    extra.DeleteRange(RowKey(id, journal.next), RowKey(id, next));
-    if (next >= journal.total) {
-      extra.Delete(JournalKey(id));
-      extra.Delete(ActiveKey(id));
-    } else {
-      extra.Put(JournalKey(id), Journal{next, journal.total}.Encode());
-    }
-    auto committed = signals->CommitPrepared(lock, std::move(chunk), nullptr, std::move(extra));
-    if (!committed.ok()) return committed.status();
-    total.tags_added += committed->tags_added;
-    total.tags_removed += committed->tags_removed;
-    journal.next = next;
-    if (after_chunk) after_chunk(journal.next);
+    extra.Delete(key);
+    if (i == 0) extra.Delete(JournalKey(id));
+    auto undone = signals->RollBack(lock, value, i == 0 ? &record : nullptr, std::move(extra));
+    if (!undone.ok()) return undone.status();
   }
-  return total;
+  return undo->size();
+}
+
+// Runs work(begin, end) over [0, n) in contiguous parts on up to `threads`
+// threads (this one included).
+void ForEachPart(size_t n, int threads, const std::function<void(size_t, size_t)>& work) {
+  const size_t parts =
+      std::clamp<size_t>(n / kMinRowsPerThread, 1, static_cast<size_t>(std::max(threads, 1)));
+  const size_t per = (n + parts - 1) / parts;
+  std::vector<std::thread> workers;
+  for (size_t t = 1; t < parts; ++t) {
+    workers.emplace_back(work, std::min(n, t * per), std::min(n, (t + 1) * per));
+  }
+  work(0, std::min(n, per));
+  for (std::thread& w : workers) w.join();
 }
 
 google::protobuf::Duration ToDuration(absl::Duration d) {
@@ -150,10 +133,6 @@ absl::StatusOr<std::unique_ptr<SignalImport>> SignalImport::Begin(
       new SignalImport(signals, kv, log, header, actor, now, std::move(options)));
 }
 
-SignalImport::~SignalImport() {
-  if (!committing_ && wrote_) (void)Discard();  // best effort; Recover removes leftovers
-}
-
 void SignalImport::AddProblem(uint64_t line, std::string field, std::string problem) {
   ++problem_count_;
   if (problems_.size() >= kMaxListedProblems) return;
@@ -161,17 +140,6 @@ void SignalImport::AddProblem(uint64_t line, std::string field, std::string prob
   p.set_line(line);
   p.mutable_problem()->set_field(std::move(field));
   p.mutable_problem()->set_problem(std::move(problem));
-}
-
-absl::Status SignalImport::Discard() {
-  if (!wrote_) return absl::OkStatus();
-  store::WriteBatch batch;
-  batch.DeleteRange(RowPrefix(id_hex_), store::PrefixEnd(RowPrefix(id_hex_)));
-  batch.Delete(ActiveKey(id_hex_));
-  if (absl::Status s = kv_->Write(batch, store::Durability::kBuffered); !s.ok()) return s;
-  wrote_ = false;
-  staged_ = 0;
-  return absl::OkStatus();
 }
 
 absl::Status SignalImport::AddRows(const v1::ImportRows& rows) {
@@ -188,75 +156,52 @@ absl::Status SignalImport::AddRows(const v1::ImportRows& rows) {
   }
   rows_received_ += n;
 
-  // Validate (and, while everything is valid, tag) on several threads.
+  // Validate and normalise on several threads.
   struct Slot {
-    std::optional<PreparedSignal> prepared;
+    v1::Signal signal;
     std::vector<SignalProblem> problems;
   };
   std::vector<Slot> slots(n);
-  const bool tag = problem_count_ == 0;
   const auto work = [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
-      const v1::Signal& signal = rows.rows(static_cast<int>(i)).signal();
-      if (tag) {
-        auto prepared = signals_->Prepare(signal, now_, actor_.user_id, &slots[i].problems);
-        if (prepared.ok()) {
-          slots[i].prepared = *std::move(prepared);
-        } else if (slots[i].problems.empty()) {
-          slots[i].problems.push_back({"", std::string(prepared.status().message())});
-        }
-      } else {
-        v1::Signal copy = signal;
-        if (copy.signal_id().empty()) copy.set_signal_id("assigned");  // as Prepare would
-        slots[i].problems = signals_->Validate(copy, now_);
+      Slot& slot = slots[i];
+      slot.signal = rows.rows(static_cast<int>(i)).signal();
+      if (slot.signal.signal_id().empty()) {
+        slot.signal.set_signal_id(SignalStore::NewSignalId(now_));
       }
+      slot.problems = signals_->Validate(slot.signal, now_);
     }
   };
-  const size_t threads = std::clamp<size_t>(n / kMinRowsPerThread, 1,
-                                            static_cast<size_t>(std::max(options_.threads, 1)));
-  {
-    std::vector<std::thread> workers;
-    const size_t per = (n + threads - 1) / threads;
-    for (size_t t = 1; t < threads; ++t) {
-      workers.emplace_back(work, std::min(n, t * per), std::min(n, (t + 1) * per));
-    }
-    work(0, std::min(n, per));
-    for (std::thread& w : workers) w.join();
-  }
+  ForEachPart(n, options_.threads, work);
 
-  store::WriteBatch batch;
   for (size_t i = 0; i < n; ++i) {
     const v1::ImportRow& row = rows.rows(static_cast<int>(i));
     Slot& slot = slots[i];
+    bool valid = slot.problems.empty();
     for (SignalProblem& p : slot.problems) {
       AddProblem(row.line(), std::move(p.field), std::move(p.problem));
     }
-    const std::string& id =
-        slot.prepared ? slot.prepared->signal.signal_id() : row.signal().signal_id();
-    if (!id.empty() && SignalStore::ValidSignalId(id)) {
+    const std::string& id = slot.signal.signal_id();
+    if (SignalStore::ValidSignalId(id)) {
       const auto [it, inserted] = lines_by_id_.emplace(id, row.line());
       if (!inserted) {
         AddProblem(row.line(), "signal_id", StrCat("also used on line ", it->second));
-        slot.prepared.reset();
+        valid = false;
       } else if (!header_.replace_existing() && !row.signal().signal_id().empty()) {
         auto stored = signals_->Get(id);
         if (stored.ok()) {
           AddProblem(row.line(), "signal_id", "already stored; set replace_existing to replace it");
-          slot.prepared.reset();
+          valid = false;
         } else if (!absl::IsNotFound(stored.status())) {
           return stored.status();
         }
       }
     }
-    if (problem_count_ == 0 && slot.prepared) {
-      batch.Put(RowKey(id_hex_, staged_++), SignalStore::EncodePrepared(*slot.prepared));
-    }
+    if (problem_count_ == 0 && valid) staged_.push_back(slot.signal.SerializeAsString());
   }
-  if (problem_count_ > 0) return Discard();  // nothing will be stored: stop staging
-  if (batch.empty()) return absl::OkStatus();
-  batch.Put(ActiveKey(id_hex_), "");
-  wrote_ = true;
-  return kv_->Write(batch, store::Durability::kBuffered);
+  // Nothing will be stored once a row has a problem: keep validating only.
+  if (problem_count_ > 0) std::vector<std::string>().swap(staged_);
+  return absl::OkStatus();
 }
 
 v1::ImportProgress SignalImport::Progress() const {
@@ -268,17 +213,12 @@ v1::ImportProgress SignalImport::Progress() const {
 }
 
 absl::StatusOr<v1::ImportResult> SignalImport::Refuse(v1::Outcome outcome, std::string why) {
-  if (absl::Status discarded = Discard(); !discarded.ok()) return discarded;
-  v1::LocalLogRecord record;
-  record.set_kind(v1::LOCAL_EVENT_KIND_SIGNALS_IMPORTED);
-  record.set_user_id(actor_.user_id);
-  record.set_role(actor_.role);
-  record.set_subject_count(rows_received_);
-  record.set_outcome(outcome);
-  record.set_detail(StrCat("import of ", header_.source_name(), " (", FormatName(header_.format()),
-                           "): nothing stored; ", why));
-  record.set_local_policy_version(signals_->policy().version());
-  auto logged = log_->Append(std::move(record));
+  std::vector<std::string>().swap(staged_);
+  auto logged = log_->Append(ImportRecord(
+      actor_, rows_received_, outcome,
+      StrCat("import of ", header_.source_name(), " (", FormatName(header_.format()),
+             "): nothing stored; ", why),
+      signals_->policy()));
   if (!logged.ok()) return logged.status();
   v1::ImportResult result;
   result.set_committed(false);
@@ -315,87 +255,209 @@ absl::StatusOr<v1::ImportResult> SignalImport::Finish(
   }
 
   SignalStore::ChangeLock lock = signals_->LockChanges();
+  auto committed = Commit(lock, on_progress);
+  if (committed.ok() && !committed->has_value()) {
+    std::sort(
+        problems_.begin(), problems_.end(),
+        [](const v1::ImportProblem& a, const v1::ImportProblem& b) { return a.line() < b.line(); });
+    return Refuse(v1::OUTCOME_REFUSED, StrCat(problem_count_, " signal id(s) were stored meanwhile"));
+  }
+  if (!committed.ok()) {
+    // Undo what was committed; when the store cannot be written now,
+    // Recover does it at the next start.
+    (void)RollBackImport(
+        signals_, kv_, lock, id_hex_,
+        ImportRecord(actor_, rows_received_, v1::OUTCOME_FAILED,
+                     StrCat("import of ", header_.source_name(),
+                            ": rolled back, nothing stored: ", committed.status().message()),
+                     signals_->policy()));
+    return committed.status();
+  }
+  v1::ImportResult result;
+  result.set_committed(true);
+  result.set_rows_received(rows_received_);
+  result.set_signals_stored(rows_stored_);
+  result.set_tags_queued(**committed);
+  *result.mutable_elapsed() = ToDuration(absl::Now() - started_);
+  return result;
+}
+
+absl::StatusOr<std::optional<uint64_t>> SignalImport::Commit(
+    const SignalStore::ChangeLock& lock,
+    const std::function<void(const v1::ImportProgress&)>& on_progress) {
+  const size_t chunk_size = std::max<size_t>(options_.chunk_size, 1);
+  const size_t total = staged_.size();
+  const size_t chunks = (total + chunk_size - 1) / chunk_size;
+
+  // Tagging threads (this one among them) fill slots[k] for chunks
+  // k < committed + kChunksAhead;
+  // this thread commits slot after slot.
+  struct Slot {
+    std::vector<PreparedSignal> prepared;
+    absl::Status status;
+    bool ready = false;
+  };
+  std::vector<Slot> slots(chunks);
+  std::mutex mu;
+  std::condition_variable changed;
+  size_t next_chunk = 0, committed = 0;
+  bool stop = false;
+  // Tags chunk k into slots[k].
+  const auto tag_chunk = [&](size_t k) {
+    Slot out;
+    const size_t end = std::min(total, (k + 1) * chunk_size);
+    out.prepared.reserve(end - k * chunk_size);
+    for (size_t i = k * chunk_size; i < end && out.status.ok(); ++i) {
+      v1::Signal signal;
+      if (!signal.ParseFromString(staged_[i])) {
+        out.status = absl::InternalError("import: a validated row does not parse");
+        break;
+      }
+      std::string().swap(staged_[i]);
+      auto prepared = signals_->PrepareValidated(std::move(signal), now_, actor_.user_id);
+      if (!prepared.ok()) {
+        out.status = absl::InternalError(
+            StrCat("import: a validated row could not be tagged: ", prepared.status().message()));
+      } else {
+        out.prepared.push_back(*std::move(prepared));
+      }
+    }
+    std::lock_guard<std::mutex> l(mu);
+    out.ready = true;
+    slots[k] = std::move(out);
+    changed.notify_all();
+  };
+  // Whether a chunk may be claimed for tagging now (caller holds mu).
+  const auto claimable = [&] { return next_chunk < chunks && next_chunk < committed + kChunksAhead; };
+  const auto tagger = [&] {
+    for (;;) {
+      size_t k;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        changed.wait(l, [&] { return stop || next_chunk >= chunks || claimable(); });
+        if (stop || next_chunk >= chunks) return;
+        k = next_chunk++;
+      }
+      tag_chunk(k);
+    }
+  };
+  // This thread tags too while it has nothing to commit: threads - 1 more.
+  std::vector<std::thread> taggers;
+  for (int t = 1; t < options_.threads; ++t) taggers.emplace_back(tagger);
+  const auto stop_taggers = [&] {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stop = true;
+    }
+    changed.notify_all();
+    for (std::thread& t : taggers) t.join();
+  };
+
+  // While the first chunks are tagged: the ids checked again (a signal
+  // added while the rows arrived), then the journal and the log record in
+  // one synced write.
   if (!header_.replace_existing()) {
-    // Signals added while the rows arrived.
     for (const auto& [id, line] : lines_by_id_) {
       auto stored = signals_->Get(id);
       if (stored.ok()) {
         AddProblem(line, "signal_id", "already stored (added while the import ran)");
       } else if (!absl::IsNotFound(stored.status())) {
+        stop_taggers();
         return stored.status();
       }
     }
     if (problem_count_ > 0) {
-      std::sort(problems_.begin(), problems_.end(),
-                [](const v1::ImportProblem& a, const v1::ImportProblem& b) {
-                  return a.line() < b.line();
-                });
-      return Refuse(v1::OUTCOME_REFUSED,
-                    StrCat(problem_count_, " signal id(s) were stored meanwhile"));
+      stop_taggers();
+      return std::nullopt;
     }
   }
-
-  // The journal and the log record in one synced write; it also makes the
-  // staged rows written before it durable.
   store::WriteBatch begin;
-  begin.Put(JournalKey(id_hex_), Journal{0, staged_}.Encode());
-  begin.Put(ActiveKey(id_hex_), "");
-  v1::LocalLogRecord record;
-  record.set_kind(v1::LOCAL_EVENT_KIND_SIGNALS_IMPORTED);
-  record.set_user_id(actor_.user_id);
-  record.set_role(actor_.role);
-  record.set_subject_count(rows_received_);
-  record.set_outcome(v1::OUTCOME_GRANTED);
-  record.set_detail(StrCat("import of ", header_.source_name(), " (", FormatName(header_.format()),
-                           "): ", staged_, " signals stored",
-                           header_.replace_existing() ? " (replacing existing ids)" : ""));
-  record.set_local_policy_version(signals_->policy().version());
-  auto logged = log_->AppendWith(std::move(record), std::move(begin));
-  if (!logged.ok()) return logged.status();
-  committing_ = true;
-  wrote_ = true;
+  if (chunks > 0) begin.Put(JournalKey(id_hex_), StrCat(total));
+  auto logged = log_->AppendWith(
+      ImportRecord(actor_, rows_received_, v1::OUTCOME_GRANTED,
+                   StrCat("import of ", header_.source_name(), " (", FormatName(header_.format()),
+                          "): ", total, " signals stored",
+                          header_.replace_existing() ? " (replacing existing ids)" : ""),
+                   signals_->policy()),
+      std::move(begin));
+  if (!logged.ok()) {
+    stop_taggers();
+    return logged.status();
+  }
 
-  auto committed = CommitStaged(signals_, kv_, lock, id_hex_, Journal{0, staged_},
-                                options_.chunk_size, [&](uint64_t stored) {
-                                  rows_stored_ = stored;
-                                  if (on_progress) on_progress(Progress());
-                                  if (options_.after_chunk) options_.after_chunk(stored);
-                                });
-  if (!committed.ok()) return committed.status();
-  rows_stored_ = staged_;
-  v1::ImportResult result;
-  result.set_committed(true);
-  result.set_rows_received(rows_received_);
-  result.set_signals_stored(staged_);
-  result.set_tags_queued(committed->tags_added);
-  *result.mutable_elapsed() = ToDuration(absl::Now() - started_);
-  return result;
+  uint64_t tags_added = 0;
+  for (size_t k = 0; k < chunks; ++k) {
+    Slot slot;
+    for (;;) {
+      std::unique_lock<std::mutex> l(mu);
+      changed.wait(l, [&] { return slots[k].ready || claimable(); });
+      if (slots[k].ready) {
+        slot = std::move(slots[k]);
+        break;
+      }
+      const size_t j = next_chunk++;
+      l.unlock();
+      tag_chunk(j);
+    }
+    if (!slot.status.ok()) {
+      stop_taggers();
+      return slot.status;
+    }
+    const size_t rows = slot.prepared.size();
+    store::WriteBatch extra;
+    if (k + 1 == chunks) {
+      extra.Delete(JournalKey(id_hex_));
+      extra.DeleteRange(UndoPrefix(id_hex_), store::PrefixEnd(UndoPrefix(id_hex_)));
+    }
+    // The last chunk needs no undo record: its write ends the import.
+    auto written = signals_->CommitPrepared(lock, std::move(slot.prepared), nullptr,
+                                            std::move(extra),
+                                            k + 1 == chunks ? "" : UndoKey(id_hex_, k));
+    if (!written.ok()) {
+      stop_taggers();
+      return written.status();
+    }
+    tags_added += written->tags_added;
+    rows_stored_ += rows;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      committed = k + 1;
+    }
+    changed.notify_all();
+    if (on_progress) on_progress(Progress());
+    if (options_.after_chunk) options_.after_chunk(rows_stored_);
+  }
+  stop_taggers();
+  std::vector<std::string>().swap(staged_);
+  return tags_added;
 }
 
 absl::StatusOr<size_t> SignalImport::Recover(SignalStore* signals, store::KvStore* kv) {
-  auto active = kv->Scan(kActivePrefix, store::PrefixEnd(kActivePrefix));
-  if (!active.ok()) return active.status();
-  size_t completed = 0;
-  for (const auto& [key, value] : *active) {
-    const std::string id = key.substr(kActivePrefix.size());
-    auto journal_text = kv->Get(JournalKey(id));
-    if (!journal_text.ok()) return journal_text.status();
-    if (!journal_text->has_value()) {
-      // It never began to commit: nothing of it is stored.
-      store::WriteBatch batch;
-      batch.DeleteRange(RowPrefix(id), store::PrefixEnd(RowPrefix(id)));
-      batch.Delete(key);
-      if (absl::Status s = kv->Write(batch, store::Durability::kSynced); !s.ok()) return s;
-      continue;
+  {
+    store::WriteBatch legacy;
+    for (std::string_view prefix : kLegacyPrefixes) {
+      legacy.DeleteRange(prefix, store::PrefixEnd(prefix));
     }
-    auto journal = Journal::Decode(**journal_text);
-    if (!journal.ok()) return journal.status();
-    SignalStore::ChangeLock lock = signals->LockChanges();
-    auto committed = CommitStaged(signals, kv, lock, id, *journal, kImportRecoveryChunk, {});
-    if (!committed.ok()) return committed.status();
-    ++completed;
+    if (absl::Status s = kv->Write(legacy, store::Durability::kSynced); !s.ok()) return s;
   }
-  return completed;
+  auto journals = kv->Scan(kJournalPrefix, store::PrefixEnd(kJournalPrefix));
+  if (!journals.ok()) return journals.status();
+  size_t rolled_back = 0;
+  for (const auto& [key, rows] : *journals) {
+    const std::string id = key.substr(kJournalPrefix.size());
+    SignalStore::ChangeLock lock = signals->LockChanges();
+    v1::LocalLogRecord record;
+    record.set_kind(v1::LOCAL_EVENT_KIND_SIGNALS_IMPORTED);
+    record.set_outcome(v1::OUTCOME_FAILED);
+    record.set_detail(StrCat("an import of ", rows,
+                             " rows stopped while committing; rolled back at start, nothing of "
+                             "it stored"));
+    record.set_local_policy_version(signals->policy().version());
+    auto undone = RollBackImport(signals, kv, lock, id, record);
+    if (!undone.ok()) return undone.status();
+    ++rolled_back;
+  }
+  return rolled_back;
 }
 
 }  // namespace schakel::nodes

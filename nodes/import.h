@@ -3,41 +3,45 @@
 //
 // Flow:
 //   1. Begin(header): one import session with its own 16-byte id.
-//   2. AddRows(batch), any number of times: every row is validated with the
-//      SignalStore's own rules (SignalStore::Prepare), and its tags are
-//      computed right away, spread over `threads` threads (the expensive
-//      part: one POPRF evaluation per key per purpose). Problems are
-//      collected per row with its line number and field; a signal id used
-//      twice in the file, or already stored when replace_existing is false,
-//      is a problem of the row. Valid rows are staged in the KvStore
-//      (buffered writes) under "imp/r/<import id>/"; once any row has a
-//      problem nothing more is staged or tagged (only validated), since
-//      nothing will be stored.
-//   3. Finish(commit): when commit is false or any row has a problem, the
-//      staged rows are removed and nothing is stored. Otherwise, holding
-//      the SignalStore's change lock for the whole commit:
-//        a. (replace_existing false) every staged id is checked again;
+//   2. AddRows(batch), any number of times: every row is validated and
+//      normalised with the SignalStore's own rules (SignalStore::Validate),
+//      spread over `threads` threads; an empty signal id is assigned here.
+//      Problems are collected per row with its line number and field; a
+//      signal id used twice in the file, or already stored when
+//      replace_existing is false, is a problem of the row. Valid rows are
+//      kept in memory (serialized, about 0.3 to 1 KiB per row: at most
+//      kMaxImportRows rows) until Finish; nothing is written to the store
+//      and no tag is computed yet, so a file with a bad last row is refused
+//      without the expensive part.
+//   3. Finish(commit): when commit is false or any row has a problem,
+//      nothing is stored. Otherwise, holding the SignalStore's change lock
+//      for the whole commit:
+//        a. (replace_existing false) every id is checked again;
 //        b. the journal "imp/j/<import id>" and the SIGNALS_IMPORTED record
-//           are written in one synced write; being synced it also makes
-//           every staged row before it durable (write-ahead-log order);
-//        c. the staged rows are committed in chunks of `chunk_size`
-//           (SignalStore::CommitPrepared): each chunk's signals, tags,
-//           queue entry, the removal of its staged rows and the journal's
-//           new position are ONE atomic synced write; the last chunk also
-//           removes the journal.
+//           are written in one synced write (a and b while the first
+//           chunks are being tagged);
+//        c. `threads` threads compute the tags chunk by chunk (one POPRF
+//           evaluation per key per purpose) while this thread commits the
+//           chunks already tagged, in order (SignalStore::CommitPrepared):
+//           each chunk's signals, tags, queue entry and its undo record
+//           "imp/u/<import id>/<u64 chunk>" are ONE atomic synced write; the
+//           last chunk also removes the journal and every undo record.
+//      When a chunk cannot be tagged or written, the chunks already
+//      committed are rolled back at once (SignalStore::RollBack, newest
+//      first) and the error is returned.
 //   4. Recover(), at node start, before serving: an import whose journal
-//      exists was committing when the node stopped: its remaining chunks
-//      are committed (roll forward; nothing else can have changed the
-//      signals in between). Staged rows of an import without a journal are
-//      removed (it never started to commit). So after any crash an import
-//      is either wholly stored or not at all.
+//      exists was committing when the node stopped: its committed chunks are
+//      rolled back, newest first, each in one atomic write that also removes
+//      its undo record; the last also removes the journal and logs the roll
+//      back. So after any crash an import is either wholly stored or not at
+//      all (the user imports the file again).
 //
 // No identifier, signal content or signal id goes into an error message or
 // the log; problems name the line and the field only.
 //
-// Key layout: "imp/a/<id hex>" -> "" (an import with staged rows),
-// "imp/r/<id hex>/<u64 index>" -> SignalStore::EncodePrepared,
-// "imp/j/<id hex>" -> journal ("<next index> <total rows>" in ASCII).
+// Key layout: "imp/j/<id hex>" -> journal (the number of rows, in ASCII),
+// "imp/u/<id hex>/<u64 chunk>" -> the chunk's undo record
+// (SignalStore::CommitPrepared's undo_key).
 //
 // Thread safety: a SignalImport is used by one thread (the rpc's); it uses
 // worker threads internally. Recover must not run concurrently with an
@@ -48,6 +52,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -67,15 +72,13 @@ inline constexpr uint64_t kMaxImportRows = 2'000'000;
 inline constexpr size_t kMaxRowsPerMessage = 10'000;
 // Most problems listed in an ImportResult (problem_count has the total).
 inline constexpr size_t kMaxListedProblems = 100'000;
-// Signals per atomic write when Recover completes an import.
-inline constexpr size_t kImportRecoveryChunk = 1000;
 
 struct ImportOptions {
-  int threads = 2;           // for validation and tags
+  int threads = 2;           // for validation and for tags
   size_t chunk_size = 1000;  // signals per atomic commit
   uint64_t max_rows = kMaxImportRows;
-  // Called after every committed chunk (tests use it to stop a "crashed"
-  // import between chunks).
+  // Called after every committed chunk with the rows stored so far (tests
+  // use it to stop a "crashed" import between chunks).
   std::function<void(uint64_t rows_stored)> after_chunk;
 };
 
@@ -87,8 +90,7 @@ class SignalImport {
       SignalStore* signals, store::KvStore* kv, LocalLog* log, const v1::ImportHeader& header,
       const SignalActor& actor, absl::Time now, ImportOptions options = {});
 
-  // Removes the staged rows unless the import committed (or began to).
-  ~SignalImport();
+  ~SignalImport() = default;
   SignalImport(const SignalImport&) = delete;
   SignalImport& operator=(const SignalImport&) = delete;
 
@@ -103,8 +105,9 @@ class SignalImport {
   // Stores everything when `commit` and no row has a problem; otherwise
   // stores nothing. Logs SIGNALS_IMPORTED either way. `on_progress` is
   // called after each committed chunk. Errors: UNAVAILABLE / INTERNAL from
-  // the store: when the commit had begun, the rest is completed by
-  // Recover at the next start (the import is not lost half-way).
+  // the store or the OPRF: the chunks already committed are rolled back
+  // (by Recover at the next start when the store cannot be written now),
+  // so the import is never left half-way.
   absl::StatusOr<v1::ImportResult> Finish(
       bool commit, const std::function<void(const v1::ImportProgress&)>& on_progress = {});
 
@@ -112,17 +115,22 @@ class SignalImport {
   // stored; logged as SIGNALS_IMPORTED (refused). Errors: from the store.
   absl::Status Abandon(std::string_view why);
 
-  // Completes imports that were committing when the node stopped and
-  // removes the staged rows of the others. Returns how many imports were
-  // completed. Errors: from the store (the node must not start then).
+  // Rolls back imports that were committing when the node stopped. Returns
+  // how many were rolled back. Errors: from the store (the node must not
+  // start then).
   static absl::StatusOr<size_t> Recover(SignalStore* signals, store::KvStore* kv);
 
  private:
   SignalImport(SignalStore* signals, store::KvStore* kv, LocalLog* log, v1::ImportHeader header,
                SignalActor actor, absl::Time now, ImportOptions options);
   void AddProblem(uint64_t line, std::string field, std::string problem);
-  absl::Status Discard();
   absl::StatusOr<v1::ImportResult> Refuse(v1::Outcome outcome, std::string why);
+  // Finish, steps a to c: returns the tags queued for publication, or
+  // nullopt when step a found ids stored meanwhile (listed as problems;
+  // nothing written).
+  absl::StatusOr<std::optional<uint64_t>> Commit(
+      const SignalStore::ChangeLock& lock,
+      const std::function<void(const v1::ImportProgress&)>& on_progress);
 
   SignalStore* const signals_;
   store::KvStore* const kv_;
@@ -134,14 +142,12 @@ class SignalImport {
   const absl::Time started_;
   std::string id_hex_;
   uint64_t rows_received_ = 0;
-  uint64_t staged_ = 0;
+  std::vector<std::string> staged_;  // valid rows: normalised v1::Signal, serialized
   uint64_t rows_stored_ = 0;
-  bool wrote_ = false;  // staged rows (or the active marker) may be in the store
   uint64_t problem_count_ = 0;
   std::vector<v1::ImportProblem> problems_;
   std::unordered_map<std::string, uint64_t> lines_by_id_;  // signal id -> first line
   bool finished_ = false;
-  bool committing_ = false;
 };
 
 }  // namespace schakel::nodes

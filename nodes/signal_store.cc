@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/str_split.h"
@@ -87,7 +89,7 @@ std::string AddressGroupPrefix(std::string_view address_digest) {
 }
 
 // ULID layout: 48-bit milliseconds, 80 random bits, Crockford base32.
-std::string NewSignalId(absl::Time now) {
+std::string NewUlid(absl::Time now) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
   std::array<uint8_t, 16> bytes{};
   const uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(now)));
@@ -150,7 +152,7 @@ size_t DistinctPersons(const std::map<std::string, std::string>& members) {
   return persons.size();
 }
 
-// ---- the staging encoding of a PreparedSignal (length-prefixed fields)
+// ---- the undo record of an import chunk (length-prefixed fields)
 
 void PutU32(std::string& out, uint32_t v) {
   for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -268,9 +270,40 @@ absl::StatusOr<std::optional<v1::Signal>> SignalStore::Read(std::string_view sig
   return std::optional<v1::Signal>(*std::move(signal));
 }
 
+namespace {
+
+// Every text field of `m` (nested messages included) that is not valid
+// UTF-8, by its path: such text cannot be stored (protobuf refuses to
+// serialise it) and would break every later read.
+void InvalidUtf8Fields(const google::protobuf::Message& m, const std::string& path,
+                       std::vector<SignalProblem>& problems) {
+  const google::protobuf::Reflection* reflection = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    const std::string name = path.empty() ? f->name() : StrCat(path, ".", f->name());
+    if (f->is_repeated()) continue;  // a Signal's text fields are all singular
+    if (f->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      std::string scratch;
+      if (!Utf8Valid(reflection->GetStringReference(m, f, &scratch))) {
+        problems.push_back({name, "not valid UTF-8"});
+      }
+    } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+      InvalidUtf8Fields(reflection->GetMessage(m, f), name, problems);
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status SignalStore::Normalise(v1::Signal& signal, absl::Time now,
                                     std::vector<SignalProblem>* out) const {
   std::vector<SignalProblem> problems;
+  InvalidUtf8Fields(signal, "", problems);
+  if (!problems.empty()) {  // nothing else can be checked reliably
+    if (out != nullptr) *out = problems;
+    return absl::InvalidArgumentError(JoinProblems(problems));
+  }
   if (!ValidSignalId(signal.signal_id())) {
     problems.push_back({"signal_id", "must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '-'"});
   }
@@ -392,7 +425,7 @@ absl::StatusOr<PreparedSignal> SignalStore::Prepare(v1::Signal signal, absl::Tim
                                                     std::string_view owner_user_id,
                                                     std::vector<SignalProblem>* problems) const {
   ClearOutputOnly(signal);
-  if (signal.signal_id().empty()) signal.set_signal_id(NewSignalId(now));
+  if (signal.signal_id().empty()) signal.set_signal_id(NewUlid(now));
   if (absl::Status normalised = Normalise(signal, now, problems); !normalised.ok()) {
     return normalised;
   }
@@ -402,61 +435,16 @@ absl::StatusOr<PreparedSignal> SignalStore::Prepare(v1::Signal signal, absl::Tim
   return Derive(std::move(signal));
 }
 
-std::string SignalStore::EncodePrepared(const PreparedSignal& p) {
-  std::string out;
-  PutBytes(out, p.signal.SerializeAsString());
-  PutBytes(out, p.address_digest);
-  out.push_back(p.address_listed ? 1 : 0);
-  PutBytes(out, p.person_digest);
-  PutBytes(out,
-           std::string_view(reinterpret_cast<const char*>(p.key_types.data()), p.key_types.size()));
-  PutU32(out, static_cast<uint32_t>(p.tags.size()));
-  for (const PreparedSignal::PurposeTags& t : p.tags) {
-    PutBytes(out, t.purpose_id);
-    PutU32(out, static_cast<uint32_t>(t.tags.size()));
-    for (size_t i = 0; i < t.tags.size(); ++i) {
-      out.push_back(t.from_address[i] ? 1 : 0);
-      out.append(TagBytes(t.tags[i]));
-    }
-  }
-  return out;
+absl::StatusOr<PreparedSignal> SignalStore::PrepareValidated(v1::Signal signal, absl::Time now,
+                                                             std::string_view owner_user_id) const {
+  ClearOutputOnly(signal);
+  signal.set_owner_user_id(std::string(owner_user_id));
+  SetTime(now, signal.mutable_updated_at());
+  signal.set_version(1);
+  return Derive(std::move(signal));
 }
 
-absl::StatusOr<PreparedSignal> SignalStore::DecodePrepared(std::string_view bytes) {
-  const absl::Status bad = absl::DataLossError("signal store: a staged signal does not parse");
-  Reader r(bytes);
-  PreparedSignal p;
-  std::string_view field;
-  if (!r.Bytes(field) || !p.signal.ParseFromArray(field.data(), static_cast<int>(field.size()))) {
-    return bad;
-  }
-  if (!r.Bytes(field) || (!field.empty() && field.size() != 16)) return bad;
-  p.address_digest = std::string(field);
-  std::string_view flag;
-  if (!r.Raw(1, flag)) return bad;
-  p.address_listed = flag[0] == 1;
-  if (!r.Bytes(field) || field.size() != 16) return bad;
-  p.person_digest = std::string(field);
-  if (!r.Bytes(field)) return bad;
-  p.key_types.assign(field.begin(), field.end());
-  uint32_t purposes = 0;
-  if (!r.U32(purposes)) return bad;
-  for (uint32_t i = 0; i < purposes; ++i) {
-    PreparedSignal::PurposeTags t;
-    uint32_t n = 0;
-    if (!r.Bytes(field) || !r.U32(n)) return bad;
-    t.purpose_id = std::string(field);
-    for (uint32_t j = 0; j < n; ++j) {
-      std::string_view tag;
-      if (!r.Raw(1 + crypto::kTagSize, tag)) return bad;
-      t.from_address.push_back(tag[0] == 1);
-      t.tags.push_back(TagFromBytes(tag.substr(1)));
-    }
-    p.tags.push_back(std::move(t));
-  }
-  if (!r.done()) return bad;
-  return p;
-}
+std::string SignalStore::NewSignalId(absl::Time now) { return NewUlid(now); }
 
 std::optional<SignalStore::AddressMeta> SignalStore::ReadMeta(const std::string& id,
                                                               const v1::Signal& stored,
@@ -502,8 +490,9 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
 
   // The address group each stored signal leaves: from sig/m/, never
   // re-derived from its subject.
-  std::map<std::string, std::optional<AddressMeta>> before_meta;
-  std::set<std::string> in_work;
+  std::unordered_map<std::string, std::optional<AddressMeta>> before_meta;
+  std::unordered_set<std::string> in_work;
+  in_work.reserve(changes.size());
   for (const Change& c : changes) {
     in_work.insert(c.id);
     if (!c.before) continue;
@@ -570,17 +559,25 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
   }
 
   // Tag records and reference count deltas.
-  std::map<std::pair<std::string, std::string>, int64_t> deltas;  // (purpose, tag) -> delta
+  // Reference count key (kRefPrefix, purpose, "/", tag) -> delta.
+  std::unordered_map<std::string, int64_t> deltas;
+  deltas.reserve(changes.size() * 4);
+  const auto ref_key = [](std::string_view purpose, std::string_view tag) {
+    return StrCat(kRefPrefix, purpose, "/", tag);
+  };
   std::vector<std::string> logged_ids;
   for (Change& c : changes) {
     if (!c.retag) logged_ids.push_back(c.id);
     const std::string prefix = TagRecordPrefix(c.id);
-    auto old_records = kv_->Scan(prefix, store::PrefixEnd(prefix));
+    // A signal not stored before has no tag records (they are written and
+    // removed with the signal record).
+    auto old_records = c.before ? kv_->Scan(prefix, store::PrefixEnd(prefix))
+                                : std::vector<std::pair<std::string, std::string>>{};
     if (!old_records.ok()) return old_records.status();
     for (const auto& [key, tags] : *old_records) {
       const std::string purpose = key.substr(prefix.size());
       for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
-        --deltas[{purpose, tags.substr(i, crypto::kTagSize)}];
+        --deltas[ref_key(purpose, std::string_view(tags).substr(i, crypto::kTagSize))];
       }
       batch.Delete(key);
     }
@@ -613,13 +610,16 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
     }
     for (const PreparedSignal::PurposeTags& pt : p.tags) {
       std::string tags;
-      std::set<std::string> seen;
       for (size_t i = 0; i < pt.tags.size(); ++i) {
         if (pt.from_address[i] && excluded) continue;
-        std::string bytes = TagBytes(pt.tags[i]);
-        if (!seen.insert(bytes).second) continue;  // the same tag twice counts once
+        const std::string bytes = TagBytes(pt.tags[i]);
+        bool seen = false;  // the same tag twice counts once (a handful per signal)
+        for (size_t at = 0; at < tags.size() && !seen; at += crypto::kTagSize) {
+          seen = tags.compare(at, crypto::kTagSize, bytes) == 0;
+        }
+        if (seen) continue;
         tags += bytes;
-        ++deltas[{pt.purpose_id, std::move(bytes)}];
+        ++deltas[ref_key(pt.purpose_id, bytes)];
       }
       if (tags.empty()) continue;
       s.add_tagged_purpose_ids(pt.purpose_id);
@@ -640,10 +640,11 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
   // last.
   std::map<std::string, v1::PurposeTagChanges> by_purpose;
   std::map<std::string, int64_t> count_deltas;
-  for (const auto& [purpose_tag, delta] : deltas) {
+  for (const auto& [key, delta] : deltas) {
     if (delta == 0) continue;
-    const auto& [purpose, tag] = purpose_tag;
-    const std::string key = StrCat(kRefPrefix, purpose, "/", tag);
+    const std::string purpose =
+        key.substr(kRefPrefix.size(), key.size() - kRefPrefix.size() - 1 - crypto::kTagSize);
+    const std::string tag = key.substr(key.size() - crypto::kTagSize);
     auto count = ReadCounter(key);
     if (!count.ok()) return count.status();
     const int64_t updated = static_cast<int64_t>(*count) + delta;
@@ -685,19 +686,7 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
     batch.Put(QueueKey(entry.sequence()), entry.SerializeAsString());
     batch.Put(kQueuedThroughKey, store::EncodeKeyU64(entry.sequence()));
   }
-  for (const store::WriteBatch::Op& op : extra.ops()) {
-    switch (op.kind) {
-      case store::WriteBatch::Kind::kPut:
-        batch.Put(op.key, op.value);
-        break;
-      case store::WriteBatch::Kind::kDelete:
-        batch.Delete(op.key);
-        break;
-      case store::WriteBatch::Kind::kDeleteRange:
-        batch.DeleteRange(op.key, op.value);
-        break;
-    }
-  }
+  batch.Append(extra);
   if (record != nullptr && log_ != nullptr) {
     v1::LocalLogRecord logged = *record;
     logged.clear_signal_ids();
@@ -716,7 +705,7 @@ absl::StatusOr<v1::Signal> SignalStore::Add(v1::Signal signal, absl::Time now,
   std::lock_guard<std::mutex> lock(mu_);
   if (signal.signal_id().empty()) {
     for (int attempt = 0; attempt < 4 && signal.signal_id().empty(); ++attempt) {
-      std::string id = NewSignalId(now);
+      std::string id = NewUlid(now);
       auto existing = kv_->Get(SignalKey(id));
       if (!existing.ok()) return existing.status();
       if (!existing->has_value()) signal.set_signal_id(std::move(id));
@@ -889,18 +878,60 @@ absl::StatusOr<size_t> SignalStore::ExpireDue(absl::Time now) {
 absl::StatusOr<PreparedCommit> SignalStore::CommitPrepared(const ChangeLock& lock,
                                                            std::vector<PreparedSignal> prepared,
                                                            const v1::LocalLogRecord* record,
-                                                           store::WriteBatch extra) {
+                                                           store::WriteBatch extra,
+                                                           std::string_view undo_key) {
   if (lock.owner_ != this || !lock.lock_.owns_lock()) {
     return absl::InvalidArgumentError("signal store: CommitPrepared needs this store's lock");
   }
   std::vector<Change> changes;
   changes.reserve(prepared.size());
+  std::string undo;
   for (PreparedSignal& p : prepared) {
-    const std::string id = p.signal.signal_id();
+    std::string id = p.signal.signal_id();
     auto stored = Read(id);
     if (!stored.ok()) return stored.status();
+    if (!undo_key.empty()) {
+      PutBytes(undo, id);
+      PutBytes(undo, stored->has_value() ? (*stored)->SerializeAsString() : std::string());
+    }
     if (stored->has_value()) p.signal.set_version((*stored)->version() + 1);
-    changes.push_back(Change{id, *std::move(stored), std::move(p)});
+    changes.push_back(Change{std::move(id), *std::move(stored), std::move(p)});
+  }
+  if (!undo_key.empty()) extra.Put(std::string(undo_key), std::move(undo));
+  return Commit(std::move(changes), record, std::move(extra));
+}
+
+absl::StatusOr<PreparedCommit> SignalStore::RollBack(const ChangeLock& lock, std::string_view undo,
+                                                     const v1::LocalLogRecord* record,
+                                                     store::WriteBatch extra) {
+  if (lock.owner_ != this || !lock.lock_.owns_lock()) {
+    return absl::InvalidArgumentError("signal store: RollBack needs this store's lock");
+  }
+  const absl::Status bad = absl::DataLossError("signal store: an undo record does not parse");
+  std::vector<Change> changes;
+  Reader r(undo);
+  while (!r.done()) {
+    std::string_view id, previous;
+    if (!r.Bytes(id) || !r.Bytes(previous)) return bad;
+    auto stored = Read(id);
+    if (!stored.ok()) return stored.status();
+    std::optional<PreparedSignal> after;
+    if (!previous.empty()) {
+      v1::Signal signal;
+      if (!signal.ParseFromArray(previous.data(), static_cast<int>(previous.size()))) return bad;
+      auto derived = Derive(signal);
+      if (derived.ok()) {
+        after = *std::move(derived);
+      } else {
+        // Keys that no longer derive (older rules): the record comes back
+        // without tags rather than not at all.
+        after.emplace();
+        after->signal = std::move(signal);
+      }
+    } else if (!stored->has_value()) {
+      continue;  // already gone
+    }
+    changes.push_back(Change{std::string(id), *std::move(stored), std::move(after)});
   }
   return Commit(std::move(changes), record, std::move(extra));
 }

@@ -137,8 +137,7 @@ struct SignalProblem {
 };
 
 // A signal validated, normalised and tagged ahead of its commit (imports
-// compute these on several threads, stage them, then commit them in
-// chunks). Opaque outside the store except for `signal`.
+// compute these on several threads while earlier chunks are committed). Opaque outside the store except for `signal`.
 struct PreparedSignal {
   v1::Signal signal;  // normalised; output-only fields set except key_types,
                       // tagged_purpose_ids and address_excluded
@@ -217,10 +216,14 @@ class SignalStore {
                                          std::string_view owner_user_id,
                                          std::vector<SignalProblem>* problems) const;
 
-  // Serialised form of a PreparedSignal, for staging in the KvStore.
-  static std::string EncodePrepared(const PreparedSignal& prepared);
-  // Errors: DATA_LOSS when `bytes` is not an EncodePrepared result.
-  static absl::StatusOr<PreparedSignal> DecodePrepared(std::string_view bytes);
+  // Prepare for a signal that Validate, with the same `now`, found valid
+  // and left normalised (with its id): skips validating it again.
+  // Errors: INTERNAL from the OPRF; INVALID_ARGUMENT if it does not derive.
+  absl::StatusOr<PreparedSignal> PrepareValidated(v1::Signal signal, absl::Time now,
+                                                  std::string_view owner_user_id) const;
+
+  // A new signal id as the store assigns one (ULID layout, see above).
+  static std::string NewSignalId(absl::Time now);
 
   // Holds off every other change (Add, Update, Delete, ExpireDue,
   // AcknowledgeUpTo) while alive, so that an import checks and commits its
@@ -242,13 +245,26 @@ class SignalStore {
   // Stores prepared signals (new ones, or replacing stored ones with the
   // same id: version + 1) in ONE atomic synced write together with `extra`
   // (an import's journal update) and, when `record` is given and the store
-  // has a log, that log record with the signal ids filled in.
+  // has a log, that log record with the signal ids filled in. With an
+  // `undo_key`, the same write stores under it what RollBack needs to undo
+  // exactly this change (each id and its record before, if any).
   // Errors: INVALID_ARGUMENT when `lock` is not this store's; UNAVAILABLE /
   // INTERNAL from the store (nothing written).
   absl::StatusOr<PreparedCommit> CommitPrepared(const ChangeLock& lock,
                                                 std::vector<PreparedSignal> prepared,
                                                 const v1::LocalLogRecord* record,
-                                                store::WriteBatch extra);
+                                                store::WriteBatch extra,
+                                                std::string_view undo_key = {});
+
+  // Undoes a CommitPrepared from the value it stored under its undo_key:
+  // signals that were new are removed, replaced ones get their previous
+  // record back (re-tagged), tags are withdrawn and added accordingly; one
+  // atomic synced write with `extra` and `record` as CommitPrepared.
+  // Errors: INVALID_ARGUMENT (lock); DATA_LOSS when `undo` does not parse;
+  // UNAVAILABLE / INTERNAL from the store (nothing written).
+  absl::StatusOr<PreparedCommit> RollBack(const ChangeLock& lock, std::string_view undo,
+                                          const v1::LocalLogRecord* record,
+                                          store::WriteBatch extra);
 
   // Errors: NOT_FOUND; DATA_LOSS for a record that does not parse;
   // INTERNAL from the store.

@@ -17,6 +17,7 @@
 #ifndef SCHAKEL_STORE_KV_STORE_H_
 #define SCHAKEL_STORE_KV_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,28 +38,56 @@ enum class Durability {
 // Puts and deletes applied together, all or nothing, in order.
 class WriteBatch {
  public:
-  enum class Kind { kPut, kDelete, kDeleteRange };
+  enum class Kind : uint8_t { kPut, kDelete, kDeleteRange };
+  // A view into the batch: valid until the batch is changed or destroyed.
   struct Op {
     Kind kind;
-    std::string key;
-    std::string value;  // the value (kPut) or the end of the range (kDeleteRange)
+    std::string_view key;
+    std::string_view value;  // the value (kPut) or the end of the range (kDeleteRange)
   };
 
-  void Put(std::string_view key, std::string_view value) {
-    ops_.push_back({Kind::kPut, std::string(key), std::string(value)});
-  }
-  void Delete(std::string_view key) { ops_.push_back({Kind::kDelete, std::string(key), {}}); }
+  void Put(std::string_view key, std::string_view value) { Add(Kind::kPut, key, value); }
+  void Delete(std::string_view key) { Add(Kind::kDelete, key, {}); }
   // Deletes every key with begin <= key < end.
   void DeleteRange(std::string_view begin, std::string_view end) {
-    ops_.push_back({Kind::kDeleteRange, std::string(begin), std::string(end)});
+    Add(Kind::kDeleteRange, begin, end);
   }
-  const std::vector<Op>& ops() const { return ops_; }
-  bool empty() const { return ops_.empty(); }
-  size_t size() const { return ops_.size(); }
-  void Clear() { ops_.clear(); }
+  // Every operation of `other`, after those already here.
+  void Append(const WriteBatch& other) {
+    for (const Op& op : other.ops()) Add(op.kind, op.key, op.value);
+  }
+  std::vector<Op> ops() const {
+    std::vector<Op> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_) {
+      const std::string_view key(data_.data() + e.at, e.key_size);
+      out.push_back({e.kind, key, std::string_view(key.data() + e.key_size, e.value_size)});
+    }
+    return out;
+  }
+  bool empty() const { return entries_.empty(); }
+  size_t size() const { return entries_.size(); }
+  void Clear() {
+    entries_.clear();
+    data_.clear();
+  }
 
  private:
-  std::vector<Op> ops_;
+  // Keys and values live in one buffer (one allocation for many small
+  // operations), each operation's key followed by its value.
+  struct Entry {
+    Kind kind;
+    size_t at;
+    size_t key_size;
+    size_t value_size;
+  };
+  void Add(Kind kind, std::string_view key, std::string_view value) {
+    entries_.push_back({kind, data_.size(), key.size(), value.size()});
+    data_.append(key);
+    data_.append(value);
+  }
+  std::string data_;
+  std::vector<Entry> entries_;
 };
 
 class KvStore {

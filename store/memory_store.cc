@@ -14,10 +14,10 @@ absl::Status MemoryStore::Write(const WriteBatch& batch, Durability) {
   for (const auto& op : batch.ops()) {
     switch (op.kind) {
       case WriteBatch::Kind::kPut:
-        data_[op.key] = op.value;
+        data_.insert_or_assign(std::string(op.key), std::string(op.value));
         break;
       case WriteBatch::Kind::kDelete:
-        data_.erase(op.key);
+        if (auto it = data_.find(op.key); it != data_.end()) data_.erase(it);
         break;
       case WriteBatch::Kind::kDeleteRange:
         if (op.key < op.value) data_.erase(data_.lower_bound(op.key), data_.lower_bound(op.value));

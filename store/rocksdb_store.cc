@@ -1,7 +1,10 @@
 #include "store/rocksdb_store.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 
@@ -12,6 +15,8 @@
 
 namespace schakel::store {
 namespace {
+
+constexpr size_t kBlockCacheBytes = 64 << 20;
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
@@ -42,6 +47,19 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   options.create_if_missing = true;
   options.paranoid_checks = true;
   options.IncreaseParallelism(2);
+  // Most reads are point lookups of keys that do not exist yet (a new
+  // signal's id, a new tag's reference count): a Bloom filter per table
+  // answers those without reading data blocks; filters and indexes stay in
+  // the block cache.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // The same for keys still in the memtable.
+  options.memtable_prefix_bloom_size_ratio = 0.02;
+  options.memtable_whole_key_filtering = true;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, directory, &raw);
   if (!s.ok()) {
@@ -90,6 +108,10 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RocksDbStore::S
     std::string_view begin, std::string_view end, size_t limit) const {
   rocksdb::ReadOptions ro;
   ro.verify_checksums = true;
+  // The bound lets the iterator stop at `end` instead of stepping over the
+  // deleted keys beyond it.
+  const rocksdb::Slice upper = ToSlice(end);
+  if (!end.empty()) ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   std::vector<std::pair<std::string, std::string>> out;
   for (it->Seek(ToSlice(begin)); it->Valid(); it->Next()) {
