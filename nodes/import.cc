@@ -19,8 +19,10 @@ constexpr std::string_view kLegacyPrefixes[] = {"imp/a/", "imp/r/"};
 constexpr size_t kMaxSourceNameChars = 255;
 // Below this many rows per thread, extra threads cost more than they save.
 constexpr size_t kMinRowsPerThread = 64;
-// Chunks the tagging threads may run ahead of the commit.
-constexpr size_t kChunksAhead = 4;
+// Chunks the tagging threads may run ahead of the commit (memory: about
+// 1 KiB per tagged row): enough to keep tagging while the commit first
+// checks every id and later waits for the disk or a compaction.
+constexpr size_t kChunksAhead = 32;
 
 std::string JournalKey(std::string_view id) { return StrCat(kJournalPrefix, id); }
 std::string UndoPrefix(std::string_view id) { return StrCat(kUndoPrefix, id, "/"); }
@@ -160,16 +162,19 @@ absl::Status SignalImport::AddRows(const v1::ImportRows& rows) {
   struct Slot {
     v1::Signal signal;
     std::vector<SignalProblem> problems;
+    std::string encoded;  // the normalised signal, when valid
   };
   std::vector<Slot> slots(n);
   const auto work = [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       Slot& slot = slots[i];
-      slot.signal = rows.rows(static_cast<int>(i)).signal();
+      const v1::Signal& given = rows.rows(static_cast<int>(i)).signal();
+      slot.signal = given;
       if (slot.signal.signal_id().empty()) {
         slot.signal.set_signal_id(SignalStore::NewSignalId(now_));
       }
       slot.problems = signals_->Validate(slot.signal, now_);
+      if (slot.problems.empty()) slot.encoded = slot.signal.SerializeAsString();
     }
   };
   ForEachPart(n, options_.threads, work);
@@ -187,17 +192,9 @@ absl::Status SignalImport::AddRows(const v1::ImportRows& rows) {
       if (!inserted) {
         AddProblem(row.line(), "signal_id", StrCat("also used on line ", it->second));
         valid = false;
-      } else if (!header_.replace_existing() && !row.signal().signal_id().empty()) {
-        auto stored = signals_->Get(id);
-        if (stored.ok()) {
-          AddProblem(row.line(), "signal_id", "already stored; set replace_existing to replace it");
-          valid = false;
-        } else if (!absl::IsNotFound(stored.status())) {
-          return stored.status();
-        }
       }
     }
-    if (problem_count_ == 0 && valid) staged_.push_back(slot.signal.SerializeAsString());
+    if (problem_count_ == 0 && valid) staged_.push_back(std::move(slot.encoded));
   }
   // Nothing will be stored once a row has a problem: keep validating only.
   if (problem_count_ > 0) std::vector<std::string>().swap(staged_);
@@ -244,11 +241,17 @@ absl::StatusOr<v1::ImportResult> SignalImport::Finish(
   std::sort(
       problems_.begin(), problems_.end(),
       [](const v1::ImportProblem& a, const v1::ImportProblem& b) { return a.line() < b.line(); });
-  if (problem_count_ > 0) {
-    return Refuse(v1::OUTCOME_REFUSED,
-                  StrCat(problem_count_, " problem(s) in ", rows_received_, " rows"));
-  }
-  if (!commit) {
+  if (problem_count_ > 0 || !commit) {
+    // Ids already stored are problems too (a commit checks them under the
+    // change lock, while the first chunks are tagged).
+    if (absl::Status checked = CheckStoredIds(); !checked.ok()) return checked;
+    std::sort(
+        problems_.begin(), problems_.end(),
+        [](const v1::ImportProblem& a, const v1::ImportProblem& b) { return a.line() < b.line(); });
+    if (problem_count_ > 0) {
+      return Refuse(v1::OUTCOME_REFUSED,
+                    StrCat(problem_count_, " problem(s) in ", rows_received_, " rows"));
+    }
     return Refuse(v1::OUTCOME_REFUSED, StrCat(rows_received_,
                                               " rows validated, not committed "
                                               "(commit was false)"));
@@ -260,7 +263,7 @@ absl::StatusOr<v1::ImportResult> SignalImport::Finish(
     std::sort(
         problems_.begin(), problems_.end(),
         [](const v1::ImportProblem& a, const v1::ImportProblem& b) { return a.line() < b.line(); });
-    return Refuse(v1::OUTCOME_REFUSED, StrCat(problem_count_, " signal id(s) were stored meanwhile"));
+    return Refuse(v1::OUTCOME_REFUSED, StrCat(problem_count_, " signal id(s) already stored"));
   }
   if (!committed.ok()) {
     // Undo what was committed; when the store cannot be written now,
@@ -280,6 +283,19 @@ absl::StatusOr<v1::ImportResult> SignalImport::Finish(
   result.set_tags_queued(**committed);
   *result.mutable_elapsed() = ToDuration(absl::Now() - started_);
   return result;
+}
+
+absl::Status SignalImport::CheckStoredIds() {
+  if (header_.replace_existing()) return absl::OkStatus();
+  for (const auto& [id, line] : lines_by_id_) {
+    auto stored = signals_->Get(id);
+    if (stored.ok()) {
+      AddProblem(line, "signal_id", "already stored; set replace_existing to replace it");
+    } else if (!absl::IsNotFound(stored.status())) {
+      return stored.status();
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<uint64_t>> SignalImport::Commit(
@@ -356,20 +372,10 @@ absl::StatusOr<std::optional<uint64_t>> SignalImport::Commit(
   // While the first chunks are tagged: the ids checked again (a signal
   // added while the rows arrived), then the journal and the log record in
   // one synced write.
-  if (!header_.replace_existing()) {
-    for (const auto& [id, line] : lines_by_id_) {
-      auto stored = signals_->Get(id);
-      if (stored.ok()) {
-        AddProblem(line, "signal_id", "already stored (added while the import ran)");
-      } else if (!absl::IsNotFound(stored.status())) {
-        stop_taggers();
-        return stored.status();
-      }
-    }
-    if (problem_count_ > 0) {
-      stop_taggers();
-      return std::nullopt;
-    }
+  if (absl::Status checked = CheckStoredIds(); !checked.ok() || problem_count_ > 0) {
+    stop_taggers();
+    if (!checked.ok()) return checked;
+    return std::nullopt;
   }
   store::WriteBatch begin;
   if (chunks > 0) begin.Put(JournalKey(id_hex_), StrCat(total));
@@ -412,7 +418,8 @@ absl::StatusOr<std::optional<uint64_t>> SignalImport::Commit(
     // The last chunk needs no undo record: its write ends the import.
     auto written = signals_->CommitPrepared(lock, std::move(slot.prepared), nullptr,
                                             std::move(extra),
-                                            k + 1 == chunks ? "" : UndoKey(id_hex_, k));
+                                            k + 1 == chunks ? "" : UndoKey(id_hex_, k),
+                                            /*all_new=*/!header_.replace_existing());
     if (!written.ok()) {
       stop_taggers();
       return written.status();

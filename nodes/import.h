@@ -7,8 +7,9 @@
 //      normalised with the SignalStore's own rules (SignalStore::Validate),
 //      spread over `threads` threads; an empty signal id is assigned here.
 //      Problems are collected per row with its line number and field; a
-//      signal id used twice in the file, or already stored when
-//      replace_existing is false, is a problem of the row. Valid rows are
+//      signal id used twice in the file is a problem of the row (one
+//      already stored, when replace_existing is false, too: found by
+//      Finish, which checks every id once). Valid rows are
 //      kept in memory (serialized, about 0.3 to 1 KiB per row: at most
 //      kMaxImportRows rows) until Finish; nothing is written to the store
 //      and no tag is computed yet, so a file with a bad last row is refused
@@ -125,8 +126,11 @@ class SignalImport {
                SignalActor actor, absl::Time now, ImportOptions options);
   void AddProblem(uint64_t line, std::string field, std::string problem);
   absl::StatusOr<v1::ImportResult> Refuse(v1::Outcome outcome, std::string why);
+  // Adds a problem for every id of the file that is stored already (unless
+  // replace_existing). Errors: reading the store.
+  absl::Status CheckStoredIds();
   // Finish, steps a to c: returns the tags queued for publication, or
-  // nullopt when step a found ids stored meanwhile (listed as problems;
+  // nullopt when step a found ids already stored (listed as problems;
   // nothing written).
   absl::StatusOr<std::optional<uint64_t>> Commit(
       const SignalStore::ChangeLock& lock,

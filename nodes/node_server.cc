@@ -196,10 +196,12 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   if (!recovered.ok()) {
     return absl::Status(
         recovered.status().code(),
-        StrCat("completing an interrupted import failed: ", recovered.status().message()));
+        StrCat("rolling back an interrupted import failed: ", recovered.status().message()));
   }
   if (*recovered > 0) {
-    log_line(StrCat("completed ", *recovered, " import(s) interrupted by the last stop"));
+    log_line(StrCat("rolled back ", *recovered,
+                    " import(s) interrupted by the last stop; nothing of them is stored, "
+                    "import the file(s) again"));
   }
 
   // Bootstrap admin.

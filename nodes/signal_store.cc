@@ -84,8 +84,8 @@ std::string Digest16(const NodeSecret& secret, std::string_view context, std::st
   const crypto::Blake2b256Digest d = secret.Digest(context, data);
   return std::string(reinterpret_cast<const char*>(d.data()), 16);
 }
-std::string AddressGroupPrefix(std::string_view address_digest) {
-  return StrCat(kAddressPrefix, crypto::ToHex(crypto::AsBytes(address_digest)), "/");
+std::string AddressGroupKey(std::string_view address_digest) {
+  return StrCat(kAddressPrefix, crypto::ToHex(crypto::AsBytes(address_digest)));
 }
 
 // ULID layout: 48-bit milliseconds, 80 random bits, Crockford base32.
@@ -504,7 +504,6 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
   // Address groups touched: whether each counts as institutional before and
   // after; when that flips, every other signal there is re-tagged.
   struct Group {
-    std::string prefix;
     std::map<std::string, std::string> before, after;  // id -> person
     bool listed = false;
     bool excluded_before = false, excluded_after = false;
@@ -515,10 +514,17 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
     Group& g = it->second;
     g.listed = g.listed || listed;
     if (!inserted) return absl::OkStatus();
-    g.prefix = AddressGroupPrefix(digest);
-    auto members = kv_->Scan(g.prefix, store::PrefixEnd(g.prefix));
+    auto members = kv_->Get(AddressGroupKey(digest));
     if (!members.ok()) return members.status();
-    for (auto& [key, person] : *members) g.before.emplace(key.substr(g.prefix.size()), person);
+    if (!members->has_value()) return absl::OkStatus();
+    Reader r(**members);
+    while (!r.done()) {
+      std::string_view id, person;
+      if (!r.Bytes(id) || !r.Raw(16, person)) {
+        return absl::DataLossError("signal store: an address group record does not parse");
+      }
+      g.before.emplace(id, person);
+    }
     return absl::OkStatus();
   };
   for (const Change& c : changes) {
@@ -585,9 +591,6 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
       batch.Delete(RegisteredKey(*c.before));
       batch.Delete(ExpiryKey(*c.before));
       batch.Delete(MetaKey(c.id));
-      if (auto it = before_meta.find(c.id); it != before_meta.end() && it->second) {
-        batch.Delete(StrCat(AddressGroupPrefix(it->second->digest), c.id));
-      }
     }
     if (!c.after) {
       batch.Delete(SignalKey(c.id));
@@ -630,10 +633,24 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
     batch.Put(ExpiryKey(s), "");
     if (has_address) {
       batch.Put(MetaKey(c.id), StrCat(p.address_digest, std::string(1, p.address_listed ? 1 : 0)));
-      batch.Put(StrCat(AddressGroupPrefix(p.address_digest), c.id), p.person_digest);
     } else {
       batch.Put(MetaKey(c.id), "");
     }
+  }
+
+  // Address groups whose members changed: one record each.
+  for (const auto& [digest, g] : groups) {
+    if (g.after == g.before) continue;
+    if (g.after.empty()) {
+      batch.Delete(AddressGroupKey(digest));
+      continue;
+    }
+    std::string members;
+    for (const auto& [id, person] : g.after) {
+      PutBytes(members, id);
+      members += person;
+    }
+    batch.Put(AddressGroupKey(digest), members);
   }
 
   // Reference counts: an addition on a tag's first signal, a removal on its
@@ -879,7 +896,8 @@ absl::StatusOr<PreparedCommit> SignalStore::CommitPrepared(const ChangeLock& loc
                                                            std::vector<PreparedSignal> prepared,
                                                            const v1::LocalLogRecord* record,
                                                            store::WriteBatch extra,
-                                                           std::string_view undo_key) {
+                                                           std::string_view undo_key,
+                                                           bool all_new) {
   if (lock.owner_ != this || !lock.lock_.owns_lock()) {
     return absl::InvalidArgumentError("signal store: CommitPrepared needs this store's lock");
   }
@@ -888,7 +906,7 @@ absl::StatusOr<PreparedCommit> SignalStore::CommitPrepared(const ChangeLock& loc
   std::string undo;
   for (PreparedSignal& p : prepared) {
     std::string id = p.signal.signal_id();
-    auto stored = Read(id);
+    auto stored = all_new ? std::optional<v1::Signal>() : Read(id);
     if (!stored.ok()) return stored.status();
     if (!undo_key.empty()) {
       PutBytes(undo, id);
@@ -1068,6 +1086,34 @@ absl::StatusOr<std::map<std::string, std::vector<crypto::Tag>>> SignalStore::Tag
     }
   }
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> SignalStore::SignalsWithTag(
+    std::string_view purpose_id, const crypto::Tag& tag) const {
+  std::vector<std::string> ids;
+  auto count = ReadCounter(RefKey(purpose_id, tag));
+  if (!count.ok()) return count.status();
+  if (*count == 0) return ids;
+  // Every signal's tag record under the purpose, until all are found.
+  const std::string bytes = TagBytes(tag);
+  const std::string suffix = StrCat("/", purpose_id);
+  std::string from(kTagPrefix);
+  for (;;) {
+    auto rows = kv_->Scan(from, store::PrefixEnd(kTagPrefix), 4096);
+    if (!rows.ok()) return rows.status();
+    for (const auto& [key, tags] : *rows) {
+      if (!key.ends_with(suffix)) continue;
+      for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
+        if (tags.compare(i, crypto::kTagSize, bytes) == 0) {
+          ids.push_back(key.substr(kTagPrefix.size(), key.size() - kTagPrefix.size() - suffix.size()));
+          break;
+        }
+      }
+    }
+    if (rows->size() < 4096 || ids.size() >= *count) break;
+    from = rows->back().first + std::string(1, '\0');
+  }
+  return ids;
 }
 
 absl::StatusOr<uint64_t> SignalStore::TagReferences(std::string_view purpose_id,

@@ -42,7 +42,10 @@
 //                                             address digest (16 bytes) and
 //                                             1 byte: 1 when the policy's
 //                                             exclusion list names it
-//   sig/a/<hex address digest>/<signal id> -> person digest (16 bytes)
+//   sig/a/<hex address digest>             -> the address group, one
+//       record: per member (ordered by signal id) its signal id (u32
+//       length, bytes) and person digest (16 bytes); a point lookup, which
+//       the Bloom filters answer, rather than a prefix scan
 //       address digest: the first 16 bytes of the node-keyed digest
 //       (kAddressDigestContext) of the canonical address; person digest:
 //       the first 16 bytes of the node-keyed digest (kPersonDigestContext)
@@ -248,13 +251,16 @@ class SignalStore {
   // has a log, that log record with the signal ids filled in. With an
   // `undo_key`, the same write stores under it what RollBack needs to undo
   // exactly this change (each id and its record before, if any).
+  // `all_new`: the caller checked, under `lock`, that none of the ids is
+  // stored (an import without replace_existing): they are not read again.
   // Errors: INVALID_ARGUMENT when `lock` is not this store's; UNAVAILABLE /
   // INTERNAL from the store (nothing written).
   absl::StatusOr<PreparedCommit> CommitPrepared(const ChangeLock& lock,
                                                 std::vector<PreparedSignal> prepared,
                                                 const v1::LocalLogRecord* record,
                                                 store::WriteBatch extra,
-                                                std::string_view undo_key = {});
+                                                std::string_view undo_key = {},
+                                                bool all_new = false);
 
   // Undoes a CommitPrepared from the value it stored under its undo_key:
   // signals that were new are removed, replaced ones get their previous
@@ -333,6 +339,12 @@ class SignalStore {
   // Errors: INTERNAL from the store.
   absl::StatusOr<std::map<std::string, std::vector<crypto::Tag>>> TagsOf(
       std::string_view signal_id) const;
+
+  // The ids of the signals that yield `tag` under `purpose_id` (what a
+  // disclosure or a hit notification resolves a tag to), ascending; empty
+  // when none. Errors: INTERNAL / DATA_LOSS from the store.
+  absl::StatusOr<std::vector<std::string>> SignalsWithTag(std::string_view purpose_id,
+                                                          const crypto::Tag& tag) const;
 
   // How many signals yield `tag` under `purpose_id` (0 when none).
   absl::StatusOr<uint64_t> TagReferences(std::string_view purpose_id, const crypto::Tag& tag) const;
