@@ -1,11 +1,15 @@
 #include "nodes/authorisation_check.h"
 
+#include <algorithm>
+
 #include "common/strings.h"
 
 namespace schakel::nodes {
 namespace {
 
 constexpr char kNoncePrefix[] = "nonce/";
+// Outside kNoncePrefix: the latest keep-until of a forgotten nonce (u64 ms).
+constexpr char kForgottenThroughKey[] = "noncem/forgotten_through";
 constexpr int64_t kMaxLifetimeMs = 60000;
 
 int64_t Millis(const google::protobuf::Timestamp& t) { return t.seconds() * 1000 + t.nanos() / 1000000; }
@@ -66,6 +70,15 @@ absl::Status AuthorisationCheck::Check(const v1::Authorisation& auth,
   // Accept the nonce exactly once, durably.
   const std::string key = kNoncePrefix + p.nonce();
   std::lock_guard lock(nonce_mu_);
+  auto forgotten = ForgottenThrough();
+  if (!forgotten.ok()) {
+    return absl::UnavailableError(StrCat("authorisation: nonce store: ", forgotten.status().message()));
+  }
+  if (expires + skew <= *forgotten) {
+    return absl::FailedPreconditionError(
+        "authorisation: expires before nonces this node has already forgotten (was the node's "
+        "clock set back?)");
+  }
   auto seen = store_->Get(key);
   if (!seen.ok()) return absl::UnavailableError(StrCat("authorisation: nonce store: ", seen.status().message()));
   if (seen->has_value()) return absl::AlreadyExistsError("authorisation: replayed (nonce seen before)");
@@ -77,19 +90,42 @@ absl::Status AuthorisationCheck::Check(const v1::Authorisation& auth,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> AuthorisationCheck::ForgottenThrough() {
+  if (forgotten_through_) return *forgotten_through_;
+  auto value = store_->Get(kForgottenThroughKey);
+  if (!value.ok()) return value.status();
+  int64_t through = 0;
+  if (value->has_value()) {
+    auto decoded = store::DecodeKeyU64(**value);
+    if (!decoded.ok()) return absl::DataLossError("the forgotten-nonce mark does not parse");
+    through = static_cast<int64_t>(*decoded);
+  }
+  forgotten_through_ = through;
+  return through;
+}
+
 absl::StatusOr<size_t> AuthorisationCheck::ForgetExpiredNonces() {
+  std::lock_guard lock(nonce_mu_);
+  auto through = ForgottenThrough();
+  if (!through.ok()) return through.status();
   const int64_t now = now_ms_();
   auto rows = store_->Scan(kNoncePrefix, store::PrefixEnd(kNoncePrefix), 0);
   if (!rows.ok()) return rows.status();
   store::WriteBatch b;
+  int64_t latest = *through;
+  size_t n = 0;
   for (const auto& [key, value] : *rows) {
     auto keep_until = store::DecodeKeyU64(value);
-    if (!keep_until.ok() || static_cast<int64_t>(*keep_until) < now) b.Delete(key);
+    if (!keep_until.ok() || static_cast<int64_t>(*keep_until) < now) {
+      b.Delete(key);
+      ++n;
+      if (keep_until.ok()) latest = std::max(latest, static_cast<int64_t>(*keep_until));
+    }
   }
-  const size_t n = b.size();
-  if (n > 0) {
-    if (auto s = store_->Write(b, store::Durability::kBuffered); !s.ok()) return s;
-  }
+  if (n == 0) return n;
+  b.Put(kForgottenThroughKey, store::EncodeKeyU64(static_cast<uint64_t>(latest)));
+  if (auto s = store_->Write(b, store::Durability::kSynced); !s.ok()) return s;
+  forgotten_through_ = latest;
   return n;
 }
 

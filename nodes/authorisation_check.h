@@ -12,6 +12,10 @@
 // Accepted nonces are stored with a synced write before Check returns OK, so
 // a replay is refused also after the node is killed and restarted; they are
 // kept until expires_at plus the skew (ForgetExpiredNonces removes them).
+// Forgetting records, in the same write, the latest expiry forgotten; an
+// authorisation that expires at or before it is refused (FAILED_PRECONDITION)
+// whatever the clock says, so setting the node's clock back cannot make a
+// forgotten nonce acceptable again.
 //
 // Thread safety: Check may be called concurrently; two calls with the same
 // nonce accept exactly one.
@@ -21,6 +25,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,7 +69,12 @@ class AuthorisationCheck {
   const Options options_;
   store::KvStore* const store_;
   const std::function<int64_t()> now_ms_;
+  // Reads the latest forgotten expiry (once; then kept here). Caller holds
+  // nonce_mu_.
+  absl::StatusOr<int64_t> ForgottenThrough();
+
   std::mutex nonce_mu_;  // serialises check-and-store of nonces
+  std::optional<int64_t> forgotten_through_;  // guarded by nonce_mu_
 };
 
 }  // namespace schakel::nodes

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "crypto/random.h"
@@ -189,6 +190,33 @@ TEST(AuthorisationCheckTest, NonceStoreFailureRefusesAndExpiredNoncesAreForgotte
   EXPECT_EQ(check.ForgetExpiredNonces().value(), 0u);
   now = kNow + 30000 + 5000 + 1;  // past expiry plus skew
   EXPECT_EQ(check.ForgetExpiredNonces().value(), 1u);
+}
+
+TEST(AuthorisationCheckTest, AClockSetBackCannotReviveAForgottenNonce) {
+  crypto::SigningKey gateway = crypto::SigningKey::Generate();
+  store::MemoryStore nonces;
+  int64_t now = kNow;
+  const auto make = [&] {
+    return std::make_unique<AuthorisationCheck>(std::vector<crypto::VerifyKey>{gateway.verify_key()},
+                                                AuthorisationCheck::Options{.own_org_id = "politie"},
+                                                &nonces, [&] { return now; });
+  };
+  auto check = make();
+  const auto a = Issue(gateway, "politie", kNow);
+  ASSERT_TRUE(check->Check(a, v1::AUTHORISED_OPERATION_EVALUATE, RequestDigest('d'), kAnswersRiec).ok());
+  now = kNow + 30000 + 5000 + 1;
+  ASSERT_EQ(check->ForgetExpiredNonces().value(), 1u);
+  // The clock is set back to when `a` was valid, and the node restarts:
+  // the nonce is gone, the mark is not.
+  now = kNow + 1000;
+  check = make();
+  const absl::Status replay =
+      check->Check(a, v1::AUTHORISED_OPERATION_EVALUATE, RequestDigest('d'), kAnswersRiec);
+  EXPECT_EQ(replay.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(replay.message()), HasSubstr("already forgotten"));
+  // A fresh authorisation expiring after the mark is accepted.
+  const auto fresh = Issue(gateway, "politie", now);
+  EXPECT_TRUE(check->Check(fresh, v1::AUTHORISED_OPERATION_EVALUATE, RequestDigest('d'), kAnswersRiec).ok());
 }
 
 }  // namespace
