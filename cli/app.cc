@@ -7,13 +7,16 @@
 #include <utility>
 #include <vector>
 
+#include "cli/approvals_command.h"
 #include "cli/audit_command.h"
 #include "cli/cases_command.h"
 #include "cli/command_context.h"
+#include "cli/disclose_command.h"
 #include "cli/exit_codes.h"
 #include "cli/keys_command.h"
 #include "cli/log_command.h"
 #include "cli/match_command.h"
+#include "cli/notifications_command.h"
 #include "cli/signals_command.h"
 #include "cli/users_command.h"
 #include "common/strings.h"
@@ -91,6 +94,9 @@ int RunSchakel(const std::vector<std::string>& args, std::ostream& out, std::ost
   RegisterSignalsCommands(app, context);
   RegisterCasesCommands(app, context);
   RegisterMatchCommand(app, context);
+  RegisterDiscloseCommands(app, context);
+  RegisterApprovalsCommands(app, context);
+  RegisterNotificationsCommands(app, context);
   RegisterLogCommand(app, context);
   RegisterAuditCommands(app, context);
   RegisterUsersCommands(app, context);

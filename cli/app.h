@@ -11,6 +11,13 @@
 //            import                       (signals_command.h, import_command.h)
 //   cases    cases at the gateway: open, close, list, show (cases_command.h)
 //   match    a purpose-bound match                          (match_command.h)
+//   disclose, disclosures
+//            after a hit: ask a partner to disclose, follow it
+//                                                       (disclose_command.h)
+//   approvals  disclosure requests partners sent; approve, deny
+//                                                      (approvals_command.h)
+//   notifications  partners' hits on your signals, decided disclosures
+//                                                  (notifications_command.h)
 //   log      the node's own log                               (log_command.h)
 //   audit    `audit verify`: the exchange log's chain       (audit_command.h)
 //   users    users and credentials; `whoami`               (users_command.h)

@@ -27,7 +27,9 @@ enum class ExitCode : int {
   // UNAVAILABLE (e.g. it cannot reach the gateway). Nothing was done; the
   // command may be retried.
   kUnavailable = 4,
-  // `schakel audit verify` found the exchange log's chain broken.
+  // Something did not verify: `schakel audit verify` found the exchange
+  // log's chain broken, `audit reconcile` found a receipt missing or changed,
+  // or a delivered disclosure failed its signature, hash or content checks.
   kVerificationFailed = 5,
   // The node refused: the credential (UNAUTHENTICATED), the role or the
   // policy (PERMISSION_DENIED), a quota (RESOURCE_EXHAUSTED).

@@ -9,6 +9,7 @@ PACKAGES=(
   # runtime libraries
   libsodium-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librocksdb-dev libjemalloc-dev libssl-dev libutf8proc-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  prometheus-cpp-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # PKI for the demo federation and the integration tests

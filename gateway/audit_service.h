@@ -17,8 +17,16 @@
 //
 // Served: ListEntries (LogFilter, gateway/log_filter.h), VerifyChain
 // (ExchangeLog::Verify over the range, checkpoints included),
-// ListChainLinks, ListCheckpoints, GetEntries. FindSubjectEntries, GetStats
-// and Export answer UNIMPLEMENTED for now (issue 4).
+// ListChainLinks, ListCheckpoints, GetEntries, FindSubjectEntries (through
+// the log's tag and exchange index, ExchangeLog::SequencesWithTag; every
+// entry found is re-checked against the request), GetStats (StatsTable)
+// and Export (JSON Lines or CSV, log_filter.h).
+//
+// Policy text for Export: the canonical text of every policy version the
+// service has seen is kept in the store under "audit/policy/<version>"
+// (ArchivePolicy; the service archives the policy in force on each query,
+// and the server should call it on every load). An entry whose version
+// was never archived gets a policy_text saying so.
 //
 // The *For methods do the work for a caller whose organisation is already
 // known (tests call them in-process); the rpc overrides add the
@@ -29,7 +37,9 @@
 #define SCHAKEL_GATEWAY_AUDIT_SERVICE_H_
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -37,6 +47,7 @@
 #include "absl/time/time.h"
 #include "gateway/checkpoints.h"
 #include "gateway/exchange_log.h"
+#include "gateway/exchange_state.h"
 #include "gateway/policy.h"
 #include "schakel/v1/audit.grpc.pb.h"
 
@@ -91,12 +102,34 @@ class AuditService final : public v1::Audit::Service {
                               const std::function<bool(const v1::ListEntriesResponse&)>& send);
   absl::StatusOr<v1::GetEntriesResponse> GetEntriesFor(std::string_view caller_org,
                                                        const v1::GetEntriesRequest& request);
+  absl::StatusOr<v1::FindSubjectEntriesResponse> FindSubjectEntriesFor(
+      std::string_view caller_org, const v1::FindSubjectEntriesRequest& request);
+  absl::StatusOr<v1::GetStatsResponse> GetStatsFor(std::string_view caller_org,
+                                                   const v1::GetStatsRequest& request);
+  absl::Status ExportFor(std::string_view caller_org, const v1::ExportRequest& request,
+                         const std::function<bool(const v1::ExportResponse&)>& send);
+
+  // Keeps `policy`'s canonical text for Export (durably; idempotent).
+  // Errors: store errors.
+  absl::Status ArchivePolicy(const Policy& policy);
 
  private:
   // The caller's organisation; an unknown certificate is logged as a
   // refused AUDIT_QUERY of `method`.
   absl::StatusOr<std::string> Caller(grpc::ServerContext* context, std::string_view method,
                                      const v1::Actor& actor);
+
+  // The text of the purpose's section of policy `version`; a note when
+  // the version was not archived.
+  std::string PolicyTextFor(const Policy& current, std::string_view version,
+                            std::string_view purpose_id,
+                            std::map<std::string, std::string>& cache) const;
+  // Archives the policy in force, once per version.
+  void ArchiveCurrent(const std::shared_ptr<const Policy>& policy);
+  // Streams the entries in [from, to] that match `filter` and the scope.
+  absl::Status Scan(std::string_view caller_org, const Policy& policy,
+                    const v1::LogFilter& filter, uint64_t to,
+                    const std::function<bool(v1::LogEntry&)>& each) const;
 
   ExchangeLog* const log_;
   CheckpointStore* const checkpoints_;
@@ -105,6 +138,9 @@ class AuditService final : public v1::Audit::Service {
   const std::function<absl::Time()> now_;
   std::unique_ptr<ReceiptIssuer> own_receipts_;  // when none was given
   const ReceiptIssuer* const receipts_;
+  std::unique_ptr<ExchangeStore> exchanges_;  // the shape of exchanges
+  std::mutex archived_mu_;
+  std::string archived_version_;  // guarded by archived_mu_
 };
 
 }  // namespace schakel::gateway

@@ -12,6 +12,40 @@ constexpr char kEntryPrefix[] = "log/e/";
 constexpr char kSegmentPrefix[] = "log/s/";
 // Largest number of appends written by one synced write.
 constexpr size_t kMaxGroup = 512;
+// The index (exchange_log.h); the marker says it covers every entry.
+constexpr char kTagIndexPrefix[] = "logx/t/";
+constexpr char kExchangeIndexPrefix[] = "logx/x/";
+constexpr char kIndexMarkerKey[] = "logx/v";
+constexpr size_t kExchangeIdSize = 16;
+
+// A length-prefixed id, so that no id is a prefix of another's key.
+std::string KeyPart(std::string_view id) {
+  std::string out;
+  out.push_back(static_cast<char>((id.size() >> 8) & 0xff));
+  out.push_back(static_cast<char>(id.size() & 0xff));
+  out.append(id.substr(0, 0xffff));
+  return out;
+}
+
+std::string TagIndexPrefix(std::string_view org, std::string_view purpose, std::string_view tag) {
+  return StrCat(kTagIndexPrefix, KeyPart(org), KeyPart(purpose), KeyPart(tag));
+}
+
+std::string ExchangeIndexPrefix(std::string_view exchange_id) {
+  return StrCat(kExchangeIndexPrefix, exchange_id);
+}
+
+void AddIndexKeys(const v1::LogRecord& record, uint64_t sequence, store::WriteBatch& batch) {
+  const std::string seq = store::EncodeKeyU64(sequence);
+  for (const v1::OrgTags& t : record.tags()) {
+    for (const std::string& tag : t.tags()) {
+      batch.Put(TagIndexPrefix(t.org_id(), t.purpose_id(), tag) + seq, "");
+    }
+  }
+  if (record.exchange_id().size() == kExchangeIdSize) {
+    batch.Put(ExchangeIndexPrefix(record.exchange_id()) + seq, "");
+  }
+}
 
 std::string DigestString(const canonical::DigestBytes& d) {
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
@@ -111,7 +145,57 @@ absl::StatusOr<std::unique_ptr<ExchangeLog>> ExchangeLog::Open(store::KvStore* s
   }
   log->head_sequence_ = entry.sequence();
   std::copy(entry.entry_hash().begin(), entry.entry_hash().end(), log->head_hash_.begin());
+  if (absl::Status indexed = log->BuildIndex(); !indexed.ok()) return indexed;
   return log;
+}
+
+absl::Status ExchangeLog::BuildIndex() {
+  auto marker = store_->Get(kIndexMarkerKey);
+  if (!marker.ok()) return marker.status();
+  if (marker->has_value()) return absl::OkStatus();
+  // A log written before the index existed: index every entry once. The
+  // puts are idempotent, so a crash half-way only repeats them.
+  for (uint64_t next = 1; next <= head_sequence_;) {
+    auto entries = Read(next, kMaxGroup);
+    if (!entries.ok()) return entries.status();
+    if (entries->empty()) break;
+    store::WriteBatch batch;
+    for (const v1::LogEntry& e : *entries) AddIndexKeys(e.record(), e.sequence(), batch);
+    if (absl::Status w = store_->Write(batch, store::Durability::kSynced); !w.ok()) return w;
+    next = entries->back().sequence() + 1;
+  }
+  store::WriteBatch done;
+  done.Put(kIndexMarkerKey, "1");
+  return store_->Write(done, store::Durability::kSynced);
+}
+
+namespace {
+
+absl::StatusOr<std::vector<uint64_t>> SequencesUnder(const store::KvStore& store,
+                                                     const std::string& prefix) {
+  auto rows = store.Scan(prefix, store::PrefixEnd(prefix), 0);
+  if (!rows.ok()) return rows.status();
+  std::vector<uint64_t> out;
+  out.reserve(rows->size());
+  for (const auto& [key, value] : *rows) {
+    auto seq = store::DecodeKeyU64(std::string_view(key).substr(prefix.size()));
+    if (!seq.ok()) return absl::DataLossError("exchange log: a malformed index key");
+    out.push_back(*seq);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint64_t>> ExchangeLog::SequencesWithTag(std::string_view org_id,
+                                                                    std::string_view purpose_id,
+                                                                    std::string_view tag) const {
+  return SequencesUnder(*store_, TagIndexPrefix(org_id, purpose_id, tag));
+}
+
+absl::StatusOr<std::vector<uint64_t>> ExchangeLog::SequencesOfExchange(
+    std::string_view exchange_id) const {
+  return SequencesUnder(*store_, ExchangeIndexPrefix(exchange_id));
 }
 
 absl::StatusOr<ExchangeLog::Appended> ExchangeLog::Append(const v1::LogRecord& record) {
@@ -183,11 +267,13 @@ absl::StatusOr<ExchangeLog::Appended> ExchangeLog::Append(const v1::LogRecord& r
       entry.set_entry_hash(DigestString(entry_hash));
       *entry.mutable_record() = *q->record;
       batch.Put(LogEntryKey(sequence), entry.SerializeAsString());
+      AddIndexKeys(*q->record, sequence, batch);
       if (q->with != nullptr) (*q->with)(sequence, batch);
       appended.push_back(Appended{sequence, *rh, entry_hash});
       previous = entry_hash;
     }
     if (status.ok()) {
+      batch.Put(kIndexMarkerKey, "1");
       status = store_->Write(batch, store::Durability::kSynced);
       if (!status.ok()) {
         status = absl::UnavailableError(

@@ -24,6 +24,9 @@
 // "log/c/" and "log/s/" (keys below), so that Verify finds and checks them;
 // see docs/exchange-log.md.
 //
+// Index (SequencesWithTag, SequencesOfExchange): "logx/t/" + org, purpose
+// and tag + sequence, and "logx/x/" + exchange id + sequence, empty values.
+//
 // Writes that must happen together with an entry (a case change and its
 // CASE_* record) go into the same synced write: Append's `with` callback.
 //
@@ -38,6 +41,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <functional>
@@ -136,9 +140,22 @@ class ExchangeLog {
   // to the same one).
   store::KvStore* store() const { return store_; }
 
+  // The log's index, written in the same synced write as each entry (and
+  // rebuilt by Open for entries written before it existed): the sequences,
+  // ascending, of the entries with `tag` among the OrgTags of `org_id`
+  // under `purpose_id`, and of the entries of an exchange (16-byte id).
+  // It is derived data that the chain does not cover: callers re-check the
+  // entries they read. Errors: store errors.
+  absl::StatusOr<std::vector<uint64_t>> SequencesWithTag(std::string_view org_id,
+                                                         std::string_view purpose_id,
+                                                         std::string_view tag) const;
+  absl::StatusOr<std::vector<uint64_t>> SequencesOfExchange(std::string_view exchange_id) const;
+
  private:
   struct Writer;
   explicit ExchangeLog(store::KvStore* store) : store_(store) {}
+  // Indexes the entries of a log written before the index existed.
+  absl::Status BuildIndex();
 
   store::KvStore* const store_;
   mutable std::mutex mu_;

@@ -20,59 +20,45 @@ std::string RequestKey(std::string_view org, std::string_view request_id) {
   return StrCat(kRequestPrefix, org, kSep, request_id);
 }
 
-// Length-prefixed parts: a simple, versionable container of wire-format
-// messages and numbers, read back strictly.
-class Writer {
- public:
-  void Part(std::string_view bytes) {
-    out_ += store::EncodeKeyU64(bytes.size());
-    out_ += bytes;
-  }
-  void Message(const google::protobuf::Message& m) { Part(DeterministicBytes(m)); }
-  void Number(uint64_t v) { out_ += store::EncodeKeyU64(v); }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  bool Number(uint64_t& v) {
-    if (in_.size() < 8) return false;
-    v = store::DecodeKeyU64(in_.substr(0, 8)).value();
-    in_.remove_prefix(8);
-    return true;
-  }
-  bool Part(std::string_view& bytes) {
-    uint64_t n = 0;
-    if (!Number(n) || n > in_.size()) return false;
-    bytes = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  bool Message(google::protobuf::Message& m) {
-    std::string_view bytes;
-    return Part(bytes) && m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-  }
-  bool Digest(canonical::DigestBytes& d) {
-    if (in_.size() < d.size()) return false;
-    std::memcpy(d.data(), in_.data(), d.size());
-    in_.remove_prefix(d.size());
-    return true;
-  }
-  bool done() const { return in_.empty(); }
-
- private:
-  std::string_view in_;
-};
-
 std::string DigestString(const canonical::DigestBytes& d) {
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
 }  // namespace
+
+void PartsWriter::Part(std::string_view bytes) {
+  out_ += store::EncodeKeyU64(bytes.size());
+  out_ += bytes;
+}
+
+void PartsWriter::Number(uint64_t v) { out_ += store::EncodeKeyU64(v); }
+
+bool PartsReader::Number(uint64_t& v) {
+  if (in_.size() < 8) return false;
+  v = store::DecodeKeyU64(in_.substr(0, 8)).value();
+  in_.remove_prefix(8);
+  return true;
+}
+
+bool PartsReader::Part(std::string_view& bytes) {
+  uint64_t n = 0;
+  if (!Number(n) || n > in_.size()) return false;
+  bytes = in_.substr(0, n);
+  in_.remove_prefix(n);
+  return true;
+}
+
+bool PartsReader::Message(google::protobuf::Message& m) {
+  std::string_view bytes;
+  return Part(bytes) && m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+}
+
+bool PartsReader::Digest(canonical::DigestBytes& d) {
+  if (in_.size() < d.size()) return false;
+  std::memcpy(d.data(), in_.data(), d.size());
+  in_.remove_prefix(d.size());
+  return true;
+}
 
 std::string DeterministicBytes(const google::protobuf::Message& m) {
   std::string out;
@@ -116,21 +102,24 @@ absl::StatusOr<std::optional<StoredExchange>> ExchangeStore::FindRequest(
   return exchange;
 }
 
-ExchangeStore::InFlight::~InFlight() {
-  if (store_ == nullptr) return;
-  std::lock_guard lock(store_->in_flight_mu_);
-  store_->in_flight_.erase(key_);
+RequestsInFlight::Guard::~Guard() {
+  if (owner_ == nullptr) return;
+  std::lock_guard lock(owner_->mu_);
+  owner_->keys_.erase(key_);
+}
+
+absl::StatusOr<RequestsInFlight::Guard> RequestsInFlight::Begin(std::string key) {
+  std::lock_guard lock(mu_);
+  if (!keys_.insert(key).second) {
+    return absl::UnavailableError(
+        "request_id: the same request is still being processed; retry in a moment");
+  }
+  return Guard(this, std::move(key));
 }
 
 absl::StatusOr<ExchangeStore::InFlight> ExchangeStore::Begin(std::string_view org_id,
                                                              std::string_view request_id) {
-  std::string key = RequestKey(org_id, request_id);
-  std::lock_guard lock(in_flight_mu_);
-  if (!in_flight_.insert(key).second) {
-    return absl::UnavailableError(
-        "request_id: the same request is still being processed; retry in a moment");
-  }
-  return InFlight(this, std::move(key));
+  return in_flight_.Begin(RequestKey(org_id, request_id));
 }
 
 void ExchangeStore::AddOpened(const StoredExchange& exchange,
@@ -138,7 +127,7 @@ void ExchangeStore::AddOpened(const StoredExchange& exchange,
                               store::WriteBatch& batch) const {
   batch.Put(RequestKey(exchange.requester.org_id(), exchange.shape.request_id()),
             exchange.exchange_id + DigestString(request_digest));
-  Writer w;
+  PartsWriter w;
   w.Number(1);  // format version
   w.Message(exchange.requester);
   w.Message(exchange.shape);
@@ -154,7 +143,7 @@ absl::StatusOr<std::optional<StoredExchange>> ExchangeStore::Get(std::string_vie
   if (!value->has_value()) return std::nullopt;
   StoredExchange e;
   e.exchange_id = std::string(exchange_id);
-  Reader r(**value);
+  PartsReader r(**value);
   uint64_t version = 0;
   if (!r.Number(version) || version != 1 || !r.Message(e.requester) || !r.Message(e.shape) ||
       !r.Message(e.response) || !r.Number(e.requested_sequence) ||
@@ -170,10 +159,22 @@ absl::StatusOr<std::optional<ResolvedExchange>> ExchangeStore::GetResolved(
   if (!value.ok()) return value.status();
   if (!value->has_value()) return std::nullopt;
   ResolvedExchange resolved;
-  Reader r(**value);
+  PartsReader r(**value);
   uint64_t version = 0;
-  if (!r.Number(version) || version != 1 || !r.Digest(resolved.tags_digest) ||
-      !r.Message(resolved.response) || !r.Number(resolved.resolved_sequence) || !r.done()) {
+  bool ok = r.Number(version) && (version == 1 || version == 2) && r.Digest(resolved.tags_digest) &&
+            r.Message(resolved.response) && r.Number(resolved.resolved_sequence);
+  if (ok && version == 2) {
+    uint64_t at_ms = 0;
+    uint64_t count = 0;
+    ok = r.Number(at_ms) && r.Number(count);
+    resolved.resolved_at = absl::FromUnixMillis(static_cast<int64_t>(at_ms));
+    for (uint64_t i = 0; ok && i < count; ++i) {
+      ok = r.Message(resolved.hit_tags.emplace_back()) &&
+           resolved.hit_tags.back().tags_size() == resolved.hit_tags.back().hit_element_indices_size();
+    }
+    resolved.has_hits = true;
+  }
+  if (!ok || !r.done()) {
     return absl::DataLossError("exchange state: a stored resolution is malformed");
   }
   return resolved;
@@ -181,14 +182,15 @@ absl::StatusOr<std::optional<ResolvedExchange>> ExchangeStore::GetResolved(
 
 void ExchangeStore::AddResolved(std::string_view exchange_id, const ResolvedExchange& resolved,
                                 store::WriteBatch& batch) const {
-  Writer w;
-  w.Number(1);  // format version
-  std::string digest = DigestString(resolved.tags_digest);
-  std::string out = w.Take() + digest;
-  Writer rest;
-  rest.Message(resolved.response);
-  rest.Number(resolved.resolved_sequence);
-  batch.Put(StrCat(kResolvedPrefix, exchange_id), out + rest.Take());
+  PartsWriter w;
+  w.Number(2);  // format version
+  w.Raw(DigestString(resolved.tags_digest));
+  w.Message(resolved.response);
+  w.Number(resolved.resolved_sequence);
+  w.Number(static_cast<uint64_t>(absl::ToUnixMillis(resolved.resolved_at.value_or(absl::UnixEpoch()))));
+  w.Number(resolved.hit_tags.size());
+  for (const v1::OrgTags& t : resolved.hit_tags) w.Message(t);
+  batch.Put(StrCat(kResolvedPrefix, exchange_id), w.Take());
 }
 
 std::unique_lock<std::mutex> ExchangeStore::LockExchange(std::string_view exchange_id) {

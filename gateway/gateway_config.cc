@@ -1,5 +1,6 @@
 #include "gateway/gateway_config.h"
 
+#include "common/metrics_config.h"
 #include "common/strings.h"
 
 namespace schakel::gateway {
@@ -21,7 +22,8 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(std::string_view text,
   c.NoUnknown(doc, "",
               {"org_id", "listen", "data_dir", "tls", "signing_key_file", "policy", "directory",
                "partner_deadline_ms", "resolve_window_seconds", "authorisation_lifetime_ms",
-               "max_message_bytes", "max_tags_per_set", "checkpoint", "timezone"});
+               "max_message_bytes", "max_tags_per_set", "checkpoint", "timezone",
+               "shutdown_grace_ms", "metrics"});
   c.OrgId(doc, "", "org_id", config.org_id);
   if (const std::string* listen = c.String(doc, "", "listen")) {
     config.listen = *listen;
@@ -60,6 +62,8 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(std::string_view text,
                 config.checkpoint_every_seconds);
     }
   }
+  c.Integer(doc, "", "shutdown_grace_ms", 0, 300'000, config.shutdown_grace_ms);
+  CheckMetricsSection(c, doc, config.metrics_listen);
   if (const std::string* zone = c.String(doc, "", "timezone", /*required=*/false)) {
     config.timezone = *zone;
   }

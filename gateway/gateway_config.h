@@ -17,7 +17,9 @@
 //     "max_message_bytes": 67108864,       // optional
 //     "max_tags_per_set": 50000000,        // optional
 //     "checkpoint": {"every_entries": 1000, "every_seconds": 600},  // optional
-//     "timezone": "Europe/Amsterdam"       // optional
+//     "timezone": "Europe/Amsterdam",      // optional
+//     "shutdown_grace_ms": 10000,          // optional
+//     "metrics": {"listen": "127.0.0.1:9464"}  // optional; off when absent
 //   }
 //
 // Relative paths are taken relative to the directory of the config file.
@@ -87,6 +89,12 @@ struct GatewayConfig {
   // Zone of the quota day (and of the policy's dates).
   std::string timezone = "Europe/Amsterdam";
   absl::TimeZone zone;
+  // On SIGTERM/SIGINT: how long calls in progress may take to finish
+  // before they are cancelled.
+  int64_t shutdown_grace_ms = 10'000;
+  // Where GET /metrics (Prometheus text format) is served, plain HTTP;
+  // empty: no metrics endpoint.
+  std::string metrics_listen;
 };
 
 // Parses and checks a config. Relative paths are resolved against

@@ -1,5 +1,6 @@
 #include "gateway/gateway_server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
@@ -16,13 +17,21 @@
 namespace schakel::gateway {
 namespace {
 
-constexpr char kPolicyVersionKey[] = "policy/v";
-constexpr char kHealthService[] = "schakel.v1.Gateway";
+// Health: "" (the whole server) and each service report the same status.
+constexpr const char* kHealthServices[] = {"", "schakel.v1.Gateway", "schakel.v1.Cases",
+                                           "schakel.v1.Audit", "schakel.v1.GatewayAdmin"};
 // How often the background thread looks at checkpoints and the log's health
 // when nothing was appended.
 constexpr auto kBackgroundTick = std::chrono::seconds(1);
 
 crypto::SigningKey CopyKey(const crypto::SigningKey& key) { return crypto::SigningKey::FromSeed(key.seed()); }
+
+void SetServing(grpc::Server* server, bool serving) {
+  if (server == nullptr) return;
+  if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+    for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
+  }
+}
 
 }  // namespace
 
@@ -77,9 +86,17 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
     s->wrapper_ = s->options_.wrap_store(s->rocksdb_.get());
     s->kv_ = s->wrapper_.get();
   }
+  {
+    GatewayServer* self = s.get();
+    s->observed_ = std::make_unique<ObservedStore>(
+        s->kv_, [self](const store::WriteBatch& batch, store::Durability durability, absl::Duration took,
+                       const absl::Status& result) {
+          if (self->metrics_ != nullptr) self->metrics_->ObserveWrite(batch, durability, took, result);
+        });
+    s->kv_ = s->observed_.get();
+  }
   s->server_credentials_ = *std::move(server_credentials);
   s->node_credentials_ = *std::move(client_credentials);
-  s->policy_ = std::make_shared<const Policy>(*std::move(policy));
   s->directory_ = *std::move(directory);
 
   auto fail = [](std::string_view what, const absl::Status& status) {
@@ -91,6 +108,13 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   auto log = ExchangeLog::Open(s->kv_);
   if (!log.ok()) return fail("exchange log", log.status());
   s->log_ = *std::move(log);
+  s->policy_ = std::make_unique<PolicyInForce>(
+      *std::move(policy), now(), s->log_.get(),
+      PolicyInForce::Options{.file = config.policy_file, .now = now, .log_line = s->options_.log_line});
+  GatewayServer* const server = s.get();
+  if (!config.metrics_listen.empty()) {
+    s->metrics_ = std::make_unique<GatewayMetrics>(s->log_.get(), [server] { return server->policy(); });
+  }
   auto tags = TagIndex::Open(s->kv_, TagIndex::Options{.max_tags_per_set = config.max_tags_per_set});
   if (!tags.ok()) return fail("tag index", tags.status());
   s->tags_ = *std::move(tags);
@@ -154,6 +178,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   s->audit_service_ = std::make_unique<AuditService>(s->log_.get(), s->checkpoints_.get(),
                                                      s->directory_.get(), current_policy, now,
                                                      s->receipts_.get());
+  s->admin_service_ = std::make_unique<AdminService>(s->policy_.get(), s->log_.get(), s->directory_.get(),
+                                                     s->receipts_.get(), config.zone, now);
   return s;
 }
 
@@ -214,9 +240,12 @@ absl::Status GatewayServer::RecordStart(const std::filesystem::path& policy_sour
 
 GatewayServer::~GatewayServer() { Shutdown(absl::ZeroDuration()); }
 
-std::shared_ptr<const Policy> GatewayServer::policy() const {
-  std::lock_guard lock(policy_mu_);
-  return policy_;
+std::shared_ptr<const Policy> GatewayServer::policy() const { return policy_->current(); }
+
+absl::StatusOr<PolicyInForce::Reloaded> GatewayServer::ReloadPolicy() {
+  v1::Requester by;
+  by.set_org_id(config_.org_id);
+  return policy_->Reload(by, /*dry_run=*/false);
 }
 
 void GatewayServer::Log(std::string_view line) const {
@@ -226,6 +255,7 @@ void GatewayServer::Log(std::string_view line) const {
 absl::StatusOr<int> GatewayServer::Start() {
   if (server_ != nullptr) return absl::FailedPreconditionError("the gateway is already serving");
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   rpc::ConfigureServer(builder);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
@@ -234,16 +264,25 @@ absl::StatusOr<int> GatewayServer::Start() {
   builder.RegisterService(gateway_service_.get());
   builder.RegisterService(cases_service_.get());
   builder.RegisterService(audit_service_.get());
+  builder.RegisterService(admin_service_.get());
+  calls_.Install(builder);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
     return absl::UnavailableError(StrCat("cannot listen on ", config_.listen,
                                          " (address in use, or not an address of this host?)"));
   }
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(kHealthService, true);
-    health->SetServingStatus("", true);
+  if (metrics_ != nullptr) {
+    auto endpoint = MetricsEndpoint::Start(config_.metrics_listen, metrics_->registry(), metrics_->scraped());
+    if (!endpoint.ok()) {
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_->Wait();
+      server_.reset();
+      return endpoint.status();
+    }
+    metrics_endpoint_ = *std::move(endpoint);
   }
+  SetServing(server_.get(), true);
   {
     std::lock_guard lock(background_mu_);
     stopping_ = false;
@@ -263,13 +302,15 @@ void GatewayServer::Background() {
     if (absl::Status made = checkpoints_->MaybeCheckpoint(); !made.ok()) {
       Log(StrCat("checkpoint: ", made.message()));
     }
+    if (metrics_ != nullptr) {
+      if (absl::Status counted = metrics_->CatchUp(); !counted.ok()) {
+        Log(StrCat("metrics: reading the exchange log failed: ", counted.message()));
+      }
+    }
     if (serving && !log_->healthy()) {
       serving = false;
       Log("the exchange log failed a write: not serving (restart to recover)");
-      if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-        health->SetServingStatus(kHealthService, false);
-        health->SetServingStatus("", false);
-      }
+      SetServing(server_.get(), false);
     }
     lock.lock();
   }
@@ -277,11 +318,11 @@ void GatewayServer::Background() {
 
 void GatewayServer::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(kHealthService, false);
-    health->SetServingStatus("", false);
+  SetServing(server_.get(), false);
+  if (const size_t left = calls_.Drain(grace); left > 0) {
+    Log(StrCat(left, left == 1 ? " call" : " calls", " still running after the grace period: cancelled"));
   }
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
   {
     std::lock_guard lock(background_mu_);
@@ -289,7 +330,12 @@ void GatewayServer::Shutdown(absl::Duration grace) {
   }
   background_cv_.notify_all();
   if (background_.joinable()) background_.join();
+  metrics_endpoint_.reset();
   server_.reset();
+}
+
+std::string GatewayServer::metrics_address() const {
+  return metrics_endpoint_ != nullptr ? metrics_endpoint_->bound_address() : std::string();
 }
 
 std::string GatewayServer::bound_address() const {

@@ -14,10 +14,16 @@
 //      DIRECTORY_CHANGED per organisation registered, changed or deactivated
 //      (directory_version counts them).
 // Start serves, over mutual TLS: schakel.v1.Gateway (gateway_service.h),
-// schakel.v1.Cases, schakel.v1.Audit, and the standard gRPC health service
-// (grpc.health.v1.Health; "schakel.v1.Gateway" and "" report SERVING until
-// the log fails or Shutdown begins). A background thread makes checkpoints
-// when due (entries or time, config "checkpoint").
+// schakel.v1.Cases, schakel.v1.Audit, schakel.v1.GatewayAdmin
+// (admin_service.h), the standard gRPC health service (grpc.health.v1.Health;
+// "" and each service name report SERVING until the exchange log fails a
+// write or Shutdown begins) and server reflection. With config
+// "metrics.listen" it also serves GET /metrics (gateway_metrics.h) on that
+// plain-HTTP address. A background thread makes checkpoints when due
+// (entries or time, config "checkpoint") and keeps the metrics up to date.
+//
+// The policy in force is PolicyInForce's (admin_service.h): ReloadPolicy
+// (the rpc, or SIGHUP in schakel-gateway) swaps it without a restart.
 //
 // Errors: Create returns FAILED_PRECONDITION "cannot start, N problem(s):"
 // with one indented line per problem (INVALID_ARGUMENT when the config
@@ -41,6 +47,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
+#include "common/observed_store.h"
+#include "gateway/admin_service.h"
 #include "gateway/audit_service.h"
 #include "gateway/authoriser.h"
 #include "gateway/case_store.h"
@@ -50,11 +59,13 @@
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_state.h"
 #include "gateway/gateway_config.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/gateway_service.h"
 #include "gateway/policy.h"
 #include "gateway/quota.h"
 #include "gateway/receipts.h"
 #include "gateway/tag_index.h"
+#include "rpc/server_main.h"
 #include "store/kv_store.h"
 
 namespace schakel::gateway {
@@ -88,12 +99,20 @@ class GatewayServer {
   // FAILED_PRECONDITION when already started.
   absl::StatusOr<int> Start();
 
-  // Stops accepting calls, gives running calls up to `grace`, then cancels
-  // them; waits until everything has stopped. Idempotent.
-  void Shutdown(absl::Duration grace = absl::Seconds(3));
+  // Health goes NOT_SERVING, the nodes' index publication streams are
+  // ended (they would hold the server open), new calls are refused, running
+  // calls get up to `grace` to finish and are then cancelled; the
+  // background thread stops. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(10));
+
+  // Re-reads the policy file (SIGHUP): as GatewayAdmin.ReloadPolicy by the
+  // gateway itself (admin_service.h).
+  absl::StatusOr<PolicyInForce::Reloaded> ReloadPolicy();
 
   // "host:port" with the bound port (after Start).
   std::string bound_address() const;
+  // "host:port" of GET /metrics; empty when not configured (after Start).
+  std::string metrics_address() const;
 
   // The parts, for tests and tools.
   const GatewayConfig& config() const { return config_; }
@@ -107,6 +126,8 @@ class GatewayServer {
   GatewayService& service() { return *gateway_service_; }
   CasesService& cases_service() { return *cases_service_; }
   std::shared_ptr<const Policy> policy() const;
+  PolicyInForce& policy_in_force() { return *policy_; }
+  AdminService& admin_service() { return *admin_service_; }
   const crypto::VerifyKey& signing_public_key() const { return receipts_->verify_key(); }
   store::KvStore& store() { return *kv_; }
 
@@ -121,11 +142,11 @@ class GatewayServer {
 
   std::unique_ptr<store::KvStore> rocksdb_;
   std::unique_ptr<store::KvStore> wrapper_;
+  std::unique_ptr<ObservedStore> observed_;  // over the above: log write figures
   store::KvStore* kv_ = nullptr;
   std::shared_ptr<grpc::ServerCredentials> server_credentials_;
   std::shared_ptr<grpc::ChannelCredentials> node_credentials_;
-  mutable std::mutex policy_mu_;
-  std::shared_ptr<const Policy> policy_;  // guarded by policy_mu_
+  std::unique_ptr<PolicyInForce> policy_;
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<ExchangeLog> log_;
   std::unique_ptr<TagIndex> tags_;
@@ -138,6 +159,10 @@ class GatewayServer {
   std::unique_ptr<GatewayService> gateway_service_;
   std::unique_ptr<CasesService> cases_service_;
   std::unique_ptr<AuditService> audit_service_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<GatewayMetrics> metrics_;  // only with config metrics_listen
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
+  rpc::CallDrainer calls_;
 
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "crypto/pseudonym.h"
 #include "crypto/random.h"
+#include "crypto/sealed_box.h"
 #include "crypto/ristretto.h"
 #include "gateway/service_records.h"
 #include "proto/canonical.h"
@@ -178,9 +180,38 @@ struct GatewayService::Fanout {
 };
 
 GatewayService::GatewayService(Parts parts, Options options)
-    : parts_(std::move(parts)), options_(std::move(options)) {}
+    : parts_(std::move(parts)), options_(std::move(options)) {
+  store::KvStore* kv = parts_.log->store();
+  disclosures_ = DisclosureStore::Open(kv, DisclosureStore::Options{.box_retention = options_.box_retention});
+  NotificationOutbox::Options outbox_options;
+  outbox_options.receipt = [this](uint64_t sequence, std::string_view recipient, std::string_view exchange_id) {
+    return ReissueReceipt(sequence, recipient, exchange_id);
+  };
+  outbox_options.now = options_.now;
+  outbox_options.first_retry = options_.notification_first_retry;
+  auto outbox = NotificationOutbox::Open(kv, std::move(outbox_options));
+  if (!outbox.ok()) {
+    LogLine(StrCat("the notification outbox could not be opened: ", outbox.status().message(),
+                   "; disclosures and notifications are unavailable"));
+  } else {
+    outbox_ = *std::move(outbox);
+    outbox_->Start(
+        [this](const std::string& org, const v1::DeliverNotificationsRequest& request) {
+          return PushNotifications(org, request);
+        },
+        options_.log_line);
+  }
+  if (options_.sweep_interval > absl::ZeroDuration()) sweeper_ = std::thread([this] { Sweep(); });
+}
 
 GatewayService::~GatewayService() {
+  {
+    std::lock_guard lock(sweep_mu_);
+    sweep_stopping_ = true;
+  }
+  sweep_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  if (outbox_ != nullptr) outbox_->Stop();
   std::unique_lock lock(workers_mu_);
   workers_cv_.wait(lock, [&] { return workers_ == 0; });
 }
@@ -290,6 +321,16 @@ void GatewayService::Evaluate(Fanout& fanout, absl::Duration partner_deadline) {
                                   });
   }
   done.wait();
+}
+
+absl::Duration GatewayService::PartnerDeadline(absl::Time caller_deadline) const {
+  const absl::Duration remaining = caller_deadline - absl::Now();
+  absl::Duration partner_deadline = options_.partner_deadline;
+  if (remaining != absl::InfiniteDuration()) {
+    const absl::Duration margin = std::max(kMinDeadlineMargin, remaining / 10);
+    partner_deadline = std::max(absl::Milliseconds(1), std::min(partner_deadline, remaining - margin));
+  }
+  return partner_deadline;
 }
 
 // ---------------------------------------------------------------- OpenExchange
@@ -587,12 +628,7 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
     call->stub = NodeStub(*p);
     fanout.calls.push_back(std::move(call));
   }
-  const absl::Duration remaining = caller_deadline - absl::Now();
-  absl::Duration partner_deadline = options_.partner_deadline;
-  if (remaining != absl::InfiniteDuration()) {
-    const absl::Duration margin = std::max(kMinDeadlineMargin, remaining / 10);
-    partner_deadline = std::max(absl::Milliseconds(1), std::min(partner_deadline, remaining - margin));
-  }
+  const absl::Duration partner_deadline = PartnerDeadline(caller_deadline);
   Evaluate(fanout, partner_deadline);
 
   // Each answer checked; one outcome per targeted partner, in directory order.
@@ -1006,10 +1042,61 @@ absl::StatusOr<v1::ResolveMatchesResponse> GatewayService::ResolveMatchesFor(
   ResolvedExchange stored;
   stored.tags_digest = tags_digest;
   *stored.response.mutable_result() = result;
+  stored.resolved_at = now;
+  stored.has_hits = true;
+  // The hits per partner (disclosure orders carry them) and, where the
+  // purpose says so, one MatchNotice per partner with a hit.
+  const Purpose* purpose = policy->Find(purpose_id);
+  std::vector<std::pair<std::string, v1::Notification>> notices;
+  for (const auto& [outcome, hits] : partners) {
+    if (hits.tags == nullptr) continue;
+    v1::OrgTags t;
+    t.set_org_id(outcome.org_id());
+    t.set_purpose_id(purpose_id);
+    std::set<v1::MatchKeyType> types;
+    std::set<std::string> seen;
+    v1::MatchNotice notice;
+    for (size_t e = 0; e < hits.hit.size(); ++e) {
+      if (!hits.hit[e]) continue;
+      t.add_hit_element_indices(static_cast<uint32_t>(e));
+      t.add_tags(hits.tags->tags(static_cast<int>(e)));
+      const auto subject = std::upper_bound(offsets.begin(), offsets.end(), e) - offsets.begin() - 1;
+      types.insert(exchange.shape.subjects(static_cast<int>(subject))
+                       .keys(static_cast<int>(e - offsets[static_cast<size_t>(subject)]))
+                       .key_type());
+      if (seen.insert(hits.tags->tags(static_cast<int>(e))).second) {
+        notice.add_tags(hits.tags->tags(static_cast<int>(e)));
+      }
+    }
+    if (t.tags().empty()) continue;
+    stored.hit_tags.push_back(t);
+    if (purpose == nullptr || !purpose->notify_on_hit) continue;
+    notice.set_exchange_id(req.exchange_id());
+    notice.set_purpose_id(purpose_id);
+    *notice.mutable_lawful_basis() = record.lawful_basis();
+    notice.set_case_id(exchange.shape.case_id());
+    *notice.mutable_requester() = exchange.requester;
+    for (v1::MatchKeyType type : types) notice.add_key_types(type);
+    v1::Notification n;
+    *n.mutable_match() = std::move(notice);
+    record.add_notified_org_ids(outcome.org_id());
+    notices.emplace_back(outcome.org_id(), std::move(n));
+  }
+  if (!notices.empty() && outbox_ == nullptr) {
+    return absl::UnavailableError("the notification outbox is not available; nothing was resolved; retry later");
+  }
+  std::vector<std::string> notified(record.notified_org_ids().begin(), record.notified_org_ids().end());
+  std::optional<NotificationOutbox::Reservation> reservation;
+  if (!notices.empty()) reservation.emplace(outbox_->Reserve(notified));
   auto entry = parts_.log->Append(record, [&](uint64_t sequence, store::WriteBatch& b) {
     stored.resolved_sequence = sequence;
     parts_.exchanges->AddResolved(req.exchange_id(), stored, b);
+    for (auto& [org_id, n] : notices) {
+      outbox_->AddQueued(*reservation, org_id, n, sequence, req.exchange_id(), b);
+    }
   });
+  if (entry.ok() && reservation.has_value()) outbox_->Commit(*reservation);
+  reservation.reset();
   if (!entry.ok()) {
     LogLine(StrCat("exchange ", Hex(req.exchange_id()), ": the resolution could not be logged: ",
                    entry.status().message()));
@@ -1021,6 +1108,861 @@ absl::StatusOr<v1::ResolveMatchesResponse> GatewayService::ResolveMatchesFor(
   if (!receipt.ok()) return receipt.status();
   *response.add_receipts() = *std::move(receipt);
   return response;
+}
+
+// ------------------------------------------------------------- Disclosure
+
+namespace {
+
+constexpr size_t kMaxAskReasonChars = 2000;
+constexpr size_t kMaxCategoryChars = 64;
+constexpr int kMaxCategories = 100;
+constexpr int kMaxLoggedIndices = 10'000;
+constexpr size_t kMaxSealedBoxBytes = size_t{8} << 20;
+constexpr size_t kMaxSweepBatch = 1000;
+
+absl::Time TimeOf(const google::protobuf::Timestamp& t) { return absl::FromUnixMillis(ToMillis(t)); }
+
+bool Approved(v1::DisclosureDecision d) {
+  return d == v1::DISCLOSURE_DECISION_APPROVED_BY_MANDATE || d == v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER;
+}
+
+bool Denied(v1::DisclosureDecision d) {
+  return d == v1::DISCLOSURE_DECISION_DENIED_BY_POLICY || d == v1::DISCLOSURE_DECISION_DENIED_BY_APPROVER;
+}
+
+v1::DisclosureState StateOf(v1::DisclosureDecision d) {
+  if (Approved(d)) return v1::DISCLOSURE_STATE_DELIVERED;
+  if (Denied(d)) return v1::DISCLOSURE_STATE_DENIED;
+  return v1::DISCLOSURE_STATE_EXPIRED;
+}
+
+v1::DenialReason ReasonOf(v1::DisclosureDecision d) {
+  switch (d) {
+    case v1::DISCLOSURE_DECISION_DENIED_BY_POLICY: return v1::DENIAL_REASON_NODE_POLICY;
+    case v1::DISCLOSURE_DECISION_DENIED_BY_APPROVER: return v1::DENIAL_REASON_APPROVER_DENIED;
+    case v1::DISCLOSURE_DECISION_EXPIRED: return v1::DENIAL_REASON_APPROVAL_EXPIRED;
+    default: return v1::DENIAL_REASON_UNSPECIFIED;
+  }
+}
+
+v1::Outcome OutcomeOf(v1::DisclosureState s) {
+  switch (s) {
+    case v1::DISCLOSURE_STATE_DELIVERED: return v1::OUTCOME_GRANTED;
+    case v1::DISCLOSURE_STATE_DENIED: return v1::OUTCOME_DENIED;
+    case v1::DISCLOSURE_STATE_EXPIRED: return v1::OUTCOME_EXPIRED;
+    case v1::DISCLOSURE_STATE_PENDING_APPROVAL: return v1::OUTCOME_PENDING;
+    case v1::DISCLOSURE_STATE_REFUSED: return v1::OUTCOME_REFUSED;
+    default: return v1::OUTCOME_FAILED;
+  }
+}
+
+bool Decided(v1::DisclosureState s) {
+  return s == v1::DISCLOSURE_STATE_DELIVERED || s == v1::DISCLOSURE_STATE_DENIED ||
+         s == v1::DISCLOSURE_STATE_EXPIRED;
+}
+
+// The ask as it may be logged: bounded in size.
+v1::DisclosureAsk LoggableAsk(const v1::DisclosureAsk& ask) {
+  v1::DisclosureAsk out;
+  for (int i = 0; i < ask.fields_size() && i < kMaxCategories; ++i) out.add_fields(ask.fields(i));
+  for (int i = 0; i < ask.categories_size() && i < kMaxCategories; ++i) {
+    out.add_categories(TruncateUtf8(ask.categories(i), kMaxCategoryChars));
+  }
+  out.set_reason(TruncateUtf8(ask.reason(), kMaxAskReasonChars));
+  return out;
+}
+
+void CheckAsk(bool has_ask, const v1::DisclosureAsk& ask, std::vector<v1::FieldProblem>& problems) {
+  if (!has_ask) {
+    problems.push_back(Problem("ask", "missing", "the fields, categories and reason of the disclosure"));
+    return;
+  }
+  if (ask.fields().empty()) {
+    problems.push_back(Problem("ask.fields", "no field", "1 or more signal fields, e.g. contact_name"));
+  }
+  std::set<int> fields;
+  for (int i = 0; i < ask.fields_size() && problems.size() < kMaxProblems; ++i) {
+    const v1::SignalField f = ask.fields(i);
+    if (!v1::SignalField_IsValid(f) || f == v1::SIGNAL_FIELD_UNSPECIFIED) {
+      problems.push_back(Problem(StrCat("ask.fields[", i, "]"), "not a signal field", "a SignalField value"));
+    } else if (!fields.insert(f).second) {
+      problems.push_back(Problem(StrCat("ask.fields[", i, "]"), "repeats an earlier field", "each field once"));
+    }
+  }
+  if (ask.categories_size() > kMaxCategories) {
+    problems.push_back(Problem("ask.categories", StrCat(ask.categories_size(), " categories"),
+                               StrCat("at most ", kMaxCategories)));
+  }
+  for (int i = 0; i < ask.categories_size() && i < kMaxCategories && problems.size() < kMaxProblems; ++i) {
+    const size_t chars = Utf8Chars(ask.categories(i));
+    if (chars == 0 || chars > kMaxCategoryChars) {
+      problems.push_back(Problem(StrCat("ask.categories[", i, "]"), chars == 0 ? "empty" : StrCat(chars, " characters"),
+                                 StrCat("1 to ", kMaxCategoryChars, " characters")));
+    }
+  }
+  const size_t reason = Utf8Chars(ask.reason());
+  if (reason == 0 || reason > kMaxAskReasonChars) {
+    problems.push_back(Problem("ask.reason", reason == 0 ? "empty" : StrCat(reason, " characters"),
+                               StrCat("1 to ", kMaxAskReasonChars, " characters, without identifiers")));
+  }
+}
+
+v1::Actor ActorOf(const v1::Requester& r) {
+  v1::Actor a;
+  a.set_user_id(r.user_id());
+  a.set_role(r.role());
+  return a;
+}
+
+// Hits at one partner as stored (parallel lists): the tags of the elements
+// in [first, last), without repeats, in element order.
+std::vector<std::string> HitTagsIn(const v1::OrgTags& hits, size_t first, size_t last) {
+  std::vector<std::string> out;
+  for (int k = 0; k < hits.hit_element_indices_size() && k < hits.tags_size(); ++k) {
+    const size_t e = hits.hit_element_indices(k);
+    if (e < first || e >= last) continue;
+    if (std::find(out.begin(), out.end(), hits.tags(k)) == out.end()) out.push_back(hits.tags(k));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct GatewayService::Decision {
+  v1::DisclosureState state = v1::DISCLOSURE_STATE_UNSPECIFIED;
+  // The node's signed decision; null for an expiry or UNAVAILABLE.
+  const v1::SealedDisclosure* sealed = nullptr;
+  v1::DenialReason reason = v1::DENIAL_REASON_UNSPECIFIED;
+  std::string detail;
+  // Queue a DisclosureNotice for the requester.
+  bool notify = false;
+  absl::Time now;
+  std::shared_ptr<const Policy> policy;
+};
+
+absl::Status GatewayService::CheckSealed(const StoredDisclosure& d, const v1::SealedDisclosure& sealed,
+                                         absl::Time now) const {
+  auto bad = [](std::string message) { return absl::InvalidArgumentError(std::move(message)); };
+  if (!sealed.has_statement()) return bad("sealed.statement: missing");
+  const v1::DisclosureStatement& st = sealed.statement();
+  const v1::DisclosureStatus& status = d.status;
+  if (st.exchange_id() != status.exchange_id()) return bad("sealed.statement.exchange_id: not the disclosure's exchange");
+  if (st.disclosure_id() != status.disclosure_id()) return bad("sealed.statement.disclosure_id: not this disclosure");
+  if (st.responder_org_id() != status.responder_org_id()) {
+    return bad("sealed.statement.responder_org_id: not the organisation asked to disclose");
+  }
+  if (st.requester_org_id() != d.requester.org_id()) {
+    return bad("sealed.statement.requester_org_id: not the organisation that asked");
+  }
+  if (st.purpose_id() != status.purpose_id()) return bad("sealed.statement.purpose_id: not the exchange's purpose");
+  auto order_digest = canonical::Digest(canonical::kDisclosureOrderContext, d.order);
+  if (!order_digest.ok()) return order_digest.status();
+  if (st.order_digest() != DigestString(*order_digest)) {
+    return bad("sealed.statement.order_digest: does not match the order the gateway sent");
+  }
+  const v1::DisclosureDecision decision = st.decision();
+  if (!Approved(decision) && !Denied(decision) && decision != v1::DISCLOSURE_DECISION_EXPIRED) {
+    return bad("sealed.statement.decision: not a decision");
+  }
+  if (!st.has_decided_at()) return bad("sealed.statement.decided_at: missing");
+  if (Utf8Chars(st.reason()) > kMaxAskReasonChars) {
+    return bad(StrCat("sealed.statement.reason: more than ", kMaxAskReasonChars, " characters"));
+  }
+  if (Approved(decision)) {
+    if (sealed.sealed_box().empty()) return bad("sealed.sealed_box: missing for an approval");
+    if (sealed.sealed_box().size() > kMaxSealedBoxBytes) {
+      return bad(StrCat("sealed.sealed_box: ", sealed.sealed_box().size(), " bytes; at most 8 MiB"));
+    }
+    if (sealed.sealed_box().size() < crypto::kSealOverhead) {
+      return bad(StrCat("sealed.sealed_box: ", sealed.sealed_box().size(), " bytes, shorter than any sealed box"));
+    }
+    const crypto::Blake2b256Digest hash = crypto::Blake2b256Hash(crypto::AsBytes(sealed.sealed_box()));
+    if (st.payload_hash() != DigestString(hash)) {
+      return bad("sealed.statement.payload_hash: is not the BLAKE2b-256 of the sealed box");
+    }
+    const auto& asked = d.order.ask().fields();
+    for (int i = 0; i < st.fields_disclosed_size(); ++i) {
+      if (std::find(asked.begin(), asked.end(), st.fields_disclosed(i)) == asked.end()) {
+        return bad(StrCat("sealed.statement.fields_disclosed[", i, "]: ", SignalFieldName(st.fields_disclosed(i)),
+                          " was not asked for"));
+      }
+    }
+    const auto& categories = d.order.ask().categories();
+    for (int i = 0; i < st.categories_disclosed_size() && !categories.empty(); ++i) {
+      if (std::find(categories.begin(), categories.end(), st.categories_disclosed(i)) == categories.end()) {
+        return bad(StrCat("sealed.statement.categories_disclosed[", i, "]: a category that was not asked for"));
+      }
+    }
+  } else {
+    if (!sealed.sealed_box().empty()) return bad("sealed.sealed_box: present for a decision that is not an approval");
+    if (!st.payload_hash().empty() || !st.fields_disclosed().empty() || !st.categories_disclosed().empty() ||
+        st.signal_count() != 0) {
+      return bad("sealed.statement: fields, categories, signal count or payload hash set for a decision that is "
+                 "not an approval");
+    }
+  }
+  const absl::Status signed_ok = parts_.directory->VerifyNodeSignature(
+      status.responder_org_id(), canonical::kDisclosureContext, st, sealed.node_signature(), now);
+  if (!signed_ok.ok()) return bad(StrCat("sealed.node_signature: ", signed_ok.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<StoredDisclosure, ExchangeLog::Appended>> GatewayService::RecordDecision(
+    StoredDisclosure d, const Decision& c) {
+  if (c.notify && outbox_ == nullptr) return absl::UnavailableError("the notification outbox is not available");
+  const StoredDisclosure previous = d;
+  v1::DisclosureStatus& status = d.status;
+  status.set_state(c.state);
+  status.set_reason(c.reason);
+  status.set_detail(TruncateUtf8(c.detail, kMaxLogDetailChars));
+  if (c.sealed != nullptr) {
+    *status.mutable_sealed() = *c.sealed;
+    *status.mutable_decided_at() = c.sealed->statement().decided_at();
+    if (!c.sealed->sealed_box().empty()) d.box_handed_out_at = c.now;
+  } else {
+    SetTime(status.mutable_decided_at(), c.now);
+  }
+
+  v1::LogRecord record = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_DECIDED, c.now, c.policy.get(),
+                                      status.purpose_id(), d.requester.org_id(), ActorOf(d.requester));
+  record.set_exchange_id(status.exchange_id());
+  record.set_case_id(status.case_id());
+  record.add_answering_org_ids(status.responder_org_id());
+  record.set_outcome(OutcomeOf(c.state));
+  if (c.reason != v1::DENIAL_REASON_UNSPECIFIED) record.add_denial_reasons(c.reason);
+  record.set_detail(status.detail());
+  v1::DisclosureRecord& r = *record.mutable_disclosure();
+  r.set_disclosure_id(status.disclosure_id());
+  r.set_responder_org_id(status.responder_org_id());
+  *r.mutable_subject_indices() = status.subject_indices();
+  *r.mutable_ask() = status.ask();
+  r.set_state(c.state);
+  *r.mutable_decide_by() = status.decide_by();
+  if (c.sealed != nullptr) {  // the statement and signature; never the box
+    *r.mutable_statement() = c.sealed->statement();
+    *r.mutable_node_signature() = c.sealed->node_signature();
+  }
+
+  std::optional<NotificationOutbox::Reservation> reservation;
+  v1::Notification notice;
+  if (c.notify) {
+    reservation.emplace(outbox_->Reserve({d.requester.org_id()}));
+    *notice.mutable_disclosure()->mutable_status() = status;
+  }
+  auto entry = parts_.log->Append(record, [&](uint64_t sequence, store::WriteBatch& batch) {
+    d.decided_sequence = sequence;
+    disclosures_->AddPut(d, &previous, batch);
+    if (reservation.has_value()) {
+      outbox_->AddQueued(*reservation, d.requester.org_id(), notice, sequence, status.exchange_id(), batch);
+    }
+  });
+  if (!entry.ok()) {
+    LogLine(StrCat("disclosure ", Hex(status.disclosure_id()), ": the decision could not be logged: ",
+                   entry.status().message()));
+    return absl::UnavailableError("the exchange log could not be written; the decision was not recorded; retry");
+  }
+  if (reservation.has_value()) outbox_->Commit(*reservation);
+  Appended();
+  LogLine(StrCat("disclosure ", Hex(status.disclosure_id()), " from ", status.responder_org_id(), " to ",
+                 d.requester.org_id(), ": ", v1::DisclosureState_Name(c.state),
+                 c.reason == v1::DENIAL_REASON_UNSPECIFIED ? "" : StrCat(" ", v1::DenialReason_Name(c.reason))));
+  return std::make_pair(std::move(d), *entry);
+}
+
+absl::StatusOr<StoredDisclosure> GatewayService::Expire(StoredDisclosure d, absl::Time now) {
+  Decision c;
+  c.state = v1::DISCLOSURE_STATE_EXPIRED;
+  c.reason = v1::DENIAL_REASON_APPROVAL_EXPIRED;
+  c.detail = "nobody decided before decide_by";
+  c.notify = true;
+  c.now = now;
+  c.policy = parts_.current_policy();
+  auto done = RecordDecision(std::move(d), c);
+  if (!done.ok()) return done.status();
+  return std::move(done->first);
+}
+
+absl::StatusOr<size_t> GatewayService::ExpireDisclosures() {
+  if (disclosures_ == nullptr || outbox_ == nullptr) return absl::UnavailableError("disclosures are not available");
+  const absl::Time now = Now();
+  auto due = disclosures_->DuePending(now, kMaxSweepBatch);
+  if (!due.ok()) return due.status();
+  size_t expired = 0;
+  for (const std::string& id : *due) {
+    std::unique_lock lock = disclosures_->Lock(id);
+    auto found = disclosures_->Get(id);
+    if (!found.ok()) return found.status();
+    if (!found->has_value() || (*found)->status.state() != v1::DISCLOSURE_STATE_PENDING_APPROVAL ||
+        now <= TimeOf((*found)->status.decide_by())) {
+      continue;
+    }
+    auto done = Expire(**std::move(found), now);
+    if (!done.ok()) return done.status();
+    ++expired;
+  }
+  auto dropped = disclosures_->DropExpiredBoxes(now);
+  if (!dropped.ok()) return dropped.status();
+  return expired;
+}
+
+void GatewayService::Sweep() {
+  std::unique_lock lock(sweep_mu_);
+  while (!sweep_stopping_) {
+    sweep_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.sweep_interval), [&] { return sweep_stopping_; });
+    if (sweep_stopping_) break;
+    lock.unlock();
+    auto swept = ExpireDisclosures();
+    if (!swept.ok()) LogLine(StrCat("disclosure sweep: ", swept.status().message()));
+    lock.lock();
+  }
+}
+
+absl::StatusOr<uint64_t> GatewayService::PushNotifications(const std::string& org,
+                                                           const v1::DeliverNotificationsRequest& request) {
+  const DirectoryOrg* node = parts_.directory->FindActive(org);
+  if (node == nullptr) return absl::UnavailableError("not an active organisation in the directory");
+  std::shared_ptr<v1::Node::Stub> stub = NodeStub(*node);
+  if (stub == nullptr) {
+    return absl::UnavailableError(node->endpoint.empty() ? "no endpoint in the directory" : "no channel to its endpoint");
+  }
+  grpc::ClientContext context;
+  rpc::SetDeadline(context, absl::ToChronoMilliseconds(options_.partner_deadline));
+  v1::DeliverNotificationsResponse response;
+  const grpc::Status status = stub->DeliverNotifications(&context, request, &response);
+  if (!status.ok()) return rpc::FromGrpcStatus(status);
+  return response.acknowledged_through();
+}
+
+absl::StatusOr<v1::RequestDisclosureResponse> GatewayService::RequestDisclosureFor(
+    std::string_view caller_org, const v1::RequestDisclosureRequest& req, absl::Time caller_deadline) {
+  const absl::Time now = Now();
+  const std::shared_ptr<const Policy> policy = parts_.current_policy();
+  const std::string org(caller_org);
+  if (disclosures_ == nullptr || outbox_ == nullptr) {
+    return absl::UnavailableError("disclosures are not available (the notification outbox could not be opened)");
+  }
+
+  // The record every refusal logs: the request as asked, as far as it can
+  // be logged.
+  Refusal refusal;
+  refusal.method = "RequestDisclosure";
+  refusal.recipient = org;
+  const bool responder_ok = rpc::IsValidOrgId(req.responder_org_id());
+  auto base_record = [&](const std::string& purpose_id) {
+    v1::LogRecord r = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_REQUESTED, now, policy.get(), purpose_id, org,
+                                   LoggableActor(req.actor()));
+    if (req.exchange_id().size() == kIdSize) r.set_exchange_id(req.exchange_id());
+    if (responder_ok) r.add_answering_org_ids(req.responder_org_id());
+    v1::DisclosureRecord& d = *r.mutable_disclosure();
+    if (responder_ok) d.set_responder_org_id(req.responder_org_id());
+    for (int i = 0; i < req.subject_indices_size() && i < kMaxLoggedIndices; ++i) {
+      d.add_subject_indices(req.subject_indices(i));
+    }
+    *d.mutable_ask() = LoggableAsk(req.ask());
+    return r;
+  };
+  refusal.record = base_record("");
+
+  // 1. Shape.
+  std::vector<v1::FieldProblem>& problems = refusal.problems;
+  if (req.request_id().size() != kIdSize) {
+    problems.push_back(Problem("request_id", StrCat(req.request_id().size(), " bytes"), "exactly 16 random bytes"));
+  }
+  CheckActor(req.has_actor(), req.actor(), problems);
+  if (req.exchange_id().size() != kIdSize) {
+    problems.push_back(Problem("exchange_id", StrCat(req.exchange_id().size(), " bytes"), "exactly 16 bytes"));
+  }
+  if (!responder_ok) {
+    problems.push_back(Problem("responder_org_id", req.responder_org_id().empty() ? "empty" : "not an organisation id",
+                               "the partner asked to disclose"));
+  }
+  if (req.subject_indices().empty()) {
+    problems.push_back(Problem("subject_indices", "no subject", "1 or more subject indexes of the exchange"));
+  }
+  {
+    std::set<uint32_t> seen;
+    for (int i = 0; i < req.subject_indices_size() && problems.size() < kMaxProblems; ++i) {
+      if (!seen.insert(req.subject_indices(i)).second) {
+        problems.push_back(Problem(StrCat("subject_indices[", i, "]"), "repeats an earlier subject", "each subject once"));
+      }
+    }
+  }
+  CheckAsk(req.has_ask(), req.ask(), problems);
+  if (!problems.empty()) {
+    return Refuse(refusal.With(absl::StatusCode::kInvalidArgument, v1::DENIAL_REASON_MALFORMED_REQUEST, ""));
+  }
+
+  // Idempotency: one request at a time per request id, then the stored one.
+  auto in_flight = disclosures_->Begin(org, req.request_id());
+  if (!in_flight.ok()) {
+    v1::ErrorDetail detail;
+    SetDuration(detail.mutable_retry_after(), absl::Seconds(1));
+    return rpc::WithErrorDetail(in_flight.status(), detail);
+  }
+  const canonical::DigestBytes request_digest = Fingerprint(req);
+  auto previous = disclosures_->FindRequest(org, req.request_id(), request_digest);
+  if (!previous.ok()) {
+    if (previous.status().code() == absl::StatusCode::kAlreadyExists) {
+      return Refuse(refusal.With(absl::StatusCode::kAlreadyExists, v1::DENIAL_REASON_MALFORMED_REQUEST,
+                                 std::string(previous.status().message())));
+    }
+    return previous.status();
+  }
+  if (previous->has_value()) {
+    const std::string id = (*previous)->status.disclosure_id();
+    std::unique_lock lock = disclosures_->Lock(id);
+    auto again = disclosures_->Get(id);
+    if (!again.ok()) return again.status();
+    if (!again->has_value()) return absl::DataLossError("disclosures: a stored disclosure went missing");
+    StoredDisclosure d = **std::move(again);
+    if (d.status.state() == v1::DISCLOSURE_STATE_PENDING_APPROVAL && now > TimeOf(d.status.decide_by())) {
+      auto expired = Expire(std::move(d), now);
+      if (!expired.ok()) return expired.status();
+      d = *std::move(expired);
+    }
+    auto handed = disclosures_->MarkHandedOut(std::move(d), now);
+    if (!handed.ok()) return handed.status();
+    v1::RequestDisclosureResponse response;
+    *response.mutable_status() = handed->status;
+    for (uint64_t sequence : {handed->requested_sequence, handed->decided_sequence}) {
+      if (sequence == 0) continue;
+      auto receipt = ReissueReceipt(sequence, org, handed->status.exchange_id());
+      if (!receipt.ok()) return receipt.status();
+      *response.add_receipts() = *std::move(receipt);
+    }
+    return response;
+  }
+
+  // 2. The exchange.
+  auto found = parts_.exchanges->Get(req.exchange_id());
+  if (!found.ok()) return found.status();
+  if (!found->has_value() || (*found)->requester.org_id() != org) {
+    // Another organisation's exchange is reported as if it did not exist.
+    return Refuse(refusal.With(absl::StatusCode::kNotFound, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN,
+                               "exchange_id: no such exchange for the calling organisation"));
+  }
+  const StoredExchange& exchange = **found;
+  const std::string& purpose_id = exchange.shape.purpose_id();
+  refusal.record = base_record(purpose_id);
+  refusal.record.set_case_id(exchange.shape.case_id());
+  const uint32_t subject_count = static_cast<uint32_t>(exchange.shape.subjects_size());
+  for (int i = 0; i < req.subject_indices_size() && problems.size() < kMaxProblems; ++i) {
+    if (req.subject_indices(i) >= subject_count) {
+      problems.push_back(Problem(StrCat("subject_indices[", i, "]"), StrCat("subject ", req.subject_indices(i)),
+                                 StrCat("0 to ", subject_count - 1, " (the exchange has ", subject_count,
+                                        subject_count == 1 ? " subject)" : " subjects)")));
+    }
+  }
+  if (!problems.empty()) {
+    return Refuse(refusal.With(absl::StatusCode::kInvalidArgument, v1::DENIAL_REASON_MALFORMED_REQUEST, ""));
+  }
+  auto resolved = parts_.exchanges->GetResolved(req.exchange_id());
+  if (!resolved.ok()) return resolved.status();
+  if (!resolved->has_value()) {
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN,
+                               "exchange_id: the exchange is not resolved; disclosure follows a resolved hit"));
+  }
+  if (policy == nullptr) return absl::UnavailableError("no policy is in force");
+  const Purpose* purpose = policy->Find(purpose_id);
+  if (purpose == nullptr) {
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_PURPOSE_UNKNOWN,
+                               "the exchange's purpose is no longer in the policy in force"));
+  }
+  // When it was resolved and what hit where (from the log entry for a
+  // resolution stored before the hits were kept).
+  absl::Time resolved_at = (*resolved)->resolved_at.value_or(absl::InfinitePast());
+  std::vector<v1::OrgTags> hit_tags = (*resolved)->hit_tags;
+  if (!(*resolved)->has_hits) {
+    auto entries = parts_.log->Read((*resolved)->resolved_sequence, 1);
+    if (!entries.ok()) return entries.status();
+    if (entries->empty()) return absl::DataLossError("exchange log: the resolution's entry is missing");
+    const v1::LogRecord& r = (*entries)[0].record();
+    resolved_at = TimeOf(r.recorded_at());
+    for (const v1::OrgTags& t : r.tags()) {
+      v1::OrgTags& h = hit_tags.emplace_back();
+      h.set_org_id(t.org_id());
+      h.set_purpose_id(t.purpose_id());
+      for (uint32_t e : t.hit_element_indices()) {
+        if (e >= static_cast<uint32_t>(t.tags_size())) continue;
+        h.add_hit_element_indices(e);
+        h.add_tags(t.tags(static_cast<int>(e)));
+      }
+    }
+  }
+  if (now > resolved_at + purpose->disclosure_window) {
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN,
+                               StrCat("exchange_id: outside the purpose's disclosure window (",
+                                      absl::FormatDuration(purpose->disclosure_window),
+                                      " after the exchange was resolved)")));
+  }
+  if (!exchange.shape.case_id().empty()) {
+    if (parts_.cases == nullptr) return absl::UnavailableError("cases are not available");
+    auto the_case = parts_.cases->Get(exchange.shape.case_id(), now);
+    if (!the_case.ok() && the_case.status().code() != absl::StatusCode::kNotFound) return the_case.status();
+    if (!the_case.ok() || EffectiveState(*the_case, now) != v1::CASE_STATE_OPEN) {
+      return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_CASE_NOT_OPEN,
+                                 the_case.ok() && EffectiveState(*the_case, now) == v1::CASE_STATE_EXPIRED
+                                     ? "the exchange's case has passed its end date"
+                                     : "the exchange's case is no longer open"));
+    }
+  }
+  const std::vector<size_t> offsets = ElementOffsets(exchange.shape);
+  const auto responder_hits = std::find_if(hit_tags.begin(), hit_tags.end(), [&](const v1::OrgTags& t) {
+    return t.org_id() == req.responder_org_id();
+  });
+  std::vector<v1::DisclosureTarget> targets;
+  for (int i = 0; i < req.subject_indices_size(); ++i) {
+    const uint32_t s = req.subject_indices(i);
+    std::vector<std::string> tags;
+    if (responder_hits != hit_tags.end()) tags = HitTagsIn(*responder_hits, offsets[s], offsets[s + 1]);
+    if (tags.empty()) {
+      if (problems.size() < kMaxProblems) {
+        problems.push_back(Problem(StrCat("subject_indices[", i, "]"), "not a hit at this partner in this exchange",
+                                   "subjects that were a hit at the responder"));
+      }
+      continue;
+    }
+    v1::DisclosureTarget& t = targets.emplace_back();
+    t.set_subject_index(s);
+    for (std::string& tag : tags) t.add_tags(std::move(tag));
+  }
+  if (!problems.empty()) {
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_NOT_A_HIT, ""));
+  }
+
+  // 3. The purpose's disclosure rule, and the role.
+  std::vector<v1::SignalField> fields;
+  for (int f : req.ask().fields()) fields.push_back(static_cast<v1::SignalField>(f));
+  const std::vector<std::string> categories(req.ask().categories().begin(), req.ask().categories().end());
+  const DisclosureDecision allowed = purpose->MayDisclose(req.responder_org_id(), org, fields, categories);
+  if (!allowed.allowed()) {
+    return Refuse(refusal.With(allowed.reason == v1::DENIAL_REASON_MALFORMED_REQUEST
+                                   ? absl::StatusCode::kInvalidArgument
+                                   : absl::StatusCode::kPermissionDenied,
+                               allowed.reason, allowed.message));
+  }
+  const AskDecision may_ask = policy->MayAsk(purpose_id, org, req.actor().role(), absl::ToCivilDay(now, options_.zone));
+  if (!may_ask.allowed()) return Refuse(refusal.With(CodeFor(may_ask.reason), may_ask.reason, may_ask.message));
+  const DirectoryOrg* me = parts_.directory->FindActive(org);
+  const DirectoryKey* box_key = nullptr;
+  if (me != nullptr) {
+    for (const DirectoryKey& k : me->box_keys) {
+      if (k.ValidAt(now)) box_key = &k;  // the latest valid one (a rotation lists the new key last)
+    }
+  }
+  if (box_key == nullptr) {
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_DISCLOSURE_NOT_ALLOWED,
+                               "the requesting organisation has no box key in the directory to seal a "
+                               "disclosure to"));
+  }
+
+  // The order and the disclosure as stored.
+  StoredDisclosure d;
+  const std::string disclosure_id = RandomId();
+  d.requester.set_org_id(org);
+  d.requester.set_user_id(req.actor().user_id());
+  d.requester.set_role(req.actor().role());
+  d.request_id = req.request_id();
+  d.request_digest = request_digest;
+  const absl::Time decide_by = WholeMillis(now + purpose->approval_timeout);
+  v1::DisclosureOrder& order = d.order;
+  order.set_disclosure_id(disclosure_id);
+  *order.mutable_requester() = d.requester;
+  order.mutable_lawful_basis()->set_reference(purpose->lawful_basis.reference);
+  order.mutable_lawful_basis()->set_text(purpose->lawful_basis.text);
+  for (v1::DisclosureTarget& t : targets) *order.add_targets() = std::move(t);
+  *order.mutable_ask() = req.ask();
+  if (req.ask().categories().empty()) {
+    // "Every category the policy allows": the rule's, when it names them.
+    for (const std::string& c : allowed.rule->categories) order.mutable_ask()->add_categories(c);
+  }
+  order.set_requester_box_key(std::string(box_key->key.begin(), box_key->key.end()));
+  SetTime(order.mutable_decide_by(), decide_by);
+  v1::DisclosureStatus& status = d.status;
+  status.set_disclosure_id(disclosure_id);
+  status.set_exchange_id(req.exchange_id());
+  status.set_responder_org_id(req.responder_org_id());
+  status.set_purpose_id(purpose_id);
+  status.set_case_id(exchange.shape.case_id());
+  *status.mutable_subject_indices() = req.subject_indices();
+  *status.mutable_ask() = req.ask();
+  status.set_state(v1::DISCLOSURE_STATE_PENDING_APPROVAL);
+  SetTime(status.mutable_requested_at(), now);
+  SetTime(status.mutable_decide_by(), decide_by);
+
+  // 4. DISCLOSURE_REQUESTED, durably, with the stored disclosure.
+  v1::LogRecord requested = refusal.record;
+  requested.set_outcome(v1::OUTCOME_GRANTED);
+  requested.mutable_disclosure()->set_disclosure_id(disclosure_id);
+  *requested.mutable_disclosure()->mutable_ask() = req.ask();
+  SetTime(requested.mutable_disclosure()->mutable_decide_by(), decide_by);
+  requested.set_detail(StrCat("accepted: ", order.targets_size(), order.targets_size() == 1 ? " subject, " : " subjects, ",
+                              req.ask().fields_size(), req.ask().fields_size() == 1 ? " field" : " fields",
+                              " asked of ", req.responder_org_id()));
+  auto requested_entry = parts_.log->Append(requested, [&](uint64_t sequence, store::WriteBatch& batch) {
+    d.requested_sequence = sequence;
+    disclosures_->AddPut(d, nullptr, batch);
+  });
+  if (!requested_entry.ok()) {
+    LogLine(StrCat("RequestDisclosure from ", org, ": not performed, the log could not be written: ",
+                   requested_entry.status().message()));
+    return absl::UnavailableError(
+        "the exchange log could not be written; nothing was forwarded; retry with the same request_id");
+  }
+  Appended();
+
+  // 5. Node.Disclose.
+  auto order_digest = canonical::Digest(canonical::kDisclosureOrderContext, order);
+  if (!order_digest.ok()) return order_digest.status();
+  v1::AuthorisationPayload payload;
+  payload.set_operation(v1::AUTHORISED_OPERATION_DISCLOSE);
+  payload.set_exchange_id(req.exchange_id());
+  payload.set_requester_org_id(org);
+  payload.set_responder_org_id(req.responder_org_id());
+  payload.set_purpose_id(purpose_id);
+  payload.set_case_id(exchange.shape.case_id());
+  payload.set_policy_version(policy->version());
+  payload.set_subject_count(static_cast<uint32_t>(order.targets_size()));
+  payload.set_request_digest(DigestString(*order_digest));
+  payload.set_disclosure_id(disclosure_id);
+  auto authorisation = parts_.authoriser->Issue(std::move(payload));
+  if (!authorisation.ok()) return authorisation.status();
+  v1::DiscloseRequest disclose;
+  *disclose.mutable_authorisation() = *std::move(authorisation);
+  *disclose.mutable_order() = order;
+  auto node_receipt = parts_.receipts->Issue(*requested_entry, req.responder_org_id(), req.exchange_id());
+  if (!node_receipt.ok()) return node_receipt.status();
+  *disclose.mutable_receipt() = *std::move(node_receipt);
+  const DirectoryOrg* responder = parts_.directory->FindActive(req.responder_org_id());
+  std::shared_ptr<v1::Node::Stub> stub = responder != nullptr ? NodeStub(*responder) : nullptr;
+  v1::DiscloseResponse answer;
+  absl::Status call = absl::OkStatus();
+  const absl::Duration partner_deadline = PartnerDeadline(caller_deadline);
+  if (stub == nullptr) {
+    call = absl::UnavailableError(responder == nullptr       ? "not an active organisation in the directory"
+                                  : responder->endpoint.empty() ? "no endpoint in the directory"
+                                                                : "no channel to its endpoint");
+  } else {
+    grpc::ClientContext context;
+    rpc::SetDeadline(context, absl::ToChronoMilliseconds(partner_deadline));
+    call = rpc::FromGrpcStatus(stub->Disclose(&context, disclose, &answer));
+  }
+
+  // 6. The answer, checked, and DISCLOSURE_DECIDED.
+  Decision c;
+  c.now = Now();
+  c.policy = policy;
+  bool pending = false;
+  if (!call.ok()) {
+    c.state = v1::DISCLOSURE_STATE_UNAVAILABLE;
+    const absl::StatusCode code = call.code();
+    if (code == absl::StatusCode::kDeadlineExceeded) {
+      c.detail = StrCat("the partner did not answer within ", FormatMs(partner_deadline));
+    } else if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kPermissionDenied ||
+               code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kAlreadyExists ||
+               code == absl::StatusCode::kUnauthenticated) {
+      c.reason = NodeReason(call);
+      c.detail = StrCat("the partner refused the call (", absl::StatusCodeToString(code), "): ", call.message());
+    } else {
+      c.detail = StrCat("the partner could not be reached (", absl::StatusCodeToString(code), "): ", call.message());
+    }
+  } else if (answer.state() == v1::DISCLOSURE_STATE_PENDING_APPROVAL && !answer.has_sealed()) {
+    pending = true;
+  } else if ((answer.state() == v1::DISCLOSURE_STATE_DELIVERED || answer.state() == v1::DISCLOSURE_STATE_DENIED) &&
+             answer.has_sealed()) {
+    absl::Status checked = CheckSealed(d, answer.sealed(), c.now);
+    const v1::DisclosureStatement& st = answer.sealed().statement();
+    if (checked.ok() && StateOf(st.decision()) != answer.state()) {
+      checked = absl::InvalidArgumentError("state: does not match the statement's decision");
+    }
+    if (checked.ok()) {
+      c.state = answer.state();
+      c.sealed = &answer.sealed();
+      c.reason = ReasonOf(st.decision());
+      c.detail = answer.state() == v1::DISCLOSURE_STATE_DELIVERED
+                     ? StrCat("delivered: ", st.fields_disclosed_size(), " fields of ", st.signal_count(),
+                              st.signal_count() == 1 ? " signal" : " signals")
+                     : StrCat("denied", st.reason().empty() ? "" : StrCat(": ", st.reason()));
+    } else {
+      c.state = v1::DISCLOSURE_STATE_UNAVAILABLE;
+      c.reason = v1::DENIAL_REASON_INVALID_PROOF;
+      c.detail = StrCat("invalid answer from the partner: ", checked.message());
+    }
+  } else {
+    c.state = v1::DISCLOSURE_STATE_UNAVAILABLE;
+    c.reason = v1::DENIAL_REASON_INVALID_PROOF;
+    c.detail = StrCat("invalid answer from the partner: state ", v1::DisclosureState_Name(answer.state()),
+                      answer.has_sealed() ? " with" : " without", " a signed statement");
+  }
+
+  v1::RequestDisclosureResponse response;
+  auto receipt = parts_.receipts->Issue(*requested_entry, org, req.exchange_id());
+  if (!receipt.ok()) return receipt.status();
+  *response.add_receipts() = *std::move(receipt);
+  std::unique_lock lock = disclosures_->Lock(disclosure_id);
+  auto current = disclosures_->Get(disclosure_id);
+  if (!current.ok()) return current.status();
+  if (!current->has_value()) return absl::DataLossError("disclosures: a stored disclosure went missing");
+  if (!pending && (*current)->status.state() == v1::DISCLOSURE_STATE_PENDING_APPROVAL) {
+    auto done = RecordDecision(**std::move(current), c);
+    if (!done.ok()) return done.status();
+    auto decided = parts_.receipts->Issue(done->second, org, req.exchange_id());
+    if (!decided.ok()) return decided.status();
+    *response.add_receipts() = *std::move(decided);
+    *response.mutable_status() = done->first.status;
+    return response;
+  }
+  // Pending at the node, or decided meanwhile (CompleteDisclosure came first).
+  if (pending) {
+    LogLine(StrCat("disclosure ", Hex(disclosure_id), " from ", req.responder_org_id(), " to ", org,
+                   ": pending approval until ", absl::FormatTime(absl::RFC3339_sec, decide_by, absl::UTCTimeZone())));
+  }
+  StoredDisclosure now_stored = **std::move(current);
+  if (now_stored.decided_sequence != 0) {
+    auto decided = ReissueReceipt(now_stored.decided_sequence, org, req.exchange_id());
+    if (!decided.ok()) return decided.status();
+    *response.add_receipts() = *std::move(decided);
+  }
+  auto handed = disclosures_->MarkHandedOut(std::move(now_stored), c.now);
+  if (!handed.ok()) return handed.status();
+  *response.mutable_status() = handed->status;
+  return response;
+}
+
+absl::StatusOr<v1::GetDisclosureResponse> GatewayService::GetDisclosureFor(std::string_view caller_org,
+                                                                          const v1::GetDisclosureRequest& req) {
+  if (disclosures_ == nullptr || outbox_ == nullptr) return absl::UnavailableError("disclosures are not available");
+  const absl::Status not_found =
+      absl::NotFoundError("disclosure_id: no such disclosure asked by the calling organisation");
+  if (req.disclosure_id().size() != kIdSize) return not_found;
+  std::unique_lock lock = disclosures_->Lock(req.disclosure_id());
+  auto found = disclosures_->Get(req.disclosure_id());
+  if (!found.ok()) return found.status();
+  if (!found->has_value() || (*found)->requester.org_id() != caller_org) return not_found;
+  StoredDisclosure d = **std::move(found);
+  const absl::Time now = Now();
+  if (d.status.state() == v1::DISCLOSURE_STATE_PENDING_APPROVAL && now > TimeOf(d.status.decide_by())) {
+    auto expired = Expire(std::move(d), now);
+    if (!expired.ok()) return expired.status();
+    d = *std::move(expired);
+  }
+  auto handed = disclosures_->MarkHandedOut(std::move(d), now);
+  if (!handed.ok()) return handed.status();
+  v1::GetDisclosureResponse response;
+  *response.mutable_status() = handed->status;
+  return response;
+}
+
+absl::StatusOr<v1::CompleteDisclosureResponse> GatewayService::CompleteDisclosureFor(
+    std::string_view caller_org, const v1::CompleteDisclosureRequest& req) {
+  const absl::Time now = Now();
+  const std::shared_ptr<const Policy> policy = parts_.current_policy();
+  const std::string org(caller_org);
+  if (disclosures_ == nullptr || outbox_ == nullptr) return absl::UnavailableError("disclosures are not available");
+
+  Refusal refusal;
+  refusal.method = "CompleteDisclosure";
+  refusal.recipient = org;
+  refusal.record = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_DECIDED, now, policy.get(), "", org, v1::Actor());
+  std::vector<v1::FieldProblem>& problems = refusal.problems;
+  if (req.disclosure_id().size() != kIdSize) {
+    problems.push_back(Problem("disclosure_id", StrCat(req.disclosure_id().size(), " bytes"), "exactly 16 bytes"));
+  }
+  if (!req.has_sealed()) {
+    problems.push_back(Problem("sealed", "missing", "the node's signed decision"));
+  } else if (!req.sealed().has_statement()) {
+    problems.push_back(Problem("sealed.statement", "missing", "the node's signed statement"));
+  }
+  if (!problems.empty()) {
+    return Refuse(refusal.With(absl::StatusCode::kInvalidArgument, v1::DENIAL_REASON_MALFORMED_REQUEST, ""));
+  }
+  std::unique_lock lock = disclosures_->Lock(req.disclosure_id());
+  auto found = disclosures_->Get(req.disclosure_id());
+  if (!found.ok()) return found.status();
+  if (!found->has_value() || (*found)->status.responder_org_id() != org) {
+    return Refuse(refusal.With(absl::StatusCode::kNotFound, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN,
+                               "disclosure_id: no such disclosure addressed to the calling organisation"));
+  }
+  StoredDisclosure d = **std::move(found);
+  const v1::SealedDisclosure& sealed = req.sealed();
+  {
+    v1::LogRecord r = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_DECIDED, now, policy.get(), d.status.purpose_id(), org,
+                                   v1::Actor());
+    r.set_exchange_id(d.status.exchange_id());
+    r.set_case_id(d.status.case_id());
+    r.add_answering_org_ids(org);
+    v1::DisclosureRecord& dr = *r.mutable_disclosure();
+    dr.set_disclosure_id(d.status.disclosure_id());
+    dr.set_responder_org_id(org);
+    *dr.mutable_subject_indices() = d.status.subject_indices();
+    *dr.mutable_ask() = d.status.ask();
+    dr.set_state(d.status.state());
+    *dr.mutable_decide_by() = d.status.decide_by();
+    refusal.record = std::move(r);
+  }
+
+  // A retry of the decision already recorded gets its receipt again.
+  if (Decided(d.status.state())) {
+    if (d.status.has_sealed() &&
+        DeterministicBytes(d.status.sealed().statement()) == DeterministicBytes(sealed.statement()) &&
+        DeterministicBytes(d.status.sealed().node_signature()) == DeterministicBytes(sealed.node_signature())) {
+      auto receipt = ReissueReceipt(d.decided_sequence, org, d.status.exchange_id());
+      if (!receipt.ok()) return receipt.status();
+      v1::CompleteDisclosureResponse response;
+      *response.add_receipts() = *std::move(receipt);
+      return response;
+    }
+    if (d.status.state() == v1::DISCLOSURE_STATE_EXPIRED && !d.status.has_sealed()) {
+      return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_APPROVAL_EXPIRED,
+                                 "disclosure_id: decided after decide_by; the gateway has recorded it EXPIRED"));
+    }
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_MALFORMED_REQUEST,
+                               StrCat("disclosure_id: already decided differently (",
+                                      v1::DisclosureState_Name(d.status.state()), ")")));
+  }
+  if (absl::Status checked = CheckSealed(d, sealed, now); !checked.ok()) {
+    *refusal.record.mutable_disclosure()->mutable_statement() = sealed.statement();
+    *refusal.record.mutable_disclosure()->mutable_node_signature() = sealed.node_signature();
+    return Refuse(refusal.With(absl::StatusCode::kInvalidArgument, v1::DENIAL_REASON_INVALID_PROOF,
+                               std::string(checked.message())));
+  }
+  const absl::Time decide_by = TimeOf(d.status.decide_by());
+  if (now > decide_by || TimeOf(sealed.statement().decided_at()) > decide_by) {
+    if (d.status.state() == v1::DISCLOSURE_STATE_PENDING_APPROVAL) {
+      auto expired = Expire(std::move(d), now);
+      if (!expired.ok()) return expired.status();
+      refusal.record.mutable_disclosure()->set_state(v1::DISCLOSURE_STATE_EXPIRED);
+    }
+    return Refuse(refusal.With(absl::StatusCode::kFailedPrecondition, v1::DENIAL_REASON_APPROVAL_EXPIRED,
+                               "disclosure_id: decided after decide_by; the gateway has recorded it EXPIRED"));
+  }
+  Decision c;
+  c.state = StateOf(sealed.statement().decision());
+  c.sealed = &sealed;
+  c.reason = ReasonOf(sealed.statement().decision());
+  const v1::DisclosureStatement& st = sealed.statement();
+  c.detail = c.state == v1::DISCLOSURE_STATE_DELIVERED
+                 ? StrCat("delivered: ", st.fields_disclosed_size(), " fields of ", st.signal_count(),
+                          st.signal_count() == 1 ? " signal" : " signals")
+                 : StrCat(c.state == v1::DISCLOSURE_STATE_DENIED ? "denied" : "expired at the partner",
+                          st.reason().empty() ? "" : StrCat(": ", st.reason()));
+  c.notify = true;
+  c.now = now;
+  c.policy = policy;
+  auto done = RecordDecision(std::move(d), c);
+  if (!done.ok()) return done.status();
+  auto receipt = parts_.receipts->Issue(done->second, org, done->first.status.exchange_id());
+  if (!receipt.ok()) return receipt.status();
+  v1::CompleteDisclosureResponse response;
+  *response.add_receipts() = *std::move(receipt);
+  return response;
+}
+
+absl::StatusOr<v1::FetchNotificationsResponse> GatewayService::FetchNotificationsFor(
+    std::string_view caller_org, const v1::FetchNotificationsRequest& req) {
+  if (outbox_ == nullptr) return absl::UnavailableError("notifications are not available");
+  return outbox_->Fetch(std::string(caller_org), req.after_sequence(), req.max_count());
 }
 
 // ------------------------------------------------------------------ Reads
@@ -1130,6 +2072,27 @@ absl::StatusOr<v1::IndexAck> GatewayService::ApplyIndexBatch(std::string_view ca
 
 // ------------------------------------------------------------ gRPC adapters
 
+namespace {
+
+absl::Time CallerDeadline(const grpc::ServerContext& context) {
+  const auto deadline = context.deadline();
+  return deadline == std::chrono::system_clock::time_point::max() ? absl::InfiniteFuture()
+                                                                  : absl::FromChrono(deadline);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> GatewayService::IdentifyLogged(const grpc::ServerContext& context,
+                                                           std::string_view method, v1::LogRecord refusal) {
+  auto org = IdentifyCaller(*parts_.directory, context, *parts_.log, std::move(refusal));
+  if (!org.ok()) {
+    Appended();
+    LogLine(StrCat("refused ", method, ": UNAUTHENTICATED: ", org.status().message(), " (presented ",
+                   PresentedIdentity(context), ")"));
+  }
+  return org;
+}
+
 grpc::Status GatewayService::GetDirectory(grpc::ServerContext* context,
                                           const v1::GetDirectoryRequest* request,
                                           v1::GetDirectoryResponse* response) {
@@ -1159,17 +2122,9 @@ grpc::Status GatewayService::OpenExchange(grpc::ServerContext* context,
       crypto::ValidatePurposeId(request->purpose_id()).ok() ? request->purpose_id() : "", "",
       LoggableActor(request->actor()));
   if (ValidCaseId(request->case_id())) refusal.set_case_id(request->case_id());
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, std::move(refusal));
-  if (!org.ok()) {
-    Appended();
-    LogLine(StrCat("refused OpenExchange: UNAUTHENTICATED: ", org.status().message(), " (presented ",
-                   PresentedIdentity(*context), ")"));
-    return rpc::ToGrpcStatus(org.status());
-  }
-  const auto deadline = context->deadline();
-  const absl::Time caller_deadline = deadline == std::chrono::system_clock::time_point::max()
-                                         ? absl::InfiniteFuture()
-                                         : absl::FromChrono(deadline);
+  auto org = IdentifyLogged(*context, "OpenExchange", std::move(refusal));
+  if (!org.ok()) return rpc::ToGrpcStatus(org.status());
+  const absl::Time caller_deadline = CallerDeadline(*context);
   auto result = OpenExchangeFor(*org, *request, caller_deadline);
   if (result.ok()) *response = *std::move(result);
   return Finish("OpenExchange", result.status());
@@ -1182,40 +2137,58 @@ grpc::Status GatewayService::ResolveMatches(grpc::ServerContext* context,
                                        parts_.current_policy().get(), "", "",
                                        LoggableActor(request->actor()));
   if (request->exchange_id().size() == kIdSize) refusal.set_exchange_id(request->exchange_id());
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, std::move(refusal));
-  if (!org.ok()) {
-    Appended();
-    LogLine(StrCat("refused ResolveMatches: UNAUTHENTICATED: ", org.status().message(), " (presented ",
-                   PresentedIdentity(*context), ")"));
-    return rpc::ToGrpcStatus(org.status());
-  }
+  auto org = IdentifyLogged(*context, "ResolveMatches", std::move(refusal));
+  if (!org.ok()) return rpc::ToGrpcStatus(org.status());
   auto result = ResolveMatchesFor(*org, *request);
   if (result.ok()) *response = *std::move(result);
   return Finish("ResolveMatches", result.status());
 }
 
-namespace {
-constexpr char kLater[] = "disclosure and notifications come in a later version";
-}  // namespace
-
-grpc::Status GatewayService::RequestDisclosure(grpc::ServerContext*, const v1::RequestDisclosureRequest*,
-                                               v1::RequestDisclosureResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, kLater);
+grpc::Status GatewayService::RequestDisclosure(grpc::ServerContext* context,
+                                               const v1::RequestDisclosureRequest* request,
+                                               v1::RequestDisclosureResponse* response) {
+  v1::LogRecord refusal = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_REQUESTED, Now(),
+                                       parts_.current_policy().get(), "", "",
+                                       LoggableActor(request->actor()));
+  if (request->exchange_id().size() == kIdSize) refusal.set_exchange_id(request->exchange_id());
+  auto org = IdentifyLogged(*context, "RequestDisclosure", std::move(refusal));
+  if (!org.ok()) return rpc::ToGrpcStatus(org.status());
+  const absl::Time caller_deadline = CallerDeadline(*context);
+  auto result = RequestDisclosureFor(*org, *request, caller_deadline);
+  if (result.ok()) *response = *std::move(result);
+  return Finish("RequestDisclosure", result.status());
 }
 
-grpc::Status GatewayService::GetDisclosure(grpc::ServerContext*, const v1::GetDisclosureRequest*,
-                                           v1::GetDisclosureResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, kLater);
+grpc::Status GatewayService::GetDisclosure(grpc::ServerContext* context,
+                                           const v1::GetDisclosureRequest* request,
+                                           v1::GetDisclosureResponse* response) {
+  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  if (!org.ok()) return Finish("GetDisclosure", org.status());
+  auto result = GetDisclosureFor(*org, *request);
+  if (result.ok()) *response = *std::move(result);
+  return Finish("GetDisclosure", result.status());
 }
 
-grpc::Status GatewayService::CompleteDisclosure(grpc::ServerContext*, const v1::CompleteDisclosureRequest*,
-                                                v1::CompleteDisclosureResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, kLater);
+grpc::Status GatewayService::CompleteDisclosure(grpc::ServerContext* context,
+                                                const v1::CompleteDisclosureRequest* request,
+                                                v1::CompleteDisclosureResponse* response) {
+  v1::LogRecord refusal = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_DECIDED, Now(),
+                                       parts_.current_policy().get(), "", "", v1::Actor());
+  auto org = IdentifyLogged(*context, "CompleteDisclosure", std::move(refusal));
+  if (!org.ok()) return rpc::ToGrpcStatus(org.status());
+  auto result = CompleteDisclosureFor(*org, *request);
+  if (result.ok()) *response = *std::move(result);
+  return Finish("CompleteDisclosure", result.status());
 }
 
-grpc::Status GatewayService::FetchNotifications(grpc::ServerContext*, const v1::FetchNotificationsRequest*,
-                                                v1::FetchNotificationsResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, kLater);
+grpc::Status GatewayService::FetchNotifications(grpc::ServerContext* context,
+                                                const v1::FetchNotificationsRequest* request,
+                                                v1::FetchNotificationsResponse* response) {
+  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  if (!org.ok()) return Finish("FetchNotifications", org.status());
+  auto result = FetchNotificationsFor(*org, *request);
+  if (result.ok()) *response = *std::move(result);
+  return Finish("FetchNotifications", result.status());
 }
 
 grpc::Status GatewayService::GetIndexState(grpc::ServerContext* context, const v1::GetIndexStateRequest*,

@@ -44,15 +44,53 @@
 // sequence; a gap is FAILED_PRECONDITION naming the expected sequence); a
 // batch that clears a set is logged first (INDEX_CLEARED).
 //
-// RequestDisclosure, GetDisclosure, CompleteDisclosure and
-// FetchNotifications answer UNIMPLEMENTED (issue 4).
+// ResolveMatches also stores, per partner, the tags that hit (what a
+// disclosure order carries) and, when the purpose has notify_on_hit, queues
+// one MatchNotice per partner with a hit in the same write as
+// EXCHANGE_RESOLVED (notified_org_ids names them).
+//
+// RequestDisclosure, in this order (gateway.proto lists the codes):
+//   1. caller; the request's shape (INVALID_ARGUMENT); idempotency by
+//      request_id (the stored disclosure again, ALREADY_EXISTS for another
+//      request);
+//   2. the exchange: opened by the caller (NOT_FOUND), subject indexes in
+//      range (INVALID_ARGUMENT), resolved, within the purpose's disclosure
+//      window, its case still open, every subject a hit at the responder
+//      (FAILED_PRECONDITION);
+//   3. the purpose's DisclosureRule for (responder, caller) grants the
+//      fields and categories, and the role may ask (PERMISSION_DENIED);
+//   4. DISCLOSURE_REQUESTED appended with the stored disclosure (PENDING
+//      until decide_by = now + approval_timeout; fail closed);
+//   5. Node.Disclose with a DISCLOSE authorisation (request_digest =
+//      D("schakel:v1:disclosure-order", order)), the order's tags taken
+//      from the resolved exchange, and the per-partner deadline;
+//   6. the answer checked (SealedDisclosure: the responder's signature,
+//      the statement answers the order, fields and categories within those
+//      asked, BLAKE2b-256(sealed_box) == payload_hash) and DISCLOSURE_DECIDED
+//      appended (fields, payload hash, signature, approver, rule; never the
+//      box). PENDING_APPROVAL is not a decision: it comes back with
+//      decide_by. An unreachable partner or an invalid answer is recorded
+//      as UNAVAILABLE.
+// CompleteDisclosure (the answering node, later): the same checks of its
+// statement against the stored order; DISCLOSURE_DECIDED with a
+// DisclosureNotice to the requester in the same write; a retry with the
+// same statement gets the same receipt. Pending disclosures past decide_by
+// become EXPIRED (logged, the requester notified): on read, on a late
+// CompleteDisclosure, and in a periodic sweep (ExpireDisclosures).
+// GetDisclosure (not logged) returns the status with the sealed box while
+// it is kept (gateway/disclosures.h); FetchNotifications reads and
+// acknowledges the caller's outbox (gateway/notifications.h), whose pusher
+// also delivers with Node.DeliverNotifications.
 //
 // Logging: one line per refusal through Options::log_line (code, reason,
 // message; the messages name fields and counts, never an identifier).
 //
 // Ownership and thread safety: the parts are not owned and must outlive the
 // service; gRPC calls the handlers concurrently, which all parts allow. The
-// destructor waits for index-stream work still running.
+// service owns its disclosure store and notification outbox (kept in the
+// log's store) and two threads: the notification pusher and the expiry
+// sweep. The destructor stops them and waits for index-stream work still
+// running.
 #ifndef SCHAKEL_GATEWAY_GATEWAY_SERVICE_H_
 #define SCHAKEL_GATEWAY_GATEWAY_SERVICE_H_
 
@@ -66,14 +104,17 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/authoriser.h"
 #include "gateway/case_store.h"
 #include "gateway/directory.h"
+#include "gateway/disclosures.h"
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_state.h"
+#include "gateway/notifications.h"
 #include "gateway/policy.h"
 #include "gateway/quota.h"
 #include "gateway/receipts.h"
@@ -119,6 +160,14 @@ class GatewayService final
     std::function<void(std::string_view)> log_line;
     // Called after this service appended to the log (checkpoints).
     std::function<void()> on_appended;
+    // How often pending disclosures past decide_by are expired and kept
+    // sealed boxes past their retention dropped (zero: no sweep thread;
+    // ExpireDisclosures still works).
+    absl::Duration sweep_interval = absl::Seconds(10);
+    // How long a sealed box is kept after it was first handed out.
+    absl::Duration box_retention = absl::Hours(24);
+    // First back-off of the notification pusher for an unreachable node.
+    absl::Duration notification_first_retry = absl::Milliseconds(500);
   };
 
   GatewayService(Parts parts, Options options);
@@ -169,11 +218,32 @@ class GatewayService final
   // Applies one index batch of `caller_org` (logging a clear first).
   absl::StatusOr<v1::IndexAck> ApplyIndexBatch(std::string_view caller_org,
                                                const v1::IndexBatch& batch);
+  absl::StatusOr<v1::RequestDisclosureResponse> RequestDisclosureFor(
+      std::string_view caller_org, const v1::RequestDisclosureRequest& request,
+      absl::Time caller_deadline);
+  absl::StatusOr<v1::GetDisclosureResponse> GetDisclosureFor(std::string_view caller_org,
+                                                             const v1::GetDisclosureRequest& request);
+  absl::StatusOr<v1::CompleteDisclosureResponse> CompleteDisclosureFor(
+      std::string_view caller_org, const v1::CompleteDisclosureRequest& request);
+  absl::StatusOr<v1::FetchNotificationsResponse> FetchNotificationsFor(
+      std::string_view caller_org, const v1::FetchNotificationsRequest& request);
+
+  // Expires every pending disclosure past its decide_by (logged, requester
+  // notified) and drops sealed boxes past their retention; returns how many
+  // expired. The sweep thread calls it; tests call it after moving the
+  // clock.
+  absl::StatusOr<size_t> ExpireDisclosures();
+
+  // The disclosures and the notification outbox (tests, metrics); null
+  // when they could not be opened (the rpcs then answer UNAVAILABLE).
+  DisclosureStore* disclosures() { return disclosures_.get(); }
+  NotificationOutbox* notifications() { return outbox_.get(); }
 
  private:
   friend class IndexStream;
   struct Fanout;
   struct Refusal;
+  struct Decision;
 
   absl::Time Now() const;
   void LogLine(std::string_view line) const;
@@ -183,7 +253,27 @@ class GatewayService final
                                              std::string_view exchange_id) const;
   std::shared_ptr<v1::Node::Stub> NodeStub(const DirectoryOrg& org);
   void Evaluate(Fanout& fanout, absl::Duration partner_deadline);
+  // The per-partner deadline, shorter than the caller's remaining one.
+  absl::Duration PartnerDeadline(absl::Time caller_deadline) const;
+  // Checks a node's SealedDisclosure for the stored disclosure `d` from
+  // `responder` (INVALID_ARGUMENT naming what does not hold).
+  absl::Status CheckSealed(const StoredDisclosure& d, const v1::SealedDisclosure& sealed,
+                           absl::Time now) const;
+  // Records a decision (or expiry, or UNAVAILABLE) of `d`: DISCLOSURE_DECIDED
+  // with the stored disclosure and, when `notify`, a DisclosureNotice to the
+  // requester, in one write. `d` must be locked (DisclosureStore::Lock).
+  absl::StatusOr<std::pair<StoredDisclosure, ExchangeLog::Appended>> RecordDecision(
+      StoredDisclosure d, const Decision& decision);
+  absl::StatusOr<StoredDisclosure> Expire(StoredDisclosure d, absl::Time now);
+  // The pusher's delivery to `org`'s node; its acknowledged_through.
+  absl::StatusOr<uint64_t> PushNotifications(const std::string& org,
+                                             const v1::DeliverNotificationsRequest& request);
+  void Sweep();
   grpc::Status Finish(std::string_view method, const absl::Status& status) const;
+  // The caller (IdentifyCaller), logging `refusal` and a line when the
+  // certificate names no active organisation.
+  absl::StatusOr<std::string> IdentifyLogged(const grpc::ServerContext& context, std::string_view method,
+                                             v1::LogRecord refusal);
 
   // Index streams: the newest per organisation (a newer one supersedes).
   void RegisterStream(const std::string& org, IndexStream* stream);
@@ -202,6 +292,13 @@ class GatewayService final
   std::mutex workers_mu_;
   std::condition_variable workers_cv_;
   int workers_ = 0;  // guarded by workers_mu_
+
+  std::unique_ptr<DisclosureStore> disclosures_;
+  std::unique_ptr<NotificationOutbox> outbox_;
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool sweep_stopping_ = false;  // guarded by sweep_mu_
+  std::thread sweeper_;
 };
 
 }  // namespace schakel::gateway

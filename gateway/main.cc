@@ -14,14 +14,20 @@
 // Once serving it prints exactly one line on stdout,
 //   schakel-gateway: serving on HOST:PORT
 // with the port actually bound (useful with "127.0.0.1:0"), and logs to
-// stderr: start-up events, and one line per refused call or failed partner
-// with its status code and reason (never an identifier of a person: the
-// gateway never has one). SIGTERM or SIGINT: stop accepting calls, give
-// running calls up to 3 seconds, exit 0.
+// stderr as JSON lines (common/json_log.h): start-up events, policy reloads,
+// and one note per refused call or failed partner with its status code and
+// reason (never an identifier of a person: the gateway never has one).
+// With "metrics" in the config, GET /metrics is served on its own address.
+//
+// SIGHUP: re-read the policy file, as GatewayAdmin.ReloadPolicy does (a bad
+// file is refused as a whole, logged, and the policy in force stays).
+// SIGTERM or SIGINT: stop accepting calls, give running calls up to
+// shutdown_grace_ms (default 10 s), cancel what is left, exit 0.
 #include <iostream>
 #include <string>
 #include <string_view>
 
+#include "common/json_log.h"
 #include "common/strings.h"
 #include "gateway/gateway_config.h"
 #include "gateway/gateway_server.h"
@@ -36,22 +42,19 @@ constexpr char kUsage[] =
     "\n"
     "Serves the Schakel gateway (schakel.v1.Gateway, Cases, Audit) to the partner nodes\n"
     "over mutual TLS. The configuration format is described in docs/gateway-config.md;\n"
-    "deploy/examples/gateway.json is an example.\n"
+    "deploy/examples/gateway.json is an example. SIGHUP re-reads the policy file.\n"
     "\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 could not start, 2 usage error.\n";
 
-constexpr absl::Duration kShutdownGrace = absl::Seconds(3);
-
-void Log(std::string_view line) { std::cerr << "schakel-gateway: " << line << std::endl; }
-
 int Run(const std::string& config_path) {
+  const JsonLog log("gateway");
   auto config = gateway::LoadGatewayConfig(config_path);
   if (!config.ok()) {
     std::cerr << "schakel-gateway: error: " << config.status().message() << "\n";
     return 1;
   }
   gateway::GatewayServer::Options options;
-  options.log_line = Log;
+  options.log_line = [&log](std::string_view line) { log.Note(line); };
   auto server = gateway::GatewayServer::Create(*config, options);
   if (!server.ok()) {
     std::cerr << "schakel-gateway: error: " << server.status().message() << "\n";
@@ -63,18 +66,37 @@ int Run(const std::string& config_path) {
     return 1;
   }
   const auto policy = (*server)->policy();
-  Log(StrCat("gateway \"", config->org_id, "\", policy ", policy->version(), " (",
-             policy->purposes().size(), " purposes), directory version ",
-             (*server)->directory().version(), " (", (*server)->directory().organisations().size(),
-             " organisations), exchange log at entry ", (*server)->log().head_sequence()));
+  log.Event(JsonLog::Level::kInfo, "started",
+            {{"org_id", config->org_id},
+             {"policy_version", policy->version()},
+             {"purposes", policy->purposes().size()},
+             {"directory_version", (*server)->directory().version()},
+             {"organisations", (*server)->directory().organisations().size()},
+             {"log_head", (*server)->log().head_sequence()},
+             {"listen", (*server)->bound_address()},
+             {"metrics", (*server)->metrics_address()}});
   const std::string bound = (*server)->bound_address();
   std::cout << "schakel-gateway: serving on " << bound << std::endl;
 
-  const std::string_view stop_signal = rpc::WaitForStopSignal();
-  Log(StrCat("received ", stop_signal,
-             "; shutting down (running calls get ", absl::ToInt64Seconds(kShutdownGrace), " s)"));
-  (*server)->Shutdown(kShutdownGrace);
-  Log("stopped");
+  std::string_view signal_name;
+  while ((signal_name = rpc::WaitForSignal()) == "SIGHUP") {
+    auto reloaded = (*server)->ReloadPolicy();
+    if (reloaded.ok()) {
+      log.Event(JsonLog::Level::kInfo, reloaded->changed ? "policy_reloaded" : "policy_unchanged",
+                {{"signal", "SIGHUP"}, {"policy_version", reloaded->policy->version()}});
+    } else {
+      log.Event(JsonLog::Level::kError, "policy_reload_refused",
+                {{"signal", "SIGHUP"},
+                 {"code", absl::StatusCodeToString(reloaded.status().code())},
+                 {"message", std::string(reloaded.status().message())},
+                 {"policy_version", (*server)->policy()->version()}});
+    }
+  }
+  const absl::Duration grace = absl::Milliseconds(config->shutdown_grace_ms);
+  log.Event(JsonLog::Level::kInfo, "stopping",
+            {{"signal", std::string(signal_name)}, {"grace_ms", config->shutdown_grace_ms}});
+  (*server)->Shutdown(grace);
+  log.Event(JsonLog::Level::kInfo, "stopped");
   return 0;
 }
 

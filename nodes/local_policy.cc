@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/org_id.h"
 #include "common/strings.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
@@ -196,6 +197,143 @@ std::optional<json> ParseJson(std::string_view text, Problems& problems) {
   return std::nullopt;
 }
 
+
+// SignalField names, as the gateway's policy spells them (docs/policy.md).
+constexpr std::pair<std::string_view, v1::SignalField> kSignalFields[] = {
+    {"category", v1::SIGNAL_FIELD_CATEGORY},
+    {"domain", v1::SIGNAL_FIELD_DOMAIN},
+    {"registered_at", v1::SIGNAL_FIELD_REGISTERED_AT},
+    {"expires_at", v1::SIGNAL_FIELD_EXPIRES_AT},
+    {"contact_name", v1::SIGNAL_FIELD_CONTACT_NAME},
+    {"contact_phone", v1::SIGNAL_FIELD_CONTACT_PHONE},
+    {"contact_email", v1::SIGNAL_FIELD_CONTACT_EMAIL},
+    {"free_text", v1::SIGNAL_FIELD_FREE_TEXT},
+};
+
+std::optional<v1::SignalField> ParseSignalField(std::string_view name) {
+  for (const auto& [n, value] : kSignalFields) {
+    if (n == name) return value;
+  }
+  return std::nullopt;
+}
+
+std::string SignalFieldNames() {
+  std::string out;
+  for (const auto& [n, value] : kSignalFields) out += StrCat(out.empty() ? "" : ", ", n);
+  return out;
+}
+
+// One entry of "disclosure_rules"; nullopt (with the problems added) when
+// it is not usable. `seen_rules` holds the names met so far.
+std::optional<DisclosureRulePolicy> ReadDisclosureRule(
+    const json& entry, const std::string& path,
+    const std::map<std::string, AnsweredPurposePolicy, std::less<>>& purposes,
+    const std::set<std::string>& seen_purposes, std::set<std::string>& seen_rules,
+    Problems& problems) {
+  DisclosureRulePolicy rule;
+  bool ok = true;
+  if (auto name = GetId(entry, path, "rule", seen_rules, "names two rules", problems)) {
+    rule.rule = *std::move(name);
+  } else {
+    ok = false;
+  }
+  const AnsweredPurposePolicy* purpose = nullptr;
+  if (auto id = GetString(entry, path, "purpose_id", true, problems)) {
+    const auto it = purposes.find(*id);
+    if (it != purposes.end()) {
+      purpose = &it->second;
+      rule.purpose_id = *std::move(id);
+    } else {
+      // A purpose with its own problems is reported there, not twice.
+      if (!seen_purposes.contains(*id)) {
+        problems.Add(Child(path, "purpose_id"),
+                     StrCat("\"", id->substr(0, 64), "\" is not a purpose this node answers "
+                                                    "(purposes[].purpose_id)"));
+      }
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (const json* requesters = GetArray(entry, path, "requester_org_ids", false, problems)) {
+    std::set<std::string> seen;
+    for (size_t j = 0; j < requesters->size(); ++j) {
+      const json& o = (*requesters)[j];
+      const std::string opath = Index(Child(path, "requester_org_ids"), j);
+      if (!o.is_string() || !IsValidOrgId(o.get<std::string>())) {
+        problems.Add(opath, "must be an organisation id (2 to 63 characters of a-z, 0-9 and '-', "
+                            "starting with a letter)");
+        ok = false;
+      } else if (!seen.insert(o.get<std::string>()).second) {
+        problems.Add(opath, StrCat("\"", o.get<std::string>(), "\" is listed twice"));
+        ok = false;
+      } else {
+        rule.requester_org_ids.push_back(o.get<std::string>());
+      }
+    }
+  } else if (entry.contains("requester_org_ids")) {
+    ok = false;
+  }
+  if (const json* fields = GetArray(entry, path, "fields", true, problems)) {
+    if (fields->empty()) {
+      problems.Add(Child(path, "fields"),
+                   "must name at least one field (leave the rule out to disclose nothing)");
+      ok = false;
+    }
+    for (size_t j = 0; j < fields->size(); ++j) {
+      const json& f = (*fields)[j];
+      const std::string fpath = Index(Child(path, "fields"), j);
+      const std::optional<v1::SignalField> field =
+          f.is_string() ? ParseSignalField(f.get<std::string>()) : std::nullopt;
+      if (!field) {
+        problems.Add(fpath, StrCat(f.is_string() ? StrCat("\"", f.get<std::string>().substr(0, 64),
+                                                          "\" is not a signal field")
+                                                 : StrCat("must be a string, not ", TypeName(f)),
+                                   "; use ", SignalFieldNames()));
+        ok = false;
+      } else if (std::find(rule.fields.begin(), rule.fields.end(), *field) != rule.fields.end()) {
+        problems.Add(fpath, StrCat("\"", f.get<std::string>(), "\" is listed twice"));
+        ok = false;
+      } else {
+        rule.fields.push_back(*field);
+      }
+    }
+  } else {
+    ok = false;
+  }
+  if (const json* categories = GetArray(entry, path, "categories", false, problems)) {
+    for (size_t j = 0; j < categories->size(); ++j) {
+      const json& c = (*categories)[j];
+      const std::string cpath = Index(Child(path, "categories"), j);
+      if (!c.is_string()) {
+        problems.Add(cpath, StrCat("must be a string, not ", TypeName(c)));
+        ok = false;
+        continue;
+      }
+      const std::string name = c.get<std::string>();
+      if (purpose != nullptr && !purpose->matchable_categories.contains(name)) {
+        problems.Add(cpath, StrCat("\"", name.substr(0, 64), "\" is not matchable under purpose \"",
+                                   purpose->purpose_id, "\", so no signal of it can be disclosed"));
+        ok = false;
+      } else if (!rule.categories.insert(name).second) {
+        problems.Add(cpath, StrCat("\"", name, "\" is listed twice"));
+        ok = false;
+      }
+    }
+  } else if (entry.contains("categories")) {
+    ok = false;
+  }
+  if (const auto it = entry.find("mandate"); it != entry.end()) {
+    if (it->is_boolean()) {
+      rule.mandate = it->get<bool>();
+    } else {
+      problems.Add(Child(path, "mandate"), StrCat("must be true or false, not ", TypeName(*it)));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return rule;
+}
 }  // namespace
 
 const CategoryPolicy* LocalPolicy::FindCategory(std::string_view category) const {
@@ -214,6 +352,25 @@ std::vector<std::string> LocalPolicy::PurposesMatching(std::string_view category
     if (purpose.matchable_categories.contains(std::string(category))) out.push_back(id);
   }
   return out;
+}
+
+const DisclosureRulePolicy* LocalPolicy::FindDisclosureRule(
+    std::string_view purpose_id, std::string_view requester_org_id) const {
+  for (const DisclosureRulePolicy& rule : disclosure_rules_) {
+    if (rule.purpose_id != purpose_id) continue;
+    if (rule.requester_org_ids.empty() ||
+        std::find(rule.requester_org_ids.begin(), rule.requester_org_ids.end(),
+                  requester_org_id) != rule.requester_org_ids.end()) {
+      return &rule;
+    }
+  }
+  return nullptr;
+}
+
+std::set<std::string> LocalPolicy::DisclosableCategories(const DisclosureRulePolicy& rule) const {
+  if (!rule.categories.empty()) return rule.categories;
+  const AnsweredPurposePolicy* purpose = FindPurpose(rule.purpose_id);
+  return purpose == nullptr ? std::set<std::string>() : purpose->matchable_categories;
 }
 
 bool LocalPolicy::IsExcludedAddress(std::string_view canonical_address) const {
@@ -241,6 +398,15 @@ v1::LocalPolicyInfo LocalPolicy::ToProto() const {
     }
     out->set_daily_element_quota(purpose.daily_element_quota);
   }
+  for (const DisclosureRulePolicy& rule : disclosure_rules_) {
+    v1::LocalDisclosureRule* out = info.add_disclosure_rules();
+    out->set_rule(rule.rule);
+    out->set_purpose_id(rule.purpose_id);
+    for (const std::string& o : rule.requester_org_ids) out->add_requester_org_ids(o);
+    for (v1::SignalField f : rule.fields) out->add_fields(f);
+    for (const std::string& c : rule.categories) out->add_categories(c);
+    out->set_mandate(rule.mandate);
+  }
   info.set_excluded_address_count(static_cast<uint32_t>(excluded_addresses_.size()));
   info.set_max_persons_per_address(max_persons_per_address_);
   return info;
@@ -261,7 +427,8 @@ absl::StatusOr<std::shared_ptr<const LocalPolicy>> ParseLocalPolicy(std::string_
     return problems.Refusal(source_name);
   }
   CheckKeys(root, "",
-            {"version", "categories", "purposes", "max_persons_per_address", "excluded_addresses"},
+            {"version", "categories", "purposes", "max_persons_per_address", "excluded_addresses",
+             "disclosure_rules"},
             problems);
 
   std::shared_ptr<LocalPolicy> policy(new LocalPolicy());
@@ -425,6 +592,18 @@ absl::StatusOr<std::shared_ptr<const LocalPolicy>> ParseLocalPolicy(std::string_
       if (!policy->excluded_addresses_.insert(*canonical).second) {
         problems.Add(path, "the same address is listed twice");
       }
+    }
+  }
+
+  // Disclosure rules (after the purposes they refer to).
+  std::set<std::string> seen_rules;
+  for (const auto& [entry_ptr, path] :
+       Objects(root, "disclosure_rules", false,
+               {"rule", "purpose_id", "requester_org_ids", "fields", "categories", "mandate"},
+               problems)) {
+    if (auto rule = ReadDisclosureRule(*entry_ptr, path, policy->purposes_, seen_purposes,
+                                       seen_rules, problems)) {
+      policy->disclosure_rules_.push_back(*std::move(rule));
     }
   }
 

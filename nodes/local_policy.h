@@ -2,12 +2,14 @@
 // for how long), which purposes it answers and which categories are
 // matchable under each, and which addresses never produce address tags.
 // The care partner stays in control: only a category this policy names as
-// matchable under a purpose ever yields tags for that purpose.
+// matchable under a purpose ever yields tags for that purpose, and only what
+// a disclosure rule names ever leaves the node after a hit.
 //
 // The policy comes from a JSON file (comments allowed) that
 // docs/node-policy.md describes field by field;
 // tests/data/nodes/local-policy.json is a complete example. Field names are
-// those of LocalPolicyInfo, CategoryConfig and AnsweredPurpose in
+// those of LocalPolicyInfo, CategoryConfig, AnsweredPurpose and
+// LocalDisclosureRule in
 // proto/schakel/v1/node_admin.proto; ToProto() maps one to the other.
 //
 // Loading: ParseLocalPolicy / LoadLocalPolicy check the whole file and refuse
@@ -64,6 +66,18 @@ struct AnsweredPurposePolicy {
   uint32_t daily_element_quota = 0;  // 0: no limit of the node's own
 };
 
+// What the node discloses under a purpose, to whom, and whether under a
+// mandate (LocalDisclosureRule). Rules are tried in file order; the first
+// whose purpose and requester fit decides (FindDisclosureRule).
+struct DisclosureRulePolicy {
+  std::string rule;                            // unique name, logged with decisions
+  std::string purpose_id;                      // an answered purpose
+  std::vector<std::string> requester_org_ids;  // empty: any the gateway allows
+  std::vector<v1::SignalField> fields;         // never empty, no duplicates
+  std::set<std::string> categories;  // empty: every matchable category of the purpose
+  bool mandate = false;              // true: approve at once; false: queue for an approver
+};
+
 class LocalPolicy {
  public:
   // "<declared version>+<8 hex digits>".
@@ -94,8 +108,18 @@ class LocalPolicy {
     return purposes_;
   }
 
-  // LocalPolicyInfo without loaded_at (the caller sets it) and without
-  // disclosure rules (not part of this format yet).
+  // The disclosure rules, in file order.
+  const std::vector<DisclosureRulePolicy>& disclosure_rules() const { return disclosure_rules_; }
+  // The first rule for `purpose_id` whose requesters include
+  // `requester_org_id` (or that names none); nullptr when no rule covers the
+  // request: then it is denied by policy.
+  const DisclosureRulePolicy* FindDisclosureRule(std::string_view purpose_id,
+                                                 std::string_view requester_org_id) const;
+  // The categories `rule` lets go out: its own list, or (empty) every
+  // category matchable under its purpose.
+  std::set<std::string> DisclosableCategories(const DisclosureRulePolicy& rule) const;
+
+  // LocalPolicyInfo without loaded_at (the caller sets it).
   v1::LocalPolicyInfo ToProto() const;
 
  private:
@@ -107,6 +131,7 @@ class LocalPolicy {
   std::map<std::string, CategoryPolicy, std::less<>> categories_;
   std::map<std::string, AnsweredPurposePolicy, std::less<>> purposes_;
   std::set<std::string, std::less<>> excluded_addresses_;  // canonical
+  std::vector<DisclosureRulePolicy> disclosure_rules_;
   uint32_t max_persons_per_address_ = 0;
 };
 
@@ -117,7 +142,11 @@ class LocalPolicy {
 // a missing or unknown field, a wrong type, a bad category or purpose id, a
 // duplicate, a domain not in safety/care/social/housing, a retention that is
 // not "<days>d" within 1d..3650d, a matchable category that is not
-// configured, an invalid excluded address). Nothing of a refused file is used.
+// configured, an invalid excluded address; a disclosure rule without a
+// unique name, for a purpose not answered, with a bad requester org id, no
+// or an unknown or repeated field, a category not matchable under its
+// purpose, or a mandate that is not a boolean). Nothing of a refused file is
+// used.
 absl::StatusOr<std::shared_ptr<const LocalPolicy>> ParseLocalPolicy(
     std::string_view text, std::string_view source_name = "local policy");
 

@@ -14,13 +14,17 @@
 //   listening on HOST:PORT        (the gateway-facing listener)
 //   local API on HOST:PORT        (only with local.listen)
 // with the ports actually bound (useful with "127.0.0.1:0"), and logs to
-// stderr. SIGTERM or SIGINT: stop accepting calls, give running calls up to
-// 3 seconds, stop the background tasks, exit 0.
+// stderr as JSON lines (common/json_log.h). SIGTERM or SIGINT: health goes
+// NOT_SERVING, stop accepting calls, give running calls up to
+// shutdown_grace_ms (default 10 s), stop the background tasks, close the
+// store, exit 0. SIGHUP is logged and otherwise ignored (the local policy
+// is re-read on restart).
 #include <chrono>
 #include <iostream>
 #include <string>
 #include <string_view>
 
+#include "common/json_log.h"
 #include "common/strings.h"
 #include "nodes/node_config.h"
 #include "nodes/node_server.h"
@@ -40,21 +44,16 @@ constexpr char kUsage[] =
     "\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 could not start, 2 usage error.\n";
 
-// gRPC's Shutdown waits until the deadline while a client (the gateway keeps
-// a long-lived channel) still holds a connection, so this is also how long a
-// stop takes when the gateway is connected; 3 s keeps it well within 5 s.
-constexpr std::chrono::seconds kShutdownGrace{3};
 constexpr absl::Duration kNonceCleanupInterval = absl::Seconds(60);
 
-void Log(std::string_view line) { std::cerr << "schakel-node: " << line << std::endl; }
-
 int Run(const std::string& config_path) {
+  const JsonLog log("node");
   auto config = nodes::LoadNodeConfig(config_path);
   if (!config.ok()) {
     std::cerr << "schakel-node: error: " << config.status().message() << "\n";
     return 1;
   }
-  auto server = nodes::NodeServer::Start(*config, Log);
+  auto server = nodes::NodeServer::Start(*config, [&log](std::string_view line) { log.Note(line); });
   if (!server.ok()) {
     std::cerr << "schakel-node: error: " << server.status().message() << "\n";
     return 1;
@@ -64,17 +63,26 @@ int Run(const std::string& config_path) {
   if (!(*server)->local_address().empty()) {
     std::cout << "local API on " << (*server)->local_address() << std::endl;
   }
-  Log(StrCat("listening on ", (*server)->gateway_facing_address()));
+  log.Event(JsonLog::Level::kInfo, "started",
+            {{"org_id", config->org_id},
+             {"listen", (*server)->gateway_facing_address()},
+             {"local_listen", (*server)->local_address()},
+             {"metrics", (*server)->metrics_address()}});
 
   // Wait for SIGTERM/SIGINT (blocked in every thread by RunServerMain), removing
   // expired nonces now and then.
-  const std::string_view stop_signal =
-      rpc::WaitForStopSignal(kNonceCleanupInterval, [&server] { (*server)->Tick(); });
-  Log(StrCat("received ", stop_signal,
-             "; shutting down (running calls get ", kShutdownGrace.count(), " s)"));
-  (*server)->Shutdown(kShutdownGrace);
+  std::string_view signal_name;
+  while ((signal_name = rpc::WaitForSignal(kNonceCleanupInterval, [&server] { (*server)->Tick(); })) ==
+         "SIGHUP") {
+    log.Event(JsonLog::Level::kWarning, "reload_not_supported",
+              {{"signal", "SIGHUP"},
+               {"message", "the node re-reads its local policy only when it starts; restart it"}});
+  }
+  log.Event(JsonLog::Level::kInfo, "stopping",
+            {{"signal", std::string(signal_name)}, {"grace_ms", config->shutdown_grace_ms}});
+  (*server)->Shutdown(std::chrono::milliseconds(config->shutdown_grace_ms));
   server->reset();
-  Log("stopped");
+  log.Event(JsonLog::Level::kInfo, "stopped");
   return 0;
 }
 

@@ -302,13 +302,6 @@ grpc::Status MatchingService::Match(grpc::ServerContext* context, const v1::Matc
 
 namespace {
 
-grpc::Status LaterVersion(std::string_view rpc) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      StrCat("Matching.", rpc,
-                             ": disclosure is not available in this version of schakel-node; it "
-                             "comes in a later version"));
-}
-
 // What the requester concluded about one partner's evaluation.
 struct PartnerCheck {
   const v1::PartnerEvaluation* evaluation = nullptr;
@@ -437,30 +430,259 @@ std::string PartnerStatusName(v1::PartnerStatus status) {
 
 }  // namespace
 
-grpc::Status MatchingService::AskDisclosure(grpc::ServerContext*, const v1::AskDisclosureRequest*,
-                                            v1::AskDisclosureResponse*) {
-  return LaterVersion("AskDisclosure");
-}
-grpc::Status MatchingService::ShowDisclosure(grpc::ServerContext*,
-                                             const v1::ShowDisclosureRequest*,
-                                             v1::ShowDisclosureResponse*) {
-  return LaterVersion("ShowDisclosure");
-}
-grpc::Status MatchingService::ListDisclosures(grpc::ServerContext*,
-                                              const v1::ListDisclosuresRequest*,
-                                              v1::ListDisclosuresResponse*) {
-  return LaterVersion("ListDisclosures");
+namespace {
+
+constexpr size_t kMaxReasonChars = 2000;
+constexpr size_t kMaxCategoryChars = 64;
+
+std::string Hex(std::string_view id) { return crypto::ToHex(crypto::AsBytes(id)); }
+
+absl::Status NoDisclosures() {
+  return absl::FailedPreconditionError(
+      "disclosure is not set up in this node (it has no gateway endpoint or no store for "
+      "disclosures)");
 }
 
-absl::Status MatchingService::Record(v1::LocalLogRecord record) {
+absl::Status IdProblem(std::string_view field, std::string_view id) {
+  v1::ErrorDetail detail;
+  detail.set_reason(v1::DENIAL_REASON_MALFORMED_REQUEST);
+  v1::FieldProblem* p = detail.add_problems();
+  p->set_field(std::string(field));
+  p->set_problem(StrCat(id.size(), " bytes"));
+  p->set_allowed("exactly 16 bytes");
+  return rpc::WithErrorDetail(
+      absl::InvalidArgumentError(StrCat(field, ": ", id.size(), " bytes; exactly 16")), detail);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::AskDisclosureResponse> MatchingService::RunAskDisclosure(
+    const LocalCaller& caller, const v1::AskDisclosureRequest& request) {
+  OutgoingDisclosures* disclosures = options_.disclosures;
+  if (disclosures == nullptr) return NoDisclosures();
+  if (absl::Status s = disclosures->CheckBoxKey(); !s.ok()) return s;
+  if (request.exchange_id().size() != 16) return IdProblem("exchange_id", request.exchange_id());
+  auto exchange = disclosures->FindExchange(request.exchange_id());
+  if (!exchange.ok()) return exchange.status();
+  if (!exchange->has_value()) {
+    return absl::NotFoundError(StrCat("exchange ", Hex(request.exchange_id()),
+                                      " was not run by this node (or before it kept its "
+                                      "exchanges): disclosure can only be asked about its own "
+                                      "matches"));
+  }
+  const v1::MatchResponse& ran = **exchange;
+
+  Problems problems;
+  if (!rpc::IsValidOrgId(request.responder_org_id())) {
+    problems.Add("responder_org_id", request.responder_org_id().empty() ? "missing" : "not an organisation id",
+                 "the partner to ask, e.g. politie");
+  }
+  const auto subject_count = static_cast<uint32_t>(ran.subjects_size());
+  if (request.subject_indices_size() == 0) {
+    problems.Add("subject_indices", "no subject", "subject indexes from the match result");
+  }
+  std::set<uint32_t> seen;
+  for (int i = 0; i < request.subject_indices_size(); ++i) {
+    const uint32_t index = request.subject_indices(i);
+    const std::string path = StrCat("subject_indices[", i, "]");
+    if (index >= subject_count) {
+      problems.Add(path, StrCat("unknown subject index ", index),
+                   StrCat("0 to ", subject_count == 0 ? 0 : subject_count - 1, " (the exchange has ",
+                          subject_count, " subjects)"));
+    } else if (!seen.insert(index).second) {
+      problems.Add(path, StrCat("subject index ", index, " named twice"));
+    }
+  }
+  const v1::DisclosureAsk& ask = request.ask();
+  if (ask.fields_size() == 0) {
+    problems.Add("ask.fields", "no field", "the fields to disclose, e.g. contact_name");
+  }
+  std::set<int> fields;
+  for (int i = 0; i < ask.fields_size(); ++i) {
+    const int f = ask.fields(i);
+    if (!v1::SignalField_IsValid(f) || f == v1::SIGNAL_FIELD_UNSPECIFIED) {
+      problems.Add(StrCat("ask.fields[", i, "]"), "not a signal field");
+    } else if (!fields.insert(f).second) {
+      problems.Add(StrCat("ask.fields[", i, "]"), "named twice");
+    }
+  }
+  for (int i = 0; i < ask.categories_size(); ++i) {
+    if (ask.categories(i).empty() || Utf8Chars(ask.categories(i)) > kMaxCategoryChars) {
+      problems.Add(StrCat("ask.categories[", i, "]"), "not a category", "1 to 64 characters");
+    }
+  }
+  if (ask.reason().empty()) {
+    problems.Add("ask.reason", "missing", "why the information is needed, 1 to 2,000 characters");
+  } else if (!Utf8Valid(ask.reason()) || Utf8Chars(ask.reason()) > kMaxReasonChars) {
+    problems.Add("ask.reason", "longer than 2,000 characters or not UTF-8",
+                 "1 to 2,000 characters");
+  }
+  if (!problems.empty()) return problems.ToStatus();
+
+  v1::RequestDisclosureRequest ask_gateway;
+  ask_gateway.mutable_actor()->set_user_id(caller.user_id);
+  ask_gateway.mutable_actor()->set_role(caller.role);
+  std::string request_id(16, '\0');
+  crypto::RandomBytes(std::span<uint8_t>(reinterpret_cast<uint8_t*>(request_id.data()), 16));
+  ask_gateway.set_request_id(request_id);
+  ask_gateway.set_exchange_id(request.exchange_id());
+  ask_gateway.set_responder_org_id(request.responder_org_id());
+  *ask_gateway.mutable_subject_indices() = request.subject_indices();
+  *ask_gateway.mutable_ask() = ask;
+  v1::RequestDisclosureResponse answer;
+  if (absl::Status s = CallGateway("RequestDisclosure", gateway_->options().exchange_timeout,
+                                   [&](grpc::ClientContext& context) {
+                                     return gateway_->gateway().RequestDisclosure(
+                                         &context, ask_gateway, &answer);
+                                   });
+      !s.ok()) {
+    // The refusal stands whether or not its record could be written.
+    (void)disclosures->RecordAskRefused(caller, ran, request, s);
+    return s;
+  }
+  auto stored = disclosures->RecordAsked(caller, ran, request, answer);
+  if (!stored.ok()) return stored.status();
+  v1::AskDisclosureResponse response;
+  *response.mutable_disclosure() = *std::move(stored);
+  *response.mutable_receipts() = answer.receipts();
+  return response;
+}
+
+grpc::Status MatchingService::AskDisclosure(grpc::ServerContext* context,
+                                            const v1::AskDisclosureRequest* request,
+                                            v1::AskDisclosureResponse* response) {
+  // The exchange's purpose decides which roles may ask; the gateway has the
+  // last word.
+  std::vector<v1::Role> roles(kDefaultAskRoles.begin(), kDefaultAskRoles.end());
+  if (options_.disclosures != nullptr) {
+    auto exchange = options_.disclosures->FindExchange(request->exchange_id());
+    if (exchange.ok() && exchange->has_value()) {
+      if (auto purpose = gateway_->CachedPurpose((*exchange)->purpose_id());
+          purpose.has_value() && purpose->roles_that_may_ask_size() > 0) {
+        roles.clear();
+        for (int r : purpose->roles_that_may_ask()) roles.push_back(static_cast<v1::Role>(r));
+      }
+    }
+  }
+  auto caller = authenticator_->Authenticate(*context, roles);
+  if (!caller.ok()) return rpc::ToGrpcStatus(caller.status());
+  auto result = RunAskDisclosure(*caller, *request);
+  if (!result.ok()) return rpc::ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status MatchingService::ShowDisclosure(grpc::ServerContext* context,
+                                             const v1::ShowDisclosureRequest* request,
+                                             v1::ShowDisclosureResponse* response) {
+  auto caller = authenticator_->Authenticate(*context, {});
+  if (!caller.ok()) return rpc::ToGrpcStatus(caller.status());
+  OutgoingDisclosures* disclosures = options_.disclosures;
+  if (disclosures == nullptr) return rpc::ToGrpcStatus(NoDisclosures());
+  const std::string& id = request->disclosure_id();
+  if (id.size() != 16) return rpc::ToGrpcStatus(IdProblem("disclosure_id", id));
+  auto found = disclosures->Find(id);
+  if (!found.ok()) return rpc::ToGrpcStatus(found.status());
+  if (!found->has_value()) {
+    return rpc::ToGrpcStatus(
+        absl::NotFoundError(StrCat("disclosure ", Hex(id), " was not asked by this node")));
+  }
+  const bool own = (*found)->requested_by_user_id() == caller->user_id;
+  if (!own && caller->role != v1::ROLE_AUDITOR) {
+    return rpc::ToGrpcStatus(absl::PermissionDeniedError(
+        StrCat("disclosure ", Hex(id),
+               " was asked by another user; only that user, or a user acting as auditor, may "
+               "see it")));
+  }
+  v1::OutgoingDisclosure stored = **std::move(found);
+  const v1::DisclosureState state = stored.status().state();
+  if (state == v1::DISCLOSURE_STATE_PENDING_APPROVAL || state == v1::DISCLOSURE_STATE_UNSPECIFIED) {
+    // News from the gateway; while it cannot be reached the stored state
+    // is shown.
+    v1::GetDisclosureRequest ask;
+    ask.mutable_actor()->set_user_id(caller->user_id);
+    ask.mutable_actor()->set_role(caller->role);
+    ask.set_disclosure_id(id);
+    v1::GetDisclosureResponse news;
+    grpc::ClientContext client;
+    rpc::SetDeadline(client, gateway_->options().call_timeout);
+    if (GatewayClient::FromGateway(gateway_->gateway().GetDisclosure(&client, ask, &news),
+                                   "GetDisclosure")
+            .ok()) {
+      auto applied = disclosures->ApplyStatus(news.status(), &*caller);
+      if (!applied.ok()) {
+        return rpc::ToGrpcStatus(absl::UnavailableError(
+            StrCat("the disclosure's outcome could not be recorded in the local log, so it is "
+                   "not shown: ",
+                   applied.status().message())));
+      }
+      if (*applied) {
+        auto again = disclosures->Find(id);
+        if (!again.ok()) return rpc::ToGrpcStatus(again.status());
+        if (again->has_value()) stored = **std::move(again);
+      }
+    }
+  }
+  if (!own && stored.status().state() == v1::DISCLOSURE_STATE_DELIVERED) {
+    // Another user's disclosed content is seen by an auditor: recorded first.
+    v1::LocalLogRecord record;
+    record.set_kind(v1::LOCAL_EVENT_KIND_AUDIT_QUERY);
+    record.set_user_id(caller->user_id);
+    record.set_role(caller->role);
+    record.set_purpose_id(stored.status().purpose_id());
+    record.set_case_id(stored.status().case_id());
+    record.set_exchange_id(stored.status().exchange_id());
+    record.set_disclosure_id(id);
+    record.set_counterpart_org_id(stored.status().responder_org_id());
+    record.set_outcome(v1::OUTCOME_GRANTED);
+    record.set_detail(StrCat("ShowDisclosure of a disclosure asked by user ",
+                             stored.requested_by_user_id()));
+    if (absl::Status s = Record(std::move(record)); !s.ok()) {
+      return rpc::ToGrpcStatus(absl::UnavailableError(
+          StrCat("the node cannot record the view in its log: ", s.message())));
+    }
+  }
+  *response->mutable_disclosure() = disclosures->View(std::move(stored));
+  return grpc::Status::OK;
+}
+
+grpc::Status MatchingService::ListDisclosures(grpc::ServerContext* context,
+                                              const v1::ListDisclosuresRequest* request,
+                                              v1::ListDisclosuresResponse* response) {
+  auto caller = authenticator_->Authenticate(*context, {});
+  if (!caller.ok()) return rpc::ToGrpcStatus(caller.status());
+  if (options_.disclosures == nullptr) return rpc::ToGrpcStatus(NoDisclosures());
+  auto listed = options_.disclosures->List(*request, caller->user_id,
+                                           /*all=*/caller->role == v1::ROLE_AUDITOR);
+  if (!listed.ok()) return rpc::ToGrpcStatus(listed.status());
+  *response = *std::move(listed);
+  return grpc::Status::OK;
+}
+
+absl::Status MatchingService::Record(v1::LocalLogRecord record, store::WriteBatch batch) {
   if (record.detail().size() > kMaxDetailChars) {
     std::string detail = record.detail().substr(0, kMaxDetailChars - 3);
     while (!detail.empty() && (static_cast<uint8_t>(detail.back()) & 0xC0) == 0x80) detail.pop_back();
     if (!detail.empty() && (static_cast<uint8_t>(detail.back()) & 0x80) != 0) detail.pop_back();
     record.set_detail(detail + "...");
   }
-  auto appended = log_->Append(std::move(record));
+  auto appended = batch.empty() ? log_->Append(std::move(record))
+                                : log_->AppendWith(std::move(record), std::move(batch));
   return appended.status();
+}
+
+absl::Status MatchingService::CallGateway(
+    std::string_view rpc_name, std::chrono::milliseconds timeout,
+    const std::function<grpc::Status(grpc::ClientContext&)>& fn) const {
+  std::chrono::milliseconds wait = options_.retry_wait;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext context;
+    rpc::SetDeadline(context, timeout);
+    absl::Status s = GatewayClient::FromGateway(fn(context), rpc_name);
+    if (!absl::IsUnavailable(s) || attempt >= options_.attempts) return s;
+    std::this_thread::sleep_for(wait);
+    wait *= 2;
+  }
 }
 
 absl::StatusOr<v1::MatchResponse> MatchingService::RunMatch(const LocalCaller& caller,
@@ -528,21 +750,8 @@ absl::StatusOr<v1::MatchResponse> MatchingService::RunMatch(const LocalCaller& c
     return error;
   };
 
-  auto call = [&](std::string_view rpc_name, std::chrono::milliseconds timeout,
-                  const std::function<grpc::Status(grpc::ClientContext&)>& fn) {
-    std::chrono::milliseconds wait = options_.retry_wait;
-    for (int attempt = 1;; ++attempt) {
-      grpc::ClientContext context;
-      rpc::SetDeadline(context, timeout);
-      absl::Status s = GatewayClient::FromGateway(fn(context), rpc_name);
-      if (!absl::IsUnavailable(s) || attempt >= options_.attempts) return s;
-      std::this_thread::sleep_for(wait);
-      wait *= 2;
-    }
-  };
-
   v1::OpenExchangeResponse opened;
-  if (absl::Status s = call("OpenExchange", gateway_->options().exchange_timeout,
+  if (absl::Status s = CallGateway("OpenExchange", gateway_->options().exchange_timeout,
                             [&](grpc::ClientContext& context) {
                               return gateway_->gateway().OpenExchange(&context, open, &opened);
                             });
@@ -613,7 +822,7 @@ absl::StatusOr<v1::MatchResponse> MatchingService::RunMatch(const LocalCaller& c
       for (const crypto::Tag& tag : c.tags) tags->add_tags(AsString(tag));
     }
     v1::ResolveMatchesResponse resolved;
-    if (absl::Status s = call("ResolveMatches", gateway_->options().call_timeout,
+    if (absl::Status s = CallGateway("ResolveMatches", gateway_->options().call_timeout,
                               [&](grpc::ClientContext& context) {
                                 return gateway_->gateway().ResolveMatches(&context, resolve,
                                                                           &resolved);
@@ -661,13 +870,6 @@ absl::StatusOr<v1::MatchResponse> MatchingService::RunMatch(const LocalCaller& c
                            result.partners_size(), " partners answered and verified, ",
                            result.counts().subjects_hit(), " subjects hit",
                            partner_notes));
-  if (absl::Status s = Record(record); !s.ok()) {
-    return absl::UnavailableError(
-        StrCat("the match ran (exchange ", crypto::ToHex(crypto::AsBytes(opened.exchange_id())),
-               ") but the local log could not record it, so the result is withheld: ",
-               s.message()));
-  }
-
   v1::MatchResponse response;
   response.set_exchange_id(opened.exchange_id());
   response.set_purpose_id(request.purpose_id());
@@ -677,6 +879,19 @@ absl::StatusOr<v1::MatchResponse> MatchingService::RunMatch(const LocalCaller& c
   *response.mutable_result() = std::move(result);
   for (v1::LocalSubject& s : prepared->local_subjects) *response.add_subjects() = std::move(s);
   for (v1::LocalFamily& f : prepared->families) *response.add_families() = std::move(f);
+  // Remembered with its record, so that disclosure can be asked later.
+  store::WriteBatch remembered;
+  if (options_.disclosures != nullptr) {
+    auto exchange_batch = options_.disclosures->ExchangeBatch(response);
+    if (!exchange_batch.ok()) return exchange_batch.status();
+    remembered = *std::move(exchange_batch);
+  }
+  if (absl::Status s = Record(record, std::move(remembered)); !s.ok()) {
+    return absl::UnavailableError(
+        StrCat("the match ran (exchange ", crypto::ToHex(crypto::AsBytes(opened.exchange_id())),
+               ") but the local log could not record it, so the result is withheld: ",
+               s.message()));
+  }
   for (v1::Receipt& r : receipts) *response.add_receipts() = std::move(r);
   return response;
 }

@@ -32,7 +32,29 @@
 //      record cannot be written the result is withheld (UNAVAILABLE).
 //
 // GetFederation: any authenticated user; ListPurposes and GetDirectory.
-// AskDisclosure, ShowDisclosure, ListDisclosures: UNIMPLEMENTED (issue 4).
+//
+// A match that ran is remembered (OutgoingDisclosures::ExchangeBatch, in the
+// same write as its MATCH_RUN record) so that disclosure can be asked about
+// its subjects later.
+//
+// AskDisclosure (protocol.md, flow 3), for a role the exchange's purpose
+// lets ask (ROLE_ANALYST when not listed):
+//   1. the node must have a box key (FAILED_PRECONDITION naming
+//      box_key_file otherwise) and the exchange must be one this node ran
+//      (NOT_FOUND); every bad field is named (INVALID_ARGUMENT);
+//   2. Gateway.RequestDisclosure with Actor{user, role} and a random
+//      request_id, retried with the same id while UNAVAILABLE;
+//   3. the answer is stored with a DISCLOSURE_ASKED record (one write); an
+//      answer that is already an outcome is checked (signature, payload
+//      hash, sealed box, content: nodes/outgoing_disclosures.h) and shown
+//      only when every check passes. A refusal is recorded and passed
+//      through.
+// ShowDisclosure: the caller's own disclosures (ROLE_AUDITOR: anyone's, and
+// the view of another user's is recorded as AUDIT_QUERY); a pending one is
+// asked about at the gateway (GetDisclosure) and updated; the content is
+// opened and checked again on every view, never stored in clear.
+// ListDisclosures: the caller's own (ROLE_AUDITOR: all), newest first.
+// Without Options::disclosures the three answer FAILED_PRECONDITION.
 //
 // Errors: as local.proto says; the gateway's status is passed through with
 // its code and ErrorDetail; an unreachable gateway gives UNAVAILABLE.
@@ -47,6 +69,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -55,6 +78,7 @@
 #include "nodes/gateway_client.h"
 #include "nodes/local_auth.h"
 #include "nodes/local_log.h"
+#include "nodes/outgoing_disclosures.h"
 #include "schakel/v1/local.grpc.pb.h"
 
 namespace schakel::nodes {
@@ -98,6 +122,9 @@ class MatchingService final : public v1::Matching::Service {
     std::chrono::milliseconds retry_wait{250};
     // The clock (absl::Now when unset).
     std::function<absl::Time()> now;
+    // Remembered exchanges and outgoing disclosures (not owned); null: no
+    // disclosure (the rpcs answer FAILED_PRECONDITION).
+    OutgoingDisclosures* disclosures = nullptr;
   };
 
   MatchingService(GatewayClient* gateway, LocalAuthenticator* authenticator, LocalLog* log,
@@ -120,10 +147,19 @@ class MatchingService final : public v1::Matching::Service {
   absl::StatusOr<v1::MatchResponse> RunMatch(const LocalCaller& caller,
                                              const v1::MatchRequest& request);
 
+  // AskDisclosure steps 1 to 3 for an authenticated caller.
+  absl::StatusOr<v1::AskDisclosureResponse> RunAskDisclosure(
+      const LocalCaller& caller, const v1::AskDisclosureRequest& request);
+
  private:
   absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
-  // Records the match (or its refusal). Errors: those of LocalLog::Append.
-  absl::Status Record(v1::LocalLogRecord record);
+  // Records the match (or its refusal), with `batch` in the same write.
+  // Errors: those of LocalLog::Append.
+  absl::Status Record(v1::LocalLogRecord record, store::WriteBatch batch = {});
+  // A gateway call, retried with the same request while UNAVAILABLE
+  // (Options::attempts, retry_wait doubling).
+  absl::Status CallGateway(std::string_view rpc_name, std::chrono::milliseconds timeout,
+                           const std::function<grpc::Status(grpc::ClientContext&)>& fn) const;
 
   GatewayClient* const gateway_;
   LocalAuthenticator* const authenticator_;

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "common/json_checker.h"
+#include "common/metrics_config.h"
 #include "common/strings.h"
 #include "crypto/signing.h"
 
@@ -59,7 +60,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
       doc, "",
       {"org_id", "listen", "data_dir", "tls", "oprf_key_file", "signing_key_file", "gateway",
        "local", "local_policy", "threads", "daily_subject_quota", "max_clock_skew_ms",
-       "retention_interval_s", "publish", "node_secret_file", "bootstrap_admin_credential_file"});
+       "retention_interval_s", "publish", "node_secret_file", "bootstrap_admin_credential_file",
+       "shutdown_grace_ms", "metrics", "box_key_file", "notification_poll_s"});
   c.OrgId(doc, "", "org_id", config.org_id);
   if (const std::string* listen = c.String(doc, "", "listen")) {
     config.listen = *listen;
@@ -118,6 +120,10 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
   } else if (!config.data_dir.empty()) {
     config.node_secret_file = config.data_dir / "node-secret.key";
   }
+  if (doc.contains("box_key_file")) {
+    c.Path(doc, "", "box_key_file", base_dir, config.box_key_file);
+  }
+  c.Integer(doc, "", "notification_poll_s", 1, 24 * 3600, config.notification_poll_s);
   if (doc.contains("bootstrap_admin_credential_file")) {
     c.Path(doc, "", "bootstrap_admin_credential_file", base_dir,
            config.bootstrap_admin_credential_file);
@@ -126,6 +132,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text,
   c.Integer(doc, "", "threads", 1, 64, config.threads);
   c.Integer(doc, "", "daily_subject_quota", 1, 100'000'000, config.daily_subject_quota);
   c.Integer(doc, "", "max_clock_skew_ms", 0, 60'000, config.max_clock_skew_ms);
+  c.Integer(doc, "", "shutdown_grace_ms", 0, 300'000, config.shutdown_grace_ms);
+  CheckMetricsSection(c, doc, config.metrics_listen);
 
   if (!c.ok()) return c.Refusal(source_name, kWhat);
   return config;

@@ -10,6 +10,7 @@
 //     "tls": {"ca": "ca.pem", "cert": "politie.pem", "key": "politie.key"},
 //     "oprf_key_file": "keys/oprf.key",
 //     "signing_key_file": "keys/signing.key",
+//     "box_key_file": "keys/box.key",     // optional; needed to ask for disclosure
 //     "gateway": {"org_id": "gateway", "signing_public_key": "<64 hex>",
 //                 "endpoint": "gateway.example:8443",   // optional
 //                 "server_name": "gateway"},            // optional
@@ -20,8 +21,11 @@
 //     "max_clock_skew_ms": 5000,          // optional, 0..60000, default 5000
 //     "retention_interval_s": 3600,       // optional, 1..604800, default 3600
 //     "publish": {"batch_max_changes": 10000, "retry_ms": 1000},  // optional
+//     "notification_poll_s": 30,          // optional, 1..86400, default 30
 //     "node_secret_file": "node-secret.key",   // optional, default in data_dir
-//     "bootstrap_admin_credential_file": "admin.credential"  // optional
+//     "bootstrap_admin_credential_file": "admin.credential",  // optional
+//     "shutdown_grace_ms": 10000,         // optional, 0..300000, default 10000
+//     "metrics": {"listen": "127.0.0.1:9465"}  // optional; off when absent
 //   }
 //
 // Relative paths are taken relative to the directory of the config file.
@@ -61,6 +65,11 @@ struct NodeConfig {
   std::filesystem::path tls_key;
   std::filesystem::path oprf_key_file;
   std::filesystem::path signing_key_file;
+  // The node's X25519 key (crypto/key_file.h, kind x25519) that disclosed
+  // payloads are sealed to; its public key must be in the directory. Empty:
+  // the node cannot ask for disclosure (FAILED_PRECONDITION naming this
+  // setting).
+  std::filesystem::path box_key_file;
   std::string gateway_org_id;
   std::vector<crypto::Bytes> gateway_signing_public_keys;  // 32 bytes each, checked
   // Where the node calls the gateway ("host:port"); empty: the node does not
@@ -83,6 +92,9 @@ struct NodeConfig {
   // before retrying after the gateway was unreachable.
   uint32_t publish_batch_max_changes = 10000;
   int64_t publish_retry_ms = 1000;
+  // Seconds between two Gateway.FetchNotifications catch-ups (also done at
+  // start); the gateway pushes in between.
+  int64_t notification_poll_s = 30;
   // The node's own 32-byte secret (keys the credential hashes and the
   // node-local address/person digests); created with mode 0600 on first
   // start. Default: data_dir / "node-secret.key".
@@ -90,6 +102,12 @@ struct NodeConfig {
   // When set and the node has no user yet: create user "admin" (ROLE_ADMIN)
   // and write "admin.<secret>" to this file (mode 0600). Empty: no bootstrap.
   std::filesystem::path bootstrap_admin_credential_file;
+  // On SIGTERM/SIGINT: how long calls in progress may take to finish
+  // before they are cancelled.
+  int64_t shutdown_grace_ms = 10'000;
+  // Where GET /metrics (Prometheus text format) is served, plain HTTP;
+  // empty: no metrics endpoint.
+  std::string metrics_listen;
 };
 
 // Parses and checks a config. Relative paths are resolved against

@@ -1,21 +1,31 @@
 #include "nodes/node_server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <vector>
 
+#include "common/metrics.h"
+#include "common/observed_store.h"
 #include "common/strings.h"
 #include "crypto/checked_file.h"
 #include "crypto/key_file.h"
+#include "nodes/approvals.h"
+#include "nodes/approvals_service.h"
 #include "nodes/authorisation_check.h"
+#include "nodes/disclosure_responder.h"
 #include "nodes/evaluator.h"
 #include "nodes/forwarding_services.h"
 #include "nodes/gateway_client.h"
@@ -28,12 +38,16 @@
 #include "nodes/matching_service.h"
 #include "nodes/node_secret.h"
 #include "nodes/node_service.h"
+#include "nodes/notifications.h"
+#include "nodes/notifications_service.h"
+#include "nodes/outgoing_disclosures.h"
 #include "nodes/retention_scheduler.h"
 #include "nodes/signal_store.h"
 #include "nodes/signals_service.h"
 #include "nodes/users.h"
 #include "nodes/users_service.h"
 #include "rpc/channel.h"
+#include "rpc/server_main.h"
 #include "rpc/tls.h"
 #include "store/rocksdb_store.h"
 
@@ -71,12 +85,25 @@ absl::Status CanCreate(const std::filesystem::path& path) {
   return absl::OkStatus();
 }
 
+// Health names per listener, "" (the whole server) first.
+void SetServing(grpc::Server* server, const std::vector<std::string>& services, bool serving) {
+  if (server == nullptr) return;
+  if (grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService()) {
+    for (const std::string& service : services) health->SetServingStatus(service, serving);
+  }
+}
+
 }  // namespace
 
 // Members in construction order: destruction runs in reverse, so servers
 // go before the services they call and the stores last.
 struct NodeServer::Parts {
   std::unique_ptr<store::RocksDbStore> kv;
+  // Over kv: every part writes through it, so a failed write is seen.
+  std::unique_ptr<ObservedStore> observed;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Histogram* store_write_seconds = nullptr;
+  prometheus::Counter* store_write_failures = nullptr;
   std::unique_ptr<LocalLog> log;
   std::unique_ptr<UserStore> users;
   std::unique_ptr<SignalStore> signals;
@@ -92,13 +119,32 @@ struct NodeServer::Parts {
   std::unique_ptr<ForwardingCasesService> cases_service;
   std::unique_ptr<ForwardingAuditService> audit_service;
   std::unique_ptr<IndexPublisher> publisher;
+  std::unique_ptr<ApprovalStore> approvals;
+  std::unique_ptr<DisclosureResponder> disclosures;
+  std::unique_ptr<ApprovalsService> approvals_service;
+  std::unique_ptr<crypto::BoxSecretKey> box_key;  // requesting side (box_key_file)
+  std::unique_ptr<OutgoingDisclosures> outgoing;
+  std::unique_ptr<NotificationInbox> inbox;
+  std::unique_ptr<InboxService> inbox_service;
+  std::unique_ptr<NotificationPoller> notification_poller;
   std::unique_ptr<RetentionScheduler> retention;
   std::unique_ptr<grpc::Server> gateway_server;
   std::unique_ptr<grpc::Server> local_server;
+  std::vector<std::string> gateway_health_names;
+  std::vector<std::string> local_health_names;
+  std::atomic<bool> serving{false};  // set once both listeners are up
+  rpc::CallDrainer calls;            // both listeners' calls
+  std::unique_ptr<MetricsEndpoint> metrics;
   std::string gateway_address;
   std::string local_address;
+  std::string metrics_address;
   LogFn log_line;
   bool stopped = false;
+
+  void SetServingAll(bool on) {
+    SetServing(gateway_server.get(), gateway_health_names, on);
+    SetServing(local_server.get(), local_health_names, on);
+  }
 };
 
 NodeServer::NodeServer(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -107,6 +153,7 @@ NodeServer::~NodeServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 const std::string& NodeServer::gateway_facing_address() const { return parts_->gateway_address; }
 const std::string& NodeServer::local_address() const { return parts_->local_address; }
+const std::string& NodeServer::metrics_address() const { return parts_->metrics_address; }
 
 absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& config,
                                                               LogFn log_line) {
@@ -125,6 +172,14 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   }
   auto policy = LoadLocalPolicy(config.local_policy);
   if (!policy.ok()) problems.push_back(StrCat("local_policy: ", policy.status().message()));
+  if (!config.box_key_file.empty()) {
+    auto box_key = crypto::LoadBoxSecretKey(config.box_key_file);
+    if (!box_key.ok()) {
+      problems.push_back(StrCat("box_key_file: ", box_key.status().message()));
+    } else {
+      parts->box_key = std::make_unique<crypto::BoxSecretKey>(*std::move(box_key));
+    }
+  }
   const rpc::TlsFiles tls{.ca_certificates = config.tls_ca,
                           .certificate_chain = config.tls_cert,
                           .private_key = config.tls_key};
@@ -169,30 +224,66 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     return absl::FailedPreconditionError(message);
   }
 
+  // Every write goes through the observed store: its latency is a metric,
+  // and a failed one turns health to NOT_SERVING (restart to recover).
+  parts->store_write_seconds = &prometheus::BuildHistogram()
+                                    .Name("schakel_node_store_write_seconds")
+                                    .Help("Synced writes to the node's store")
+                                    .Register(*parts->registry)
+                                    .Add({}, LatencyBuckets());
+  parts->store_write_failures = &prometheus::BuildCounter()
+                                     .Name("schakel_node_store_write_failures_total")
+                                     .Help("Writes to the node's store that failed")
+                                     .Register(*parts->registry)
+                                     .Add({});
+  {
+    Parts* p = parts.get();
+    parts->observed = std::make_unique<ObservedStore>(
+        parts->kv.get(), [p](const store::WriteBatch&, store::Durability durability, absl::Duration took,
+                             const absl::Status& result) {
+          if (!result.ok()) {
+            p->store_write_failures->Increment();
+            if (p->serving.exchange(false)) {
+              p->log_line("a write to the store failed: not serving (restart to recover)");
+              p->SetServingAll(false);
+            }
+            return;
+          }
+          if (durability == store::Durability::kSynced) {
+            p->store_write_seconds->Observe(absl::ToDoubleSeconds(took));
+          }
+        });
+  }
+  store::KvStore* const kv = parts->observed.get();
+
   // The node's own state.
-  auto log = LocalLog::Open(parts->kv.get());
+  auto log = LocalLog::Open(kv);
   if (!log.ok()) return log.status();
   parts->log = *std::move(log);
-  auto users = UserStore::Create(parts->kv.get(), parts->log.get(),
+  auto users = UserStore::Create(kv, parts->log.get(),
                                  secret->DeriveKey(kCredentialHashContext));
   if (!users.ok()) return users.status();
   parts->users = *std::move(users);
   std::vector<std::string> purposes;
   for (const auto& [id, purpose] : (*policy)->purposes()) purposes.push_back(id);
   std::map<std::string, crypto::PurposeKey> purpose_keys;
+  std::map<std::string, crypto::PurposeKey> audit_purpose_keys;  // LocalLog.AuditSubject
   {
     const crypto::oprf::PoprfServer server(*std::move(tag_key));
     for (const std::string& id : purposes) {
       auto key = crypto::PurposeKey::Create(server, id);
       if (!key.ok()) return key.status();
       purpose_keys.emplace(id, *std::move(key));
+      auto audit_key = crypto::PurposeKey::Create(server, id);
+      if (!audit_key.ok()) return audit_key.status();
+      audit_purpose_keys.emplace(id, *std::move(audit_key));
     }
   }
-  auto signals = SignalStore::Create(parts->kv.get(), *policy, std::move(purpose_keys),
+  auto signals = SignalStore::Create(kv, *policy, std::move(purpose_keys),
                                      secret->Clone(), parts->log.get());
   if (!signals.ok()) return signals.status();
   parts->signals = *std::move(signals);
-  auto recovered = SignalImport::Recover(parts->signals.get(), parts->kv.get());
+  auto recovered = SignalImport::Recover(parts->signals.get(), kv);
   if (!recovered.ok()) {
     return absl::Status(
         recovered.status().code(),
@@ -235,11 +326,12 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   }
 
   // The answering role (gateway-facing).
+  const std::vector<crypto::VerifyKey> receipt_keys = gateway_keys;  // LocalLog.ReconcileReceipts
   parts->check = std::make_unique<AuthorisationCheck>(
       std::move(gateway_keys),
       AuthorisationCheck::Options{.own_org_id = config.org_id,
                                   .max_skew = std::chrono::milliseconds(config.max_clock_skew_ms)},
-      parts->kv.get(), NowMs);
+      kv, NowMs);
   Evaluator::Options evaluator_options;
   evaluator_options.own_org_id = config.org_id;
   evaluator_options.daily_subject_quota = config.daily_subject_quota;
@@ -266,7 +358,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   signals_options.import.chunk_size = std::clamp<size_t>(
       config.publish_batch_max_changes / (3 * std::max<size_t>(purposes.size(), 1)), 1, 1000);
   parts->signals_service =
-      std::make_unique<SignalsService>(parts->signals.get(), parts->kv.get(), parts->log.get(),
+      std::make_unique<SignalsService>(parts->signals.get(), kv, parts->log.get(),
                                        parts->authenticator.get(), std::move(signals_options));
   parts->users_service =
       std::make_unique<UsersService>(parts->users.get(), parts->authenticator.get(), config.org_id);
@@ -279,14 +371,24 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
                                           GatewayClient::Options{});
     if (!gateway.ok()) return gateway.status();
     parts->gateway = *std::move(gateway);
+    parts->outgoing = std::make_unique<OutgoingDisclosures>(
+        kv, parts->log.get(), parts->gateway.get(),
+        OutgoingDisclosures::Options{
+            .own_org_id = config.org_id, .box_key = parts->box_key.get(), .now = {}});
     MatchingService::Options matching_options;
     matching_options.threads = config.threads;
+    matching_options.disclosures = parts->outgoing.get();
     parts->matching_service = std::make_unique<MatchingService>(
         parts->gateway.get(), parts->authenticator.get(), parts->log.get(), matching_options);
     parts->cases_service = std::make_unique<ForwardingCasesService>(
         parts->gateway.get(), parts->authenticator.get(), parts->log.get());
     parts->audit_service = std::make_unique<ForwardingAuditService>(
         parts->gateway.get(), parts->authenticator.get(), parts->log.get());
+    parts->local_log_service->EnableAudit({.gateway = parts->gateway.get(),
+                                           .own_org_id = config.org_id,
+                                           .gateway_keys = receipt_keys,
+                                           .purpose_keys = std::move(audit_purpose_keys),
+                                           .now = {}});
     IndexPublisher::Options publisher_options;
     publisher_options.retry = std::chrono::milliseconds(config.publish_retry_ms);
     publisher_options.max_changes_per_batch = config.publish_batch_max_changes;
@@ -299,6 +401,40 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     IndexPublisher* publisher = parts->publisher.get();
     parts->signals_service->set_on_queued([publisher] { publisher->Notify(); });
   }
+  // Disclosure (answering side): orders from the gateway, approvals, the
+  // outbox of later decisions.
+  {
+    auto disclosure_key = crypto::LoadSigningKey(config.signing_key_file);
+    if (!disclosure_key.ok()) return disclosure_key.status();
+    parts->approvals = std::make_unique<ApprovalStore>(kv, parts->log.get());
+    std::shared_ptr<const LocalPolicy> disclosure_policy = *policy;
+    parts->disclosures = std::make_unique<DisclosureResponder>(
+        parts->approvals.get(), parts->signals.get(),
+        [disclosure_policy] { return disclosure_policy; }, parts->check.get(),
+        parts->gateway.get(), *std::move(disclosure_key), parts->log.get(), NowMs,
+        DisclosureResponder::Options{.own_org_id = config.org_id});
+    parts->node_service->set_disclosure_responder(parts->disclosures.get());
+    parts->approvals_service =
+        std::make_unique<ApprovalsService>(parts->disclosures.get(), parts->authenticator.get());
+  }
+  // Notifications from the gateway: pushed (Node.DeliverNotifications) and
+  // fetched to catch up (at start and every notification_poll_s).
+  {
+    auto inbox = NotificationInbox::Open(kv, parts->log.get(), parts->signals.get(),
+                                         parts->outgoing.get());
+    if (!inbox.ok()) return inbox.status();
+    parts->inbox = *std::move(inbox);
+    parts->node_service->set_notification_inbox(parts->inbox.get());
+    parts->inbox_service =
+        std::make_unique<InboxService>(parts->inbox.get(), parts->authenticator.get());
+    if (parts->gateway) {
+      NotificationPoller::Options poller_options;
+      poller_options.interval = std::chrono::milliseconds(config.notification_poll_s * 1000);
+      poller_options.log_line = log_line;
+      parts->notification_poller = std::make_unique<NotificationPoller>(
+          parts->gateway.get(), parts->inbox.get(), poller_options);
+    }
+  }
   RetentionScheduler::Options retention_options;
   retention_options.interval = std::chrono::milliseconds(config.retention_interval_s * 1000);
   parts->retention = std::make_unique<RetentionScheduler>(
@@ -306,20 +442,19 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
 
   // Listeners.
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   {
     grpc::ServerBuilder builder;
     rpc::ConfigureServer(builder);
     int port = 0;
     builder.AddListeningPort(config.listen, *credentials, &port);
+    parts->gateway_health_names = {"", "schakel.v1.Node"};
+    parts->calls.Install(builder);
     builder.RegisterService(parts->node_service.get());
     parts->gateway_server = builder.BuildAndStart();
     if (parts->gateway_server == nullptr || port == 0) {
       return absl::UnavailableError(StrCat("cannot listen on ", config.listen,
                                            " (address in use, or not an address of this host?)"));
-    }
-    if (grpc::HealthCheckServiceInterface* health =
-            parts->gateway_server->GetHealthCheckService()) {
-      health->SetServingStatus("schakel.v1.Node", true);
     }
     parts->gateway_address = BoundAddress(config.listen, port);
   }
@@ -328,9 +463,18 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     rpc::ConfigureServer(builder);
     int port = 0;
     builder.AddListeningPort(config.local_listen, local_credentials, &port);
+    parts->calls.Install(builder);
+    parts->local_health_names = {"", "schakel.v1.Signals", "schakel.v1.Users", "schakel.v1.LocalLog"};
+    if (parts->matching_service) {
+      for (const char* name : {"schakel.v1.Matching", "schakel.v1.Cases", "schakel.v1.Audit"}) {
+        parts->local_health_names.push_back(name);
+      }
+    }
     builder.RegisterService(parts->signals_service.get());
     builder.RegisterService(parts->users_service.get());
     builder.RegisterService(parts->local_log_service.get());
+    builder.RegisterService(parts->approvals_service.get());
+    builder.RegisterService(parts->inbox_service.get());
     if (parts->matching_service) builder.RegisterService(parts->matching_service.get());
     if (parts->cases_service) builder.RegisterService(parts->cases_service.get());
     if (parts->audit_service) builder.RegisterService(parts->audit_service.get());
@@ -342,8 +486,41 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     }
     parts->local_address = BoundAddress(config.local_listen, port);
   }
+  if (!config.metrics_listen.empty()) {
+    SignalStore* store = parts->signals.get();
+    IndexPublisher* publisher = parts->publisher.get();
+    std::vector<std::shared_ptr<prometheus::Collectable>> scraped;
+    scraped.push_back(std::make_shared<CallbackGauge>(
+        "schakel_node_index_queue_batches",
+        "Index batches queued for the gateway and not yet acknowledged", [store] {
+          std::vector<std::pair<CallbackGauge::Labels, double>> out;
+          auto status = store->GetIndexStatus();
+          if (status.ok()) {
+            out.push_back({{}, static_cast<double>(status->queued_through - status->acknowledged_through)});
+          }
+          return out;
+        }));
+    scraped.push_back(std::make_shared<CallbackGauge>(
+        "schakel_node_index_publication_connected",
+        "1 while the index publication stream to the gateway is open", [publisher] {
+          return std::vector<std::pair<CallbackGauge::Labels, double>>{
+              {{}, publisher != nullptr && publisher->status().connected ? 1.0 : 0.0}};
+        }));
+    auto endpoint = MetricsEndpoint::Start(config.metrics_listen, parts->registry, std::move(scraped));
+    if (!endpoint.ok()) {
+      parts->gateway_server->Shutdown(std::chrono::system_clock::now());
+      if (parts->local_server) parts->local_server->Shutdown(std::chrono::system_clock::now());
+      return endpoint.status();
+    }
+    parts->metrics = *std::move(endpoint);
+    parts->metrics_address = parts->metrics->bound_address();
+  }
+  parts->serving = !parts->observed->write_failed();
+  parts->SetServingAll(parts->serving);
 
   if (parts->publisher) parts->publisher->Start();
+  if (parts->notification_poller) parts->notification_poller->Start();
+  parts->disclosures->Start();
   parts->retention->Start();
 
   std::string purpose_list;
@@ -375,13 +552,23 @@ void NodeServer::Tick() {
 void NodeServer::Shutdown(std::chrono::milliseconds grace) {
   if (parts_ == nullptr || parts_->stopped) return;
   parts_->stopped = true;
-  const auto deadline = std::chrono::system_clock::now() + grace;
+  parts_->serving = false;
+  parts_->SetServingAll(false);
+  if (const size_t left = parts_->calls.Drain(absl::FromChrono(grace)); left > 0) {
+    parts_->log_line(StrCat(left, left == 1 ? " call" : " calls",
+                            " still running after the grace period: cancelled"));
+  }
+  // Now: the calls that mattered are done; what is left is cancelled.
+  const auto deadline = std::chrono::system_clock::now();
   if (parts_->local_server) parts_->local_server->Shutdown(deadline);
   if (parts_->gateway_server) parts_->gateway_server->Shutdown(deadline);
   if (parts_->retention) parts_->retention->Stop();
   if (parts_->publisher) parts_->publisher->Stop();
+  if (parts_->notification_poller) parts_->notification_poller->Stop();
+  if (parts_->disclosures) parts_->disclosures->Stop();
   if (parts_->local_server) parts_->local_server->Wait();
   if (parts_->gateway_server) parts_->gateway_server->Wait();
+  parts_->metrics.reset();
 }
 
 }  // namespace schakel::nodes

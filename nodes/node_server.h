@@ -13,14 +13,21 @@
 //      has no user, creates "admin" (ROLE_ADMIN) and writes
 //      "admin.<secret>" to that file (mode 0600, atomically); only the path
 //      is printed, never the secret;
-//   5. serves schakel.v1.Node (and gRPC health) to the gateway over mutual
+//   5. serves schakel.v1.Node to the gateway over mutual
 //      TLS on `listen`, and - when local.listen is set - the local API on
 //      its own listener: TLS with the node's certificate (tls.cert), no
 //      client certificate, bearer credentials per call (local.proto):
 //      Signals, Users, LocalLog, and with gateway.endpoint also Matching,
 //      Cases and Audit (forwarded to the gateway);
 //   6. with gateway.endpoint: the index publisher (a sequenced, resumable
-//      stream to the gateway); always: the retention schedule.
+//      stream to the gateway); always: the retention schedule;
+//   7. with metrics.listen: GET /metrics (Prometheus text format, plain
+//      HTTP): schakel_node_store_write_seconds, _store_write_failures_total,
+//      _index_queue_batches (batches queued, not yet acknowledged),
+//      _index_publication_connected.
+// Both listeners also serve gRPC health (grpc.health.v1.Health: "" and each
+// service name; NOT_SERVING once a write to the node's store has failed, and
+// from the start of Shutdown) and server reflection.
 //
 // Thread safety: Start, Tick and Shutdown are called from one thread (the
 // process's main thread); the services run on gRPC's threads.
@@ -57,13 +64,16 @@ class NodeServer {
   const std::string& gateway_facing_address() const;
   // Empty when local.listen is not set.
   const std::string& local_address() const;
+  // Empty when metrics.listen is not set.
+  const std::string& metrics_address() const;
 
   // Periodic housekeeping (expired authorisation nonces); call about once a
   // minute.
   void Tick();
 
-  // Stops accepting calls, gives running calls until `grace` has passed,
-  // stops the background tasks. Idempotent.
+  // Health goes NOT_SERVING; stops accepting calls, gives running calls
+  // until `grace` has passed and then cancels them, stops the background
+  // tasks. Idempotent. (The store closes when the NodeServer is destroyed.)
   void Shutdown(std::chrono::milliseconds grace);
 
   struct Parts;  // defined in node_server.cc

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "common/strings.h"
+#include "nodes/notifications_service.h"
 #include "rpc/identity.h"
 #include "rpc/status.h"
 
@@ -94,26 +95,36 @@ grpc::Status NodeService::Evaluate(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status NodeService::Disclose(grpc::ServerContext* context, const v1::DiscloseRequest*,
-                                   v1::DiscloseResponse*) {
+grpc::Status NodeService::Disclose(grpc::ServerContext* context,
+                                   const v1::DiscloseRequest* request,
+                                   v1::DiscloseResponse* response) {
   if (absl::Status s = CheckCallerIsGateway(*context); !s.ok()) {
     LogRefusal("Disclose", s);
     return rpc::ToGrpcStatus(s);
   }
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "Node.Disclose is not implemented by this version of schakel-node");
+  if (responder_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "Node.Disclose is not enabled on this schakel-node");
+  }
+  absl::StatusOr<v1::DiscloseResponse> answer = responder_->Disclose(*request);
+  if (!answer.ok()) {
+    LogRefusal("Disclose", answer.status());
+    return rpc::ToGrpcStatus(answer.status());
+  }
+  *response = *std::move(answer);
+  return grpc::Status::OK;
 }
 
 grpc::Status NodeService::DeliverNotifications(grpc::ServerContext* context,
-                                               const v1::DeliverNotificationsRequest*,
-                                               v1::DeliverNotificationsResponse*) {
+                                               const v1::DeliverNotificationsRequest* request,
+                                               v1::DeliverNotificationsResponse* response) {
   if (absl::Status s = CheckCallerIsGateway(*context); !s.ok()) {
     LogRefusal("DeliverNotifications", s);
     return rpc::ToGrpcStatus(s);
   }
-  return grpc::Status(
-      grpc::StatusCode::UNIMPLEMENTED,
-      "Node.DeliverNotifications is not implemented by this version of schakel-node");
+  const grpc::Status delivered = DeliverNotificationsRpc(inbox_, *request, response);
+  if (!delivered.ok()) LogRefusal("DeliverNotifications", rpc::FromGrpcStatus(delivered));
+  return delivered;
 }
 
 }  // namespace schakel::nodes

@@ -7,8 +7,13 @@
 // the gateway". Then:
 //   Evaluate              Evaluator::Evaluate with the current time; its
 //                         absl::Status maps one to one (rpc/status.h).
-//   Disclose,
-//   DeliverNotifications  UNIMPLEMENTED (not in this version of the node).
+//   Disclose              DisclosureResponder::Disclose
+//                         (nodes/disclosure_responder.h), which logs the
+//                         order and its decision itself; UNIMPLEMENTED when
+//                         no responder is set.
+//   DeliverNotifications  NotificationInbox::Deliver (nodes/notifications.h):
+//                         stored once by sequence; UNIMPLEMENTED when no
+//                         inbox is set.
 //
 // The node's own log: EVALUATION_ANSWERED (purpose, case, exchange,
 // requester, counts, the gateway's receipt) before the answer leaves, and
@@ -29,11 +34,14 @@
 #include <functional>
 #include <string>
 
+#include "nodes/disclosure_responder.h"
 #include "nodes/evaluator.h"
 #include "nodes/local_log.h"
 #include "schakel/v1/node.grpc.pb.h"
 
 namespace schakel::nodes {
+
+class NotificationInbox;
 
 class NodeService final : public v1::Node::Service {
  public:
@@ -50,6 +58,12 @@ class NodeService final : public v1::Node::Service {
                         v1::EvaluateResponse* response) override;
   grpc::Status Disclose(grpc::ServerContext* context, const v1::DiscloseRequest* request,
                         v1::DiscloseResponse* response) override;
+  // Answers Node.Disclose with `responder` (not owned; must outlive the
+  // service). Call before the server starts.
+  void set_disclosure_responder(DisclosureResponder* responder) { responder_ = responder; }
+  // Answers Node.DeliverNotifications with `inbox` (not owned; must outlive
+  // the service). Call before the server starts.
+  void set_notification_inbox(NotificationInbox* inbox) { inbox_ = inbox; }
   grpc::Status DeliverNotifications(grpc::ServerContext* context,
                                     const v1::DeliverNotificationsRequest* request,
                                     v1::DeliverNotificationsResponse* response) override;
@@ -62,6 +76,8 @@ class NodeService final : public v1::Node::Service {
   const std::string gateway_org_id_;
   const std::function<int64_t()> now_ms_;
   LocalLog* const log_;
+  DisclosureResponder* responder_ = nullptr;
+  NotificationInbox* inbox_ = nullptr;
 };
 
 }  // namespace schakel::nodes

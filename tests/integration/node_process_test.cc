@@ -419,14 +419,15 @@ TEST_F(NodeProcessTest, RefusesACallerThatIsNotTheGateway) {
     EXPECT_EQ(reply_bytes, std::string("\x08\x01"));
   }
 
-  // The other rpcs exist but are not implemented yet.
+  // The gateway itself gets past the caller check: an empty Disclose is
+  // then refused for its content.
   auto gateway = StubAs("gateway", address);
   grpc::ClientContext context;
   context.set_wait_for_ready(true);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::DiscloseResponse disclose;
   EXPECT_EQ(gateway->Disclose(&context, v1::DiscloseRequest(), &disclose).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(NodeProcessTest, RefusesARequesterItsLocalPolicyRefuses) {

@@ -186,6 +186,9 @@ class FakeAudit final : public v1::Audit::Service {
  public:
   explicit FakeAudit(CallRecorder* recorder) : recorder_(recorder) {}
   SCHAKEL_FAKE_STREAM(VerifyChain, VerifyChainRequest, VerifyChainResponse, verify)
+  SCHAKEL_FAKE_STREAM(ListEntries, ListEntriesRequest, ListEntriesResponse, list)
+  SCHAKEL_FAKE_UNARY(GetStats, GetStatsRequest, GetStatsResponse, stats)
+  SCHAKEL_FAKE_STREAM(Export, ExportRequest, ExportResponse, exp)
 
  private:
   CallRecorder* recorder_;
@@ -195,6 +198,9 @@ class FakeLocalLog final : public v1::LocalLog::Service {
  public:
   explicit FakeLocalLog(CallRecorder* recorder) : recorder_(recorder) {}
   SCHAKEL_FAKE_STREAM(ListLocalLog, ListLocalLogRequest, ListLocalLogResponse, list)
+  SCHAKEL_FAKE_UNARY(AuditSubject, AuditSubjectRequest, AuditSubjectResponse, subject)
+  SCHAKEL_FAKE_STREAM(ReconcileReceipts, ReconcileReceiptsRequest, ReconcileReceiptsResponse,
+                      reconcile)
 
  private:
   CallRecorder* recorder_;

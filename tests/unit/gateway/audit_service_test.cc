@@ -4,6 +4,13 @@
 #include <grpcpp/server_context.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstring>
+#include <iostream>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "gateway/log_filter.h"
 #include "gateway/receipts.h"
 #include "store/memory_store.h"
 #include "tests/unit/gateway/case_audit_test_support.h"
@@ -19,6 +26,7 @@ using ::testing::ElementsAre;
 using testing::ExchangeRecord;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using testing::LastEntry;
 using testing::ProblemFields;
 using testing::TestStart;
@@ -485,9 +493,387 @@ TEST_F(AuditServiceTest, TheRpcsCheckTheCertificateAndTheRestComeLater) {
 
   v1::GetStatsRequest stats;
   v1::GetStatsResponse stats_response;
-  const grpc::Status later = service_->GetStats(&context, &stats, &stats_response);
-  EXPECT_EQ(later.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(later.error_message(), HasSubstr("later version"));
+  EXPECT_EQ(service_->GetStats(&context, &stats, &stats_response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::FindSubjectEntriesRequest find;
+  v1::FindSubjectEntriesResponse find_response;
+  EXPECT_EQ(service_->FindSubjectEntries(&context, &find, &find_response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(LastEntry(*log_).record().audit_query().method(), "FindSubjectEntries");
+}
+
+// A resolved exchange by `requester` in which `answerer`'s tags are
+// `tags` (element order), `hits` the element indexes that hit.
+v1::LogRecord Resolved(std::string_view requester, absl::Time at, std::string exchange_id,
+                       std::string_view answerer, std::vector<std::string> tags,
+                       std::vector<uint32_t> hits, uint32_t subjects = 1) {
+  v1::LogRecord r = ExchangeRecord(requester, at);
+  r.set_kind(v1::RECORD_KIND_EXCHANGE_RESOLVED);
+  r.set_exchange_id(std::move(exchange_id));
+  r.set_case_id("2026-0001");
+  r.mutable_lawful_basis()->set_reference("Wpg art. 20");
+  r.clear_answering_org_ids();
+  r.add_answering_org_ids(std::string(answerer));
+  r.mutable_counts()->set_subjects(subjects);
+  r.mutable_counts()->set_subjects_hit(hits.empty() ? 0 : 1);
+  r.mutable_counts()->set_subject_partner_hits(hits.empty() ? 0 : 1);
+  v1::PartnerOutcome& p = *r.add_partners();
+  p.set_org_id(std::string(answerer));
+  p.set_status(v1::PARTNER_STATUS_OK);
+  p.set_subjects_hit(hits.empty() ? 0 : 1);
+  v1::OrgTags& t = *r.add_tags();
+  t.set_org_id(std::string(answerer));
+  t.set_purpose_id("riec-ondermijning");
+  for (std::string& tag : tags) t.add_tags(std::move(tag));
+  for (uint32_t h : hits) t.add_hit_element_indices(h);
+  return r;
+}
+
+v1::LogRecord Disclosure(v1::RecordKind kind, std::string_view requester, absl::Time at,
+                         std::string exchange_id, std::string_view responder,
+                         std::vector<uint32_t> subjects, v1::DisclosureState state) {
+  v1::LogRecord r = ExchangeRecord(requester, at);
+  r.set_kind(kind);
+  r.set_exchange_id(std::move(exchange_id));
+  r.clear_answering_org_ids();
+  r.add_answering_org_ids(std::string(responder));
+  v1::DisclosureRecord& d = *r.mutable_disclosure();
+  d.set_disclosure_id(std::string(16, 'd'));
+  d.set_responder_org_id(std::string(responder));
+  for (uint32_t s : subjects) d.add_subject_indices(s);
+  d.set_state(state);
+  if (state == v1::DISCLOSURE_STATE_DELIVERED) {
+    d.mutable_statement()->add_fields_disclosed(v1::SIGNAL_FIELD_DOMAIN);
+  }
+  if (state == v1::DISCLOSURE_STATE_DENIED) {
+    r.set_outcome(v1::OUTCOME_DENIED);
+    r.add_denial_reasons(v1::DENIAL_REASON_NODE_POLICY);
+  }
+  return r;
+}
+
+TEST_F(AuditServiceTest, FindSubjectEntriesFindsTheExchangesAndDisclosuresAboutThePerson) {
+  const std::string person(16, 'p'), other(16, 'o');
+  const std::string x1(16, '1'), x2(16, '2'), x3(16, '3'), x4(16, '4');
+  Append(2);
+  // 3: the person asked about at politie-zwb, a hit (element 0).
+  ASSERT_TRUE(log_->Append(Resolved("riec-zwb", now_, x1, "politie-zwb", {person, other}, {0})).ok());
+  // 4: someone else.
+  ASSERT_TRUE(log_->Append(Resolved("riec-zwb", now_, x2, "politie-zwb", {other}, {})).ok());
+  // 5: the same tag bytes at another node are another person.
+  ASSERT_TRUE(log_->Append(Resolved("riec-zwb", now_, x3, "gemeente-tilburg", {person}, {0})).ok());
+  // 6: the person again, no hit, an hour later.
+  ASSERT_TRUE(log_->Append(Resolved("ggz-breburg", now_ + absl::Hours(1), x4, "politie-zwb",
+                                    {other, person}, {0}))
+                  .ok());
+  // 7, 8: a disclosure about the person by politie-zwb; 9: by another node.
+  ASSERT_TRUE(log_->Append(Disclosure(v1::RECORD_KIND_DISCLOSURE_REQUESTED, "riec-zwb", now_, x1,
+                                      "politie-zwb", {0}, v1::DISCLOSURE_STATE_PENDING_APPROVAL))
+                  .ok());
+  ASSERT_TRUE(log_->Append(Disclosure(v1::RECORD_KIND_DISCLOSURE_DECIDED, "riec-zwb", now_, x1,
+                                      "politie-zwb", {0}, v1::DISCLOSURE_STATE_DELIVERED))
+                  .ok());
+  ASSERT_TRUE(log_->Append(Disclosure(v1::RECORD_KIND_DISCLOSURE_DECIDED, "riec-zwb", now_, x3,
+                                      "gemeente-tilburg", {0}, v1::DISCLOSURE_STATE_DELIVERED))
+                  .ok());
+
+  v1::FindSubjectEntriesRequest request;
+  *request.mutable_actor() = Actor(v1::ROLE_AUDITOR, "fg-politie");
+  v1::TagSet& set = *request.add_tag_sets();
+  set.set_org_id("politie-zwb");
+  set.set_purpose_id("riec-ondermijning");
+  set.add_tags(person);
+  auto found = service_->FindSubjectEntriesFor("politie-zwb", request);
+  ASSERT_TRUE(found.ok()) << found.status();
+  std::vector<uint64_t> sequences;
+  for (const auto& r : found->records()) sequences.push_back(r.sequence());
+  EXPECT_THAT(sequences, ElementsAre(3, 6, 7, 8));
+  const v1::SubjectAccessRecord& first = found->records(0);
+  EXPECT_EQ(first.kind(), v1::RECORD_KIND_EXCHANGE_RESOLVED);
+  EXPECT_EQ(first.requester_org_id(), "riec-zwb");
+  EXPECT_EQ(first.requester_role(), v1::ROLE_ANALYST);
+  EXPECT_EQ(first.purpose_id(), "riec-ondermijning");
+  EXPECT_EQ(first.lawful_basis().reference(), "Wpg art. 20");
+  EXPECT_EQ(first.case_id(), "2026-0001");
+  EXPECT_EQ(first.exchange_id(), x1);
+  EXPECT_EQ(first.outcome(), v1::OUTCOME_GRANTED);
+  EXPECT_TRUE(first.hit());
+  EXPECT_EQ(first.matched_purpose_id(), "riec-ondermijning");
+  EXPECT_FALSE(found->records(1).hit());  // element 1 was not a hit
+  EXPECT_EQ(found->records(1).requester_org_id(), "ggz-breburg");
+  EXPECT_THAT(found->records(2).fields_disclosed(), IsEmpty());
+  EXPECT_THAT(found->records(3).fields_disclosed(), ElementsAre(v1::SIGNAL_FIELD_DOMAIN));
+  ExpectLoggedQuery(found->receipt(), "FindSubjectEntries", "politie-zwb");
+  // The AUDIT_QUERY entry records the tags searched.
+  ASSERT_EQ(LastEntry(*log_).record().audit_query().filter().tag_sets_size(), 1);
+  EXPECT_EQ(LastEntry(*log_).record().audit_query().filter().tag_sets(0).tags(0), person);
+
+  // A time range leaves out the later exchange.
+  request.mutable_time()->mutable_to()->set_seconds(absl::ToUnixSeconds(now_ + absl::Minutes(1)));
+  found = service_->FindSubjectEntriesFor("politie-zwb", request);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->records_size(), 3);
+  // No entry carries an unknown tag.
+  request.clear_time();
+  request.mutable_tag_sets(0)->set_tags(0, std::string(16, 'n'));
+  found = service_->FindSubjectEntriesFor("politie-zwb", request);
+  ASSERT_TRUE(found.ok());
+  EXPECT_THAT(found->records(), IsEmpty());
+}
+
+TEST_F(AuditServiceTest, FindSubjectEntriesRefusesBadTagSetsAndNonAuditors) {
+  v1::FindSubjectEntriesRequest request;
+  *request.mutable_actor() = Actor(v1::ROLE_AUDITOR);
+  auto refused = service_->FindSubjectEntriesFor("politie-zwb", request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ProblemFields(refused.status()), ElementsAre("tag_sets"));
+  v1::TagSet& set = *request.add_tag_sets();
+  set.set_org_id("riec-zwb");  // not the caller's own tags
+  set.set_purpose_id("riec-ondermijning");
+  set.add_tags("short");
+  refused = service_->FindSubjectEntriesFor("schakel-beheer", request);  // even a supervisor
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ProblemFields(refused.status()),
+              ElementsAre("tag_sets[0].org_id", "tag_sets[0].tags[0]"));
+  EXPECT_THAT(LastEntry(*log_).record().denial_reasons(),
+              ElementsAre(v1::DENIAL_REASON_MALFORMED_REQUEST));
+  *request.mutable_actor() = Actor(v1::ROLE_ANALYST);
+  EXPECT_EQ(service_->FindSubjectEntriesFor("riec-zwb", request).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(AuditServiceTest, TheIndexIsRebuiltForALogWrittenWithoutIt) {
+  const std::string person(16, 'p');
+  ASSERT_TRUE(log_->Append(Resolved("riec-zwb", now_, std::string(16, '1'), "politie-zwb",
+                                    {person}, {0}))
+                  .ok());
+  EXPECT_THAT(log_->SequencesWithTag("politie-zwb", "riec-ondermijning", person).value(),
+              ElementsAre(1));
+  store::WriteBatch forget;  // as an older gateway left it
+  auto index = store_.Scan("logx/", store::PrefixEnd("logx/"), 0);
+  ASSERT_TRUE(index.ok());
+  for (const auto& row : *index) forget.Delete(row.first);
+  ASSERT_TRUE(store_.Write(forget, store::Durability::kSynced).ok());
+  EXPECT_THAT(log_->SequencesWithTag("politie-zwb", "riec-ondermijning", person).value(), IsEmpty());
+  auto reopened = ExchangeLog::Open(&store_).value();
+  EXPECT_THAT(reopened->SequencesWithTag("politie-zwb", "riec-ondermijning", person).value(),
+              ElementsAre(1));
+  EXPECT_THAT(reopened->SequencesOfExchange(std::string(16, '1')).value(), ElementsAre(1));
+}
+
+TEST_F(AuditServiceTest, FindSubjectEntriesInALogOf100kEntries) {
+  const std::string person(16, 'p');
+  std::vector<uint64_t> planted;
+  constexpr int kEntries = 100'000;
+  for (int i = 1; i <= kEntries; ++i) {
+    std::string tag(16, '\0');
+    std::memcpy(tag.data(), &i, sizeof i);
+    std::string id(16, 'x');
+    std::memcpy(id.data(), &i, sizeof i);
+    const bool plant = i % 25'000 == 0;
+    ASSERT_TRUE(log_->Append(Resolved("riec-zwb", now_, id, "politie-zwb",
+                                      {tag, plant ? person : tag}, {}))
+                    .ok());
+    if (plant) planted.push_back(static_cast<uint64_t>(i));
+  }
+  v1::FindSubjectEntriesRequest request;
+  *request.mutable_actor() = Actor(v1::ROLE_AUDITOR);
+  v1::TagSet& set = *request.add_tag_sets();
+  set.set_org_id("politie-zwb");
+  set.set_purpose_id("riec-ondermijning");
+  set.add_tags(person);
+  const auto started = std::chrono::steady_clock::now();
+  auto found = service_->FindSubjectEntriesFor("politie-zwb", request);
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(found.ok()) << found.status();
+  std::vector<uint64_t> sequences;
+  for (const auto& r : found->records()) sequences.push_back(r.sequence());
+  EXPECT_EQ(sequences, planted);
+  std::cout << "FindSubjectEntries over " << kEntries << " entries: "
+            << std::chrono::duration_cast<std::chrono::microseconds>(took).count() << " us\n";
+}
+
+TEST_F(AuditServiceTest, GetStatsCountsPerPurposePartnerAndPeriod) {
+  v1::LogRecord requested = ExchangeRecord("riec-zwb", now_);
+  requested.add_answering_org_ids("gemeente-tilburg");
+  requested.mutable_counts()->set_subjects(3);
+  ASSERT_TRUE(log_->Append(requested).ok());
+  v1::LogRecord evaluated = requested;
+  evaluated.set_kind(v1::RECORD_KIND_EXCHANGE_EVALUATED);
+  evaluated.add_partners()->set_org_id("politie-zwb");
+  evaluated.mutable_partners(0)->set_status(v1::PARTNER_STATUS_OK);
+  evaluated.add_partners()->set_org_id("gemeente-tilburg");
+  evaluated.mutable_partners(1)->set_status(v1::PARTNER_STATUS_UNAVAILABLE);
+  ASSERT_TRUE(log_->Append(evaluated).ok());
+  v1::LogRecord resolved = Resolved("riec-zwb", now_, std::string(16, '1'), "politie-zwb",
+                                    {std::string(16, 'a')}, {0}, 3);
+  resolved.mutable_counts()->set_subject_partner_hits(2);
+  resolved.mutable_partners(0)->set_subjects_hit(2);
+  ASSERT_TRUE(log_->Append(resolved).ok());
+  v1::LogRecord refused = ExchangeRecord("riec-zwb", now_ + absl::Hours(24 * 40));  // next month
+  refused.set_outcome(v1::OUTCOME_REFUSED);
+  refused.add_denial_reasons(v1::DENIAL_REASON_QUOTA_EXCEEDED);
+  ASSERT_TRUE(log_->Append(refused).ok());
+  ASSERT_TRUE(log_->Append(Disclosure(v1::RECORD_KIND_DISCLOSURE_REQUESTED, "riec-zwb", now_,
+                                      std::string(16, '1'), "politie-zwb", {0},
+                                      v1::DISCLOSURE_STATE_PENDING_APPROVAL))
+                  .ok());
+  ASSERT_TRUE(log_->Append(Disclosure(v1::RECORD_KIND_DISCLOSURE_DECIDED, "riec-zwb", now_,
+                                      std::string(16, '1'), "politie-zwb", {0},
+                                      v1::DISCLOSURE_STATE_DENIED))
+                  .ok());
+  Append(1);  // entry 7: ggz-breburg under vrij-doel
+
+  v1::GetStatsRequest request;
+  *request.mutable_actor() = Actor(v1::ROLE_AUDITOR);
+  request.mutable_filter()->set_to_sequence(7);
+  request.add_group_by(v1::STATS_DIMENSION_PURPOSE);
+  auto stats = service_->GetStatsFor("schakel-beheer", request);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->rows_size(), 2);
+  const v1::StatsRow& riec = stats->rows(0);
+  EXPECT_EQ(riec.purpose_id(), "riec-ondermijning");
+  EXPECT_EQ(riec.exchanges(), 1u);
+  EXPECT_EQ(riec.subjects(), 3u);
+  EXPECT_EQ(riec.hits(), 2u);
+  EXPECT_EQ(riec.partner_failures(), 1u);
+  EXPECT_EQ(riec.refusals(), 1u);
+  EXPECT_EQ(riec.disclosures_requested(), 1u);
+  EXPECT_EQ(riec.disclosures_denied(), 1u);
+  ASSERT_EQ(riec.by_reason_size(), 2);
+  EXPECT_EQ(riec.by_reason(0).reason(), v1::DENIAL_REASON_QUOTA_EXCEEDED);
+  EXPECT_EQ(stats->rows(1).purpose_id(), "vrij-doel");
+  EXPECT_EQ(stats->rows(1).exchanges(), 1u);
+  ExpectLoggedQuery(stats->receipt(), "GetStats", "schakel-beheer");
+
+  // Per answering partner: an exchange counts once per partner asked.
+  request.clear_group_by();
+  request.add_group_by(v1::STATS_DIMENSION_ANSWERER);
+  request.mutable_filter()->add_purpose_ids("riec-ondermijning");
+  stats = service_->GetStatsFor("schakel-beheer", request);
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->rows_size(), 2);
+  EXPECT_EQ(stats->rows(0).answerer_org_id(), "gemeente-tilburg");
+  EXPECT_EQ(stats->rows(0).exchanges(), 1u);
+  EXPECT_EQ(stats->rows(0).hits(), 0u);
+  EXPECT_EQ(stats->rows(0).partner_failures(), 1u);
+  EXPECT_EQ(stats->rows(1).answerer_org_id(), "politie-zwb");
+  EXPECT_EQ(stats->rows(1).exchanges(), 1u);
+  EXPECT_EQ(stats->rows(1).hits(), 2u);
+  EXPECT_EQ(stats->rows(1).partner_failures(), 0u);
+
+  // Per month in Amsterdam: the refusal 40 days later is another period.
+  request.clear_group_by();
+  request.add_group_by(v1::STATS_DIMENSION_PERIOD);
+  stats = service_->GetStatsFor("schakel-beheer", request);
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->rows_size(), 2);
+  // 2026-03-01 00:00 CET is 2026-02-28 23:00 UTC.
+  EXPECT_EQ(stats->rows(0).period_start().seconds(), 1772366400 - 13 * 3600);
+  EXPECT_EQ(stats->rows(1).refusals(), 1u);
+  EXPECT_EQ(stats->rows(1).exchanges(), 0u);
+
+  // Seen by riec-zwb's own auditor: only its entries (not ggz-breburg's).
+  request.clear_group_by();
+  request.mutable_filter()->clear_purpose_ids();
+  stats = service_->GetStatsFor("riec-zwb", request);
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->rows_size(), 1);
+  EXPECT_EQ(stats->rows(0).exchanges(), 1u);
+
+  v1::GetStatsRequest bad = request;
+  bad.add_group_by(v1::STATS_DIMENSION_PURPOSE);
+  bad.add_group_by(v1::STATS_DIMENSION_PURPOSE);
+  bad.set_time_zone("Europe/Nergens");
+  auto refused_stats = service_->GetStatsFor("riec-zwb", bad);
+  EXPECT_EQ(refused_stats.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ProblemFields(refused_stats.status()), ElementsAre("group_by[1]", "time_zone"));
+}
+
+TEST(PeriodStartTest, WeeksStartOnMondayInTheZone) {
+  absl::TimeZone ams;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Amsterdam", &ams));
+  // Sunday 2026-03-01 12:00 UTC: its ISO week began Monday 2026-02-23.
+  const absl::Time t = absl::FromUnixSeconds(1772366400);
+  EXPECT_EQ(PeriodStart(t, v1::STATS_PERIOD_WEEK, ams),
+            absl::FromCivil(absl::CivilDay(2026, 2, 23), ams));
+  EXPECT_EQ(PeriodStart(t, v1::STATS_PERIOD_DAY, ams),
+            absl::FromCivil(absl::CivilDay(2026, 3, 1), ams));
+  EXPECT_EQ(PeriodStart(t, v1::STATS_PERIOD_YEAR, ams),
+            absl::FromCivil(absl::CivilDay(2026, 1, 1), ams));
+}
+
+TEST_F(AuditServiceTest, ExportWritesCsvAndJsonLinesWithThePolicyText) {
+  v1::LogRecord r = Resolved("riec-zwb", now_, std::string(16, '1'), "politie-zwb",
+                             {std::string(16, 'a')}, {0});
+  r.set_policy_version(policy_->version());
+  r.set_detail("1 of 1, \"quoted\"");
+  ASSERT_TRUE(log_->Append(r).ok());
+  Append(1);  // entry 2, policy version "test" (not kept)
+
+  v1::Receipt receipt;
+  auto run = [&](v1::ExportFormat format, bool text, std::string_view org = "schakel-beheer") {
+    v1::ExportRequest request;
+    *request.mutable_actor() = Actor(v1::ROLE_AUDITOR);
+    request.mutable_filter()->set_to_sequence(2);
+    request.set_format(format);
+    request.set_include_policy_text(text);
+    std::vector<v1::ExportResponse> messages;
+    const absl::Status status = service_->ExportFor(org, request, [&](const auto& m) {
+      messages.push_back(m);
+      return true;
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    std::string file;
+    uint64_t entries = 0;
+    for (const auto& m : messages) {
+      file += m.data();
+      entries += m.entries();
+    }
+    EXPECT_FALSE(messages.empty());
+    if (!messages.empty()) {
+      EXPECT_TRUE(messages.front().has_receipt());
+      receipt = messages.front().receipt();
+    }
+    return std::make_pair(file, entries);
+  };
+  auto [csv, csv_entries] = run(v1::EXPORT_FORMAT_CSV, true);
+  EXPECT_EQ(csv_entries, 2u);
+  std::vector<std::string> lines = absl::StrSplit(csv, "\r\n", absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], HasSubstr("sequence,recorded_at,kind,policy_version,purpose_id,"));
+  EXPECT_THAT(lines[0], HasSubstr(",previous_hash,entry_hash,policy_text"));
+  EXPECT_THAT(lines[1], HasSubstr("1,2026-03-01T12:00:00Z,RECORD_KIND_EXCHANGE_RESOLVED,"));
+  EXPECT_THAT(lines[1], HasSubstr(",31313131313131313131313131313131,riec-zwb,"));
+  EXPECT_THAT(lines[1], HasSubstr("Wpg art. 20"));  // the purpose's section, quoted
+  EXPECT_THAT(lines[1], HasSubstr("\"\"purpose_id\"\":\"\"riec-ondermijning\"\""));
+  EXPECT_THAT(lines[2], HasSubstr("is not kept at this gateway"));
+  ExpectLoggedQuery(receipt, "Export", "schakel-beheer");
+
+  auto [json, json_entries] = run(v1::EXPORT_FORMAT_JSON_LINES, true);
+  EXPECT_EQ(json_entries, 2u);
+  lines = absl::StrSplit(json, "\n", absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("\"sequence\":\"1\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"policyText\":\"{"));
+  EXPECT_THAT(lines[0], HasSubstr("\"hitElementIndices\""));
+
+  auto [no_text, n] = run(v1::EXPORT_FORMAT_CSV, false);
+  EXPECT_THAT(no_text, Not(HasSubstr("policy_text")));
+  EXPECT_EQ(n, 2u);
+
+  // An empty export: only the header, or nothing.
+  auto [empty_csv, none] = run(v1::EXPORT_FORMAT_CSV, false, "gemeente-tilburg");
+  EXPECT_EQ(none, 0u);
+  EXPECT_EQ(empty_csv, ExportCsvHeader(false));
+  EXPECT_EQ(run(v1::EXPORT_FORMAT_JSON_LINES, false, "gemeente-tilburg").first, "");
+
+  v1::ExportRequest bad;
+  *bad.mutable_actor() = Actor(v1::ROLE_AUDITOR);
+  const absl::Status status =
+      service_->ExportFor("schakel-beheer", bad, [](const auto&) { return true; });
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ProblemFields(status), ElementsAre("format"));
 }
 
 }  // namespace

@@ -74,6 +74,33 @@ TEST(GatewayConfigTest, EveryOptionalSettingIsRead) {
   EXPECT_EQ(config->directory_source, "gw.json (directory)");
 }
 
+TEST(GatewayConfigTest, ShutdownGraceAndMetricsAreOptional) {
+  auto config = ParseGatewayConfig(kMinimal, "/x");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->shutdown_grace_ms, 10'000);
+  EXPECT_EQ(config->metrics_listen, "");  // off
+
+  std::string text = kMinimal;
+  text.replace(text.rfind('}'), 1, R"(, "shutdown_grace_ms": 2500, "metrics": {"listen": "127.0.0.1:9464"}})");
+  config = ParseGatewayConfig(text, "/x");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->shutdown_grace_ms, 2500);
+  EXPECT_EQ(config->metrics_listen, "127.0.0.1:9464");
+
+  text = kMinimal;
+  text.replace(text.rfind('}'), 1, R"(, "shutdown_grace_ms": -1, "metrics": {"listen": "nowhere", "path": "/m"}})");
+  config = ParseGatewayConfig(text, "/x");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("3 problems"));
+  EXPECT_THAT(config.status().message(), HasSubstr("shutdown_grace_ms: "));
+  EXPECT_THAT(config.status().message(), HasSubstr("metrics.listen: "));
+  EXPECT_THAT(config.status().message(), HasSubstr("metrics.path: "));
+
+  text = kMinimal;
+  text.replace(text.rfind('}'), 1, R"(, "metrics": "127.0.0.1:9464"})");
+  EXPECT_THAT(ParseGatewayConfig(text, "/x").status().message(), HasSubstr("metrics: must be an object"));
+}
+
 TEST(GatewayConfigTest, InlineDirectoryMayBeAList) {
   std::string text = kMinimal;
   text.replace(text.find("\"directory.json\""), 16, "[]");

@@ -176,5 +176,92 @@ TEST(GatewayServerTest, HealthServiceReportsServing) {
   EXPECT_EQ(HealthCheck(env.server().bound_address(), ""), std::string("\x08\x01"));
 }
 
+TEST(GatewayServerTest, HealthCoversEveryServiceAndReflectionListsThem) {
+  GatewayTestEnv env;
+  env.SetUp();
+  const std::string address = env.server().bound_address();
+  for (const char* service : {"schakel.v1.Cases", "schakel.v1.Audit", "schakel.v1.GatewayAdmin"}) {
+    EXPECT_EQ(HealthCheck(address, service), std::string("\x08\x01")) << service;
+  }
+
+  // ServerReflectionInfo with list_services (field 7) = "", without stubs.
+  auto creds = rpc::ClientCredentialsFromFiles(SharedPki::Get().Files(kRiec));
+  ASSERT_TRUE(creds.ok());
+  grpc::GenericStub stub(*rpc::CreateChannel(address, *creds));
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  rpc::SetDeadline(context, std::chrono::milliseconds(5000));
+  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto step = [&cq](grpc::GenericClientAsyncReaderWriter* c, int n, auto op) {
+    op(c, reinterpret_cast<void*>(static_cast<intptr_t>(n)));
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok && tag == reinterpret_cast<void*>(static_cast<intptr_t>(n));
+  };
+  ASSERT_TRUE(step(call.get(), 1, [](auto* c, void* t) { c->StartCall(t); }));
+  grpc::Slice slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer request(&slice, 1);
+  ASSERT_TRUE(step(call.get(), 2, [&](auto* c, void* t) { c->Write(request, t); }));
+  grpc::ByteBuffer reply;
+  ASSERT_TRUE(step(call.get(), 3, [&](auto* c, void* t) { c->Read(&reply, t); }));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const char* service : {"schakel.v1.Gateway", "schakel.v1.Cases", "schakel.v1.Audit",
+                              "schakel.v1.GatewayAdmin", "grpc.health.v1.Health"}) {
+    EXPECT_THAT(bytes, HasSubstr(service));
+  }
+  context.TryCancel();
+  grpc::Status finished;
+  step(call.get(), 4, [&](auto* c, void* t) { c->Finish(&finished, t); });
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+// A node's index publication stream stays open for minutes; a graceful
+// shutdown ends it at once instead of waiting out the grace period.
+TEST(GatewayServerTest, ShutdownEndsPublicationStreamsWithoutWaitingForTheGrace) {
+  GatewayTestEnv env;
+  env.SetUp();
+  grpc::ClientContext context;
+  auto stream = env.As(kPolitie).PublishIndex(&context);
+  v1::IndexBatch nothing;  // sequence 0: not applied, but the stream is open
+  ASSERT_TRUE(stream->Write(nothing));
+  const auto start = std::chrono::steady_clock::now();
+  env.server().Shutdown(absl::Seconds(60));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  v1::IndexAck ack;
+  while (stream->Read(&ack)) {
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
+TEST(GatewayServerTest, ReloadPutsANewPolicyInForceForLaterRecords) {
+  GatewayTestEnv env;
+  env.SetUp();
+  const std::string old_version = env.server().policy()->version();
+  std::string text = PolicyText();
+  text.replace(text.find("\"test-1\""), 8, "\"test-2\"");
+  ::schakel::testing::WriteFile(env.server().config().policy_file, text);
+  auto reloaded = env.server().ReloadPolicy();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_TRUE(reloaded->changed);
+  const std::string version = env.server().policy()->version();
+  EXPECT_NE(version, old_version);
+  v1::ListPurposesResponse purposes;
+  grpc::ClientContext context;
+  ASSERT_TRUE(env.As(kRiec).ListPurposes(&context, v1::ListPurposesRequest(), &purposes).ok());
+  EXPECT_EQ(purposes.policy_version(), version);
+
+  ::schakel::testing::WriteFile(env.server().config().policy_file, "{ not json");
+  auto refused = env.server().ReloadPolicy();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env.server().policy()->version(), version);
+}
+
 }  // namespace
 }  // namespace schakel::gateway::testing

@@ -3,8 +3,10 @@
 // partners and key types, families are summarised, every refusal kind is
 // logged with its reason and a receipt, a partner down or slow gives a
 // partial result, retries are idempotent, the resolve rules hold, index
-// publication is sequenced and superseded, and nothing is forwarded when the
-// log cannot be written.
+// publication is sequenced and superseded, nothing is forwarded when the
+// log cannot be written; disclosures are checked, forwarded, verified and
+// logged (never their plaintext or box), pending ones complete or expire,
+// and hits are notified where the purpose says so, durably.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -13,6 +15,8 @@
 #include <set>
 #include <thread>
 
+#include "crypto/sealed_box.h"
+#include "gateway/authoriser.h"
 #include "gateway/receipts.h"
 #include "tests/unit/gateway/gateway_test_env.h"
 
@@ -27,6 +31,7 @@ using ::testing::SizeIs;
 const TestSubject kPersonA{{{v1::MATCH_KEY_TYPE_BSN, Bsn("111222333")},
                             {v1::MATCH_KEY_TYPE_NAME_DOB, NameDob("jansen|p|1980-01-01")}}};
 const TestSubject kPersonB{{{v1::MATCH_KEY_TYPE_BSN, Bsn("123456782")}}};
+const TestSubject kPersonABsn{{{v1::MATCH_KEY_TYPE_BSN, Bsn("111222333")}}};
 
 class GatewayServiceTest : public ::testing::Test {
  protected:
@@ -642,15 +647,494 @@ TEST_F(GatewayServiceTest, DirectoryAndPurposesForTheCaller) {
   EXPECT_FALSE(purposes.purposes(0).has_quota_usage());
 }
 
-TEST_F(GatewayServiceTest, DisclosureAndNotificationsComeLater) {
+// ------------------------------------------------------------ Disclosure
+
+class DisclosureTest : public GatewayServiceTest {
+ protected:
+  // Politie knows A by BSN; riec matches A and B and resolves.
+  void OpenAndResolve(const std::vector<TestSubject>& subjects = {kPersonA, kPersonB}) {
+    PublishKnowledgeOfA();
+    GatewayTestEnv::Blinded b = GatewayTestEnv::Blind(kRiecPurpose, subjects);
+    ASSERT_TRUE(env_.Open(kRiec, b.request, &opened_).ok());
+    v1::ResolveMatchesResponse resolved;
+    ASSERT_TRUE(env_.Resolve(kRiec, env_.ResolveRequest(b, opened_), &resolved).ok());
+  }
+
+  v1::RequestDisclosureRequest Ask(std::vector<uint32_t> subjects = {0},
+                                   std::vector<v1::SignalField> fields = {v1::SIGNAL_FIELD_CONTACT_NAME,
+                                                                          v1::SIGNAL_FIELD_FREE_TEXT}) {
+    v1::RequestDisclosureRequest r;
+    r.mutable_actor()->set_user_id("analist.1");
+    r.mutable_actor()->set_role(v1::ROLE_ANALYST);
+    std::string id(16, '\0');
+    crypto::RandomBytes(std::span<uint8_t>(reinterpret_cast<uint8_t*>(id.data()), id.size()));
+    r.set_request_id(id);
+    r.set_exchange_id(opened_.exchange_id());
+    r.set_responder_org_id(kPolitie);
+    for (uint32_t s : subjects) r.add_subject_indices(s);
+    for (v1::SignalField f : fields) r.mutable_ask()->add_fields(f);
+    r.mutable_ask()->set_reason("Casus ondermijning, contact gewenst.");
+    return r;
+  }
+
+  grpc::Status Request(const v1::RequestDisclosureRequest& r, v1::RequestDisclosureResponse* response,
+                       const std::string& org = kRiec) {
+    return env_.As(org).RequestDisclosure(Ctx().get(), r, response);
+  }
+
+  grpc::Status Complete(const std::string& disclosure_id, const v1::SealedDisclosure& sealed,
+                        v1::CompleteDisclosureResponse* response) {
+    v1::CompleteDisclosureRequest r;
+    r.set_disclosure_id(disclosure_id);
+    *r.mutable_sealed() = sealed;
+    return env_.As(kPolitie).CompleteDisclosure(Ctx().get(), r, response);
+  }
+
+  v1::DisclosureStatus Get(const std::string& id, grpc::Status* status = nullptr, const std::string& org = kRiec) {
+    v1::GetDisclosureRequest r;
+    r.mutable_actor()->set_user_id("analist.1");
+    r.mutable_actor()->set_role(v1::ROLE_ANALYST);
+    r.set_disclosure_id(id);
+    v1::GetDisclosureResponse response;
+    const grpc::Status s = env_.As(org).GetDisclosure(Ctx().get(), r, &response);
+    if (status != nullptr) *status = s;
+    return response.status();
+  }
+
+  v1::FetchNotificationsResponse Fetch(const std::string& org, uint64_t after = 0, grpc::Status* status = nullptr) {
+    v1::FetchNotificationsRequest r;
+    r.set_after_sequence(after);
+    v1::FetchNotificationsResponse response;
+    const grpc::Status s = env_.As(org).FetchNotifications(Ctx().get(), r, &response);
+    if (status != nullptr) *status = s;
+    else EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  std::string Opened(const std::string& box) {
+    auto plaintext = crypto::Open(env_.riec_box(), crypto::AsBytes(box));
+    EXPECT_TRUE(plaintext.ok()) << plaintext.status();
+    if (!plaintext.ok()) return "";
+    return std::string(reinterpret_cast<const char*>(plaintext->data()), plaintext->size());
+  }
+
+  std::string HitTagOfA() const {
+    const crypto::Tag t = const_cast<GatewayTestEnv&>(env_).node(kPolitie).TagFor(kRiecPurpose, Bsn("111222333"));
+    return std::string(t.begin(), t.end());
+  }
+
+  v1::OpenExchangeResponse opened_;
+};
+
+TEST_F(DisclosureTest, DeliveredByMandateWithTagsFromTheResolvedExchange) {
+  OpenAndResolve();
+  const v1::RequestDisclosureRequest ask = Ask();
   v1::RequestDisclosureResponse response;
-  const grpc::Status status = env_.As(kRiec).RequestDisclosure(Ctx().get(), v1::RequestDisclosureRequest(), &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_EQ(status.error_message(), "disclosure and notifications come in a later version");
-  v1::FetchNotificationsResponse notifications;
-  EXPECT_EQ(env_.As(kRiec).FetchNotifications(Ctx().get(), v1::FetchNotificationsRequest(), &notifications)
-                .error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  ASSERT_TRUE(Request(ask, &response).ok());
+  const v1::DisclosureStatus& status = response.status();
+  EXPECT_EQ(status.state(), v1::DISCLOSURE_STATE_DELIVERED);
+  EXPECT_EQ(status.disclosure_id().size(), 16u);
+  EXPECT_EQ(status.exchange_id(), opened_.exchange_id());
+  EXPECT_EQ(status.purpose_id(), kRiecPurpose);
+  EXPECT_THAT(status.subject_indices(), ElementsAre(0u));
+  ASSERT_TRUE(status.has_sealed());
+  EXPECT_THAT(Opened(status.sealed().sealed_box()), HasSubstr("PLAINTEXT-MARKER-5f1e"));
+
+  // The node got the order with the tag that hit, from the resolved exchange,
+  // and a DISCLOSE authorisation bound to it.
+  const v1::DiscloseRequest sent = env_.node(kPolitie).last_disclose();
+  ASSERT_THAT(sent.order().targets(), SizeIs(1));
+  EXPECT_EQ(sent.order().targets(0).subject_index(), 0u);
+  EXPECT_THAT(sent.order().targets(0).tags(), ElementsAre(HitTagOfA()));
+  EXPECT_EQ(sent.order().requester().org_id(), kRiec);
+  EXPECT_EQ(sent.order().lawful_basis().reference(), "Wpg art. 20");
+  EXPECT_THAT(sent.order().ask().categories(), ElementsAre("ondermijning", "bibob"));  // the rule's
+  const crypto::Bytes box_key = env_.riec_box().public_key().ToBytes();
+  EXPECT_EQ(sent.order().requester_box_key(), std::string(box_key.begin(), box_key.end()));
+  const v1::AuthorisationPayload& auth = sent.authorisation().payload();
+  EXPECT_EQ(auth.operation(), v1::AUTHORISED_OPERATION_DISCLOSE);
+  EXPECT_EQ(auth.disclosure_id(), status.disclosure_id());
+  EXPECT_EQ(auth.subject_count(), 1u);
+  EXPECT_EQ(auth.request_digest(),
+            FakeNode::DigestString(canonical::Digest(canonical::kDisclosureOrderContext, sent.order()).value()));
+  EXPECT_TRUE(canonical::Verify(env_.gateway_key(), canonical::kAuthorisationContext, auth,
+                                sent.authorisation().signature()).ok());
+  EXPECT_EQ(sent.receipt().payload().recipient_org_id(), kPolitie);
+
+  // Both entries: the request, and the decision with statement, hash and
+  // signature but never the box.
+  ASSERT_THAT(response.receipts(), SizeIs(2));
+  const v1::LogEntry requested = env_.EntryOf(response.receipts(0));
+  EXPECT_EQ(requested.record().kind(), v1::RECORD_KIND_DISCLOSURE_REQUESTED);
+  EXPECT_EQ(requested.record().outcome(), v1::OUTCOME_GRANTED);
+  EXPECT_EQ(requested.record().disclosure().disclosure_id(), status.disclosure_id());
+  EXPECT_THAT(requested.record().answering_org_ids(), ElementsAre(kPolitie));
+  const v1::LogEntry decided = env_.EntryOf(response.receipts(1));
+  EXPECT_EQ(decided.record().kind(), v1::RECORD_KIND_DISCLOSURE_DECIDED);
+  EXPECT_EQ(decided.record().outcome(), v1::OUTCOME_GRANTED);
+  EXPECT_EQ(decided.record().disclosure().state(), v1::DISCLOSURE_STATE_DELIVERED);
+  EXPECT_EQ(decided.record().disclosure().statement().payload_hash(), status.sealed().statement().payload_hash());
+  EXPECT_EQ(decided.record().disclosure().statement().rule(), "mandaat-riec");
+  EXPECT_EQ(decided.record().disclosure().node_signature().signature().size(), 64u);
+  EXPECT_EQ(decided.SerializeAsString().find(status.sealed().sealed_box()), std::string::npos);
+
+  // A retry returns the same disclosure, without asking the node again; the
+  // same request id with another ask is refused.
+  v1::RequestDisclosureResponse again;
+  ASSERT_TRUE(Request(ask, &again).ok());
+  EXPECT_EQ(again.status().disclosure_id(), status.disclosure_id());
+  EXPECT_EQ(again.status().sealed().sealed_box(), status.sealed().sealed_box());
+  EXPECT_EQ(env_.node(kPolitie).disclose_calls(), 1);
+  v1::RequestDisclosureRequest changed = ask;
+  changed.mutable_ask()->set_reason("Iets anders.");
+  ExpectRefused(Request(changed, &again), grpc::StatusCode::ALREADY_EXISTS, v1::DENIAL_REASON_MALFORMED_REQUEST,
+                v1::RECORD_KIND_DISCLOSURE_REQUESTED);
+
+  // GetDisclosure: the requester only.
+  EXPECT_EQ(Get(status.disclosure_id()).state(), v1::DISCLOSURE_STATE_DELIVERED);
+  grpc::Status other;
+  Get(status.disclosure_id(), &other, kGemeente);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(DisclosureTest, PendingThenApprovedNotifiesTheRequester) {
+  OpenAndResolve();
+  env_.node(kPolitie).set_disclose_mode(FakeNode::DiscloseMode::kPending);
+  v1::RequestDisclosureResponse response;
+  ASSERT_TRUE(Request(Ask(), &response).ok());
+  const std::string id = response.status().disclosure_id();
+  EXPECT_EQ(response.status().state(), v1::DISCLOSURE_STATE_PENDING_APPROVAL);
+  EXPECT_FALSE(response.status().has_sealed());
+  EXPECT_EQ(ToMillis(response.status().decide_by()) - ToMillis(response.status().requested_at()), 3'600'000);
+  EXPECT_THAT(response.receipts(), SizeIs(1));  // not decided yet
+  EXPECT_EQ(Get(id).state(), v1::DISCLOSURE_STATE_PENDING_APPROVAL);
+
+  const v1::SealedDisclosure approval = env_.node(kPolitie).Decide(
+      env_.node(kPolitie).last_disclose(), v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER, "PLAINTEXT-MARKER-5f1e");
+  v1::CompleteDisclosureResponse completed;
+  ASSERT_TRUE(Complete(id, approval, &completed).ok());
+  ASSERT_THAT(completed.receipts(), SizeIs(1));
+  EXPECT_EQ(completed.receipts(0).payload().recipient_org_id(), kPolitie);
+  const v1::LogEntry decided = env_.EntryOf(completed.receipts(0));
+  EXPECT_EQ(decided.record().kind(), v1::RECORD_KIND_DISCLOSURE_DECIDED);
+  EXPECT_EQ(decided.record().disclosure().statement().decided_by_user_id(), "approver.1");
+  EXPECT_EQ(decided.record().requester().org_id(), kRiec);
+
+  // The requester gets a notice with the sealed box, and GetDisclosure has it.
+  const v1::FetchNotificationsResponse notes = Fetch(kRiec);
+  ASSERT_THAT(notes.notifications(), SizeIs(1));
+  const v1::Notification& n = notes.notifications(0);
+  EXPECT_EQ(n.sequence(), 1u);
+  ASSERT_TRUE(n.has_disclosure());
+  EXPECT_EQ(n.disclosure().status().state(), v1::DISCLOSURE_STATE_DELIVERED);
+  EXPECT_THAT(Opened(n.disclosure().status().sealed().sealed_box()), HasSubstr("PLAINTEXT-MARKER-5f1e"));
+  EXPECT_EQ(n.receipt().payload().sequence(), completed.receipts(0).payload().sequence());
+  EXPECT_EQ(n.receipt().payload().recipient_org_id(), kRiec);
+  EXPECT_EQ(Get(id).state(), v1::DISCLOSURE_STATE_DELIVERED);
+
+  // A retry gets the same receipt; another decision is refused.
+  v1::CompleteDisclosureResponse again;
+  ASSERT_TRUE(Complete(id, approval, &again).ok());
+  EXPECT_EQ(again.receipts(0).payload().sequence(), completed.receipts(0).payload().sequence());
+  const v1::SealedDisclosure denial =
+      env_.node(kPolitie).Decide(env_.node(kPolitie).last_disclose(), v1::DISCLOSURE_DECISION_DENIED_BY_APPROVER, "");
+  const grpc::Status differently = Complete(id, denial, &again);
+  EXPECT_EQ(differently.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(differently.error_message(), HasSubstr("already decided differently"));
+}
+
+TEST_F(DisclosureTest, DeniedByTheNodeIsLoggedWithTheSignedStatement) {
+  OpenAndResolve();
+  env_.node(kPolitie).set_disclose_mode(FakeNode::DiscloseMode::kDeny);
+  v1::RequestDisclosureResponse response;
+  ASSERT_TRUE(Request(Ask(), &response).ok());
+  EXPECT_EQ(response.status().state(), v1::DISCLOSURE_STATE_DENIED);
+  EXPECT_EQ(response.status().reason(), v1::DENIAL_REASON_NODE_POLICY);
+  EXPECT_TRUE(response.status().sealed().sealed_box().empty());
+  EXPECT_EQ(response.status().sealed().statement().decision(), v1::DISCLOSURE_DECISION_DENIED_BY_POLICY);
+  ASSERT_THAT(response.receipts(), SizeIs(2));
+  const v1::LogEntry decided = env_.EntryOf(response.receipts(1));
+  EXPECT_EQ(decided.record().outcome(), v1::OUTCOME_DENIED);
+  EXPECT_THAT(decided.record().denial_reasons(), ElementsAre(v1::DENIAL_REASON_NODE_POLICY));
+  EXPECT_EQ(decided.record().disclosure().statement().rule(), "geen-verstrekking");
+}
+
+TEST_F(DisclosureTest, PendingPastDecideByExpiresAndTheRequesterIsTold) {
+  OpenAndResolve();
+  env_.node(kPolitie).set_disclose_mode(FakeNode::DiscloseMode::kPending);
+  v1::RequestDisclosureResponse response;
+  ASSERT_TRUE(Request(Ask(), &response).ok());
+  const std::string id = response.status().disclosure_id();
+  const v1::DiscloseRequest sent = env_.node(kPolitie).last_disclose();
+  auto none = env_.server().service().ExpireDisclosures();
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0u);
+  env_.clock().Advance(absl::Hours(1) + absl::Seconds(1));
+  auto expired = env_.server().service().ExpireDisclosures();
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(*expired, 1u);
+  const v1::DisclosureStatus status = Get(id);
+  EXPECT_EQ(status.state(), v1::DISCLOSURE_STATE_EXPIRED);
+  EXPECT_EQ(status.reason(), v1::DENIAL_REASON_APPROVAL_EXPIRED);
+  const v1::FetchNotificationsResponse notes = Fetch(kRiec);
+  ASSERT_THAT(notes.notifications(), SizeIs(1));
+  EXPECT_EQ(notes.notifications(0).disclosure().status().state(), v1::DISCLOSURE_STATE_EXPIRED);
+  const v1::LogEntry entry = env_.EntryOf(notes.notifications(0).receipt());
+  EXPECT_EQ(entry.record().kind(), v1::RECORD_KIND_DISCLOSURE_DECIDED);
+  EXPECT_EQ(entry.record().outcome(), v1::OUTCOME_EXPIRED);
+  EXPECT_THAT(entry.record().denial_reasons(), ElementsAre(v1::DENIAL_REASON_APPROVAL_EXPIRED));
+
+  // An approval that comes too late is refused.
+  v1::CompleteDisclosureResponse completed;
+  const grpc::Status late = Complete(
+      id, env_.node(kPolitie).Decide(sent, v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER, "x"), &completed);
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailOf(late).reason(), v1::DENIAL_REASON_APPROVAL_EXPIRED);
+  EXPECT_EQ(Get(id).state(), v1::DISCLOSURE_STATE_EXPIRED);
+}
+
+TEST_F(DisclosureTest, EveryRefusalIsLoggedAndNothingIsForwarded) {
+  OpenAndResolve();
+  v1::RequestDisclosureResponse response;
+  auto refused = [&](v1::RequestDisclosureRequest r, grpc::StatusCode code, v1::DenialReason reason,
+                     const std::string& message_part) {
+    const grpc::Status status = Request(r, &response);
+    const v1::LogEntry entry = ExpectRefused(status, code, reason, v1::RECORD_KIND_DISCLOSURE_REQUESTED);
+    EXPECT_THAT(status.error_message(), HasSubstr(message_part));
+    return entry;
+  };
+  v1::RequestDisclosureRequest r = Ask();
+  r.mutable_ask()->clear_fields();
+  refused(r, grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "ask.fields");
+  r = Ask();
+  r.mutable_ask()->set_reason("");
+  refused(r, grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "ask.reason");
+  refused(Ask({}), grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "subject_indices");
+  refused(Ask({7}), grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "subject_indices[0]");
+  r = Ask();
+  r.set_exchange_id(std::string(16, 'z'));
+  refused(r, grpc::StatusCode::NOT_FOUND, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN, "exchange_id");
+  const v1::LogEntry not_a_hit =
+      refused(Ask({0, 1}), grpc::StatusCode::FAILED_PRECONDITION, v1::DENIAL_REASON_NOT_A_HIT, "subject_indices[1]");
+  EXPECT_EQ(not_a_hit.record().purpose_id(), kRiecPurpose);
+  EXPECT_THAT(not_a_hit.record().disclosure().subject_indices(), ElementsAre(0u, 1u));
+  r = Ask();
+  r.set_responder_org_id(kGemeente);  // a hit there (name_dob), but no rule from the gemeente
+  refused(r, grpc::StatusCode::PERMISSION_DENIED, v1::DENIAL_REASON_DISCLOSURE_NOT_ALLOWED, "no disclosure");
+  refused(Ask({0}, {v1::SIGNAL_FIELD_CONTACT_EMAIL}), grpc::StatusCode::PERMISSION_DENIED,
+          v1::DENIAL_REASON_FIELD_NOT_ALLOWED, "contact_email");
+  r = Ask();
+  r.mutable_ask()->add_categories("jeugd");
+  refused(r, grpc::StatusCode::PERMISSION_DENIED, v1::DENIAL_REASON_FIELD_NOT_ALLOWED, "category");
+  r = Ask();
+  r.mutable_actor()->set_role(v1::ROLE_DIRECTOR);
+  refused(r, grpc::StatusCode::PERMISSION_DENIED, v1::DENIAL_REASON_ROLE_NOT_ALLOWED, "");
+  env_.clock().Advance(absl::Hours(49));
+  refused(Ask(), grpc::StatusCode::FAILED_PRECONDITION, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN, "disclosure window");
+  EXPECT_EQ(env_.node(kPolitie).disclose_calls(), 0);
+  EXPECT_EQ(env_.node(kGemeente).disclose_calls(), 0);
+}
+
+TEST_F(DisclosureTest, AnUnresolvedExchangeIsNotOpenForDisclosure) {
+  PublishKnowledgeOfA();
+  GatewayTestEnv::Blinded b = GatewayTestEnv::Blind(kRiecPurpose, {kPersonA});
+  ASSERT_TRUE(env_.Open(kRiec, b.request, &opened_).ok());
+  v1::RequestDisclosureResponse response;
+  const grpc::Status status = Request(Ask(), &response);
+  ExpectRefused(status, grpc::StatusCode::FAILED_PRECONDITION, v1::DENIAL_REASON_EXCHANGE_NOT_OPEN,
+                v1::RECORD_KIND_DISCLOSURE_REQUESTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("not resolved"));
+}
+
+TEST_F(DisclosureTest, InvalidAnswersAndUnreachablePartnersAreRecordedUnavailable) {
+  OpenAndResolve();
+  env_.node(kPolitie).set_disclose_mode(FakeNode::DiscloseMode::kBadHash);
+  v1::RequestDisclosureResponse response;
+  ASSERT_TRUE(Request(Ask(), &response).ok());
+  EXPECT_EQ(response.status().state(), v1::DISCLOSURE_STATE_UNAVAILABLE);
+  EXPECT_EQ(response.status().reason(), v1::DENIAL_REASON_INVALID_PROOF);
+  EXPECT_THAT(response.status().detail(), HasSubstr("payload_hash"));
+  EXPECT_FALSE(response.status().has_sealed());  // an unverified box is never relayed
+  ASSERT_THAT(response.receipts(), SizeIs(2));
+  EXPECT_EQ(env_.EntryOf(response.receipts(1)).record().outcome(), v1::OUTCOME_FAILED);
+
+  env_.node(kPolitie).Stop();
+  ASSERT_TRUE(Request(Ask(), &response).ok());
+  EXPECT_EQ(response.status().state(), v1::DISCLOSURE_STATE_UNAVAILABLE);
+  EXPECT_THAT(response.status().detail(), HasSubstr("could not be reached"));
+}
+
+TEST_F(DisclosureTest, TamperedCompletionsAreRefused) {
+  OpenAndResolve();
+  env_.node(kPolitie).set_disclose_mode(FakeNode::DiscloseMode::kPending);
+  v1::RequestDisclosureResponse response;
+  ASSERT_TRUE(Request(Ask(), &response).ok());
+  const std::string id = response.status().disclosure_id();
+  const FakeNode& node = env_.node(kPolitie);
+  const v1::DiscloseRequest sent = node.last_disclose();
+  const v1::SealedDisclosure good = node.Decide(sent, v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER, "m");
+  v1::CompleteDisclosureResponse completed;
+  auto expect_invalid = [&](v1::SealedDisclosure sealed, bool resign, const std::string& part) {
+    if (resign) *sealed.mutable_node_signature() = node.Sign(sealed.statement());
+    const grpc::Status status = Complete(id, sealed, &completed);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << part;
+    EXPECT_EQ(DetailOf(status).reason(), v1::DENIAL_REASON_INVALID_PROOF) << part;
+    EXPECT_THAT(status.error_message(), HasSubstr(part));
+    EXPECT_TRUE(DetailOf(status).has_receipt());  // logged
+  };
+  v1::SealedDisclosure s = good;
+  s.mutable_statement()->set_payload_hash(std::string(32, 'h'));
+  expect_invalid(s, true, "payload_hash");
+  s = good;
+  s.set_sealed_box(s.sealed_box() + "x");
+  expect_invalid(s, false, "payload_hash");
+  s = good;
+  s.mutable_statement()->add_fields_disclosed(v1::SIGNAL_FIELD_CONTACT_PHONE);
+  expect_invalid(s, true, "fields_disclosed");
+  s = good;
+  s.mutable_statement()->set_order_digest(std::string(32, 'o'));
+  expect_invalid(s, true, "order_digest");
+  s = good;
+  s.mutable_statement()->set_signal_count(5);  // changed after signing
+  expect_invalid(s, false, "signature");
+  s = good;
+  s.clear_sealed_box();
+  expect_invalid(s, true, "sealed_box");
+
+  const grpc::Status unknown = Complete(std::string(16, 'u'), good, &completed);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::CompleteDisclosureRequest from_other;
+  from_other.set_disclosure_id(id);
+  *from_other.mutable_sealed() = good;
+  EXPECT_EQ(env_.As(kGemeente).CompleteDisclosure(Ctx().get(), from_other, &completed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Get(id).state(), v1::DISCLOSURE_STATE_PENDING_APPROVAL);
+  ASSERT_TRUE(Complete(id, good, &completed).ok());
+  EXPECT_EQ(Get(id).state(), v1::DISCLOSURE_STATE_DELIVERED);
+}
+
+TEST_F(DisclosureTest, ThePlaintextNeverReachesTheGatewaysStoreOrLog) {
+  const std::string marker = "PLAINTEXT-MARKER-5f1e";
+  OpenAndResolve();
+  v1::RequestDisclosureResponse delivered;
+  ASSERT_TRUE(Request(Ask(), &delivered).ok());
+  ASSERT_EQ(delivered.status().state(), v1::DISCLOSURE_STATE_DELIVERED);
+  env_.node(kPolitie).set_disclose_mode(FakeNode::DiscloseMode::kPending);
+  v1::RequestDisclosureResponse pending;
+  ASSERT_TRUE(Request(Ask(), &pending).ok());
+  v1::CompleteDisclosureResponse completed;
+  ASSERT_TRUE(Complete(pending.status().disclosure_id(),
+                       env_.node(kPolitie).Decide(env_.node(kPolitie).last_disclose(),
+                                                  v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER, marker),
+                       &completed).ok());
+  auto everything = env_.server().store().Scan("", std::string(4, '\xff'));
+  ASSERT_TRUE(everything.ok());
+  size_t with_box = 0;
+  for (const auto& [key, value] : *everything) {
+    EXPECT_EQ(key.find(marker), std::string::npos) << key;
+    EXPECT_EQ(value.find(marker), std::string::npos) << key;
+    if (key.starts_with("log/e/")) {
+      EXPECT_EQ(value.find(delivered.status().sealed().sealed_box()), std::string::npos);
+    } else if (value.find(delivered.status().sealed().sealed_box()) != std::string::npos) {
+      ++with_box;  // the disclosure keeps the (sealed) box for the requester
+    }
+  }
+  EXPECT_GE(with_box, 1u);
+  for (const std::string& line : env_.lines()) EXPECT_EQ(line.find(marker), std::string::npos) << line;
+
+  // After the retention the gateway drops the boxes; the statement stays.
+  env_.clock().Advance(absl::Hours(25));
+  ASSERT_TRUE(env_.server().service().ExpireDisclosures().ok());
+  const v1::DisclosureStatus later = Get(delivered.status().disclosure_id());
+  EXPECT_EQ(later.state(), v1::DISCLOSURE_STATE_DELIVERED);
+  EXPECT_TRUE(later.sealed().sealed_box().empty());
+  EXPECT_EQ(later.sealed().statement().payload_hash(), delivered.status().sealed().statement().payload_hash());
+}
+
+// ---------------------------------------------------------- Notifications
+
+TEST_F(DisclosureTest, HitsAreNotifiedOnlyUnderPurposesThatSaySo) {
+  // The youth index notifies (the gemeente asks, the politie answers); the
+  // RIEC purpose does not.
+  ASSERT_TRUE(env_.Publish(kPolitie, {env_.Batch(1, kPolitie, kYouthPurpose, {Bsn("111222333")}),
+                                      env_.Batch(2, kPolitie, kRiecPurpose, {Bsn("111222333")})}).ok());
+  GatewayTestEnv::Blinded riec = GatewayTestEnv::Blind(kRiecPurpose, {kPersonB, kPersonA});
+  ASSERT_TRUE(env_.Open(kRiec, riec.request, &opened_).ok());
+  v1::ResolveMatchesResponse resolved;
+  ASSERT_TRUE(env_.Resolve(kRiec, env_.ResolveRequest(riec, opened_), &resolved).ok());
+  EXPECT_THAT(env_.EntryOf(resolved.receipts(0)).record().notified_org_ids(), IsEmpty());
+
+  GatewayTestEnv::Blinded youth = GatewayTestEnv::Blind(kYouthPurpose, {kPersonB, kPersonABsn}, v1::ROLE_PROFESSIONAL);
+  youth.request.mutable_actor()->set_user_id("jeugd.1");
+  v1::OpenExchangeResponse opened;
+  ASSERT_TRUE(env_.Open(kGemeente, youth.request, &opened).ok());
+  ASSERT_TRUE(env_.Resolve(kGemeente, env_.ResolveRequest(youth, opened), &resolved).ok());
+  EXPECT_THAT(env_.EntryOf(resolved.receipts(0)).record().notified_org_ids(), ElementsAre(kPolitie));
+
+  // Pushed to the politie's node.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (env_.node(kPolitie).notifications().empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::vector<v1::Notification> pushed = env_.node(kPolitie).notifications();
+  ASSERT_THAT(pushed, SizeIs(1));
+  const v1::MatchNotice& notice = pushed[0].match();
+  EXPECT_EQ(notice.exchange_id(), opened.exchange_id());
+  EXPECT_EQ(notice.purpose_id(), kYouthPurpose);
+  EXPECT_EQ(notice.lawful_basis().reference(), "Jeugdwet art. 7.1.4.1");
+  EXPECT_EQ(notice.requester().org_id(), kGemeente);
+  EXPECT_EQ(notice.requester().user_id(), "jeugd.1");
+  const crypto::Tag tag = env_.node(kPolitie).TagFor(kYouthPurpose, Bsn("111222333"));
+  EXPECT_THAT(notice.tags(), ElementsAre(std::string(tag.begin(), tag.end())));
+  EXPECT_THAT(notice.key_types(), ElementsAre(v1::MATCH_KEY_TYPE_BSN));
+  EXPECT_EQ(pushed[0].receipt().payload().sequence(), resolved.receipts(0).payload().sequence());
+  // Acknowledged by the node: nothing left to fetch.
+  while (env_.server().service().notifications()->AcknowledgedThrough(kPolitie) < 1 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT(Fetch(kPolitie).notifications(), IsEmpty());
+  EXPECT_EQ(Fetch(kPolitie).last_sequence(), 1u);
+  EXPECT_THAT(Fetch(kGemeente).notifications(), IsEmpty());
+}
+
+TEST_F(DisclosureTest, AnOfflinePartnerKeepsItsQueueAcrossARestartAndFetchAcknowledges) {
+  env_.node(kPolitie).set_accept_notifications(false);
+  ASSERT_TRUE(env_.Publish(kPolitie, {env_.Batch(1, kPolitie, kYouthPurpose, {Bsn("111222333"), Bsn("123456782")})}).ok());
+  for (int i = 0; i < 3; ++i) {
+    GatewayTestEnv::Blinded youth =
+        GatewayTestEnv::Blind(kYouthPurpose, {i == 1 ? kPersonB : kPersonABsn}, v1::ROLE_PROFESSIONAL);
+    v1::OpenExchangeResponse opened;
+    ASSERT_TRUE(env_.Open(kGemeente, youth.request, &opened).ok());
+    v1::ResolveMatchesResponse resolved;
+    ASSERT_TRUE(env_.Resolve(kGemeente, env_.ResolveRequest(youth, opened), &resolved).ok());
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (env_.node(kPolitie).deliver_calls() == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(env_.node(kPolitie).deliver_calls(), 1);
+  EXPECT_EQ(env_.server().service().notifications()->QueueDepth(), 3u);
+
+  env_.Stop();
+  env_.Start();
+  v1::FetchNotificationsResponse all = Fetch(kPolitie);
+  ASSERT_THAT(all.notifications(), SizeIs(3));
+  EXPECT_EQ(all.last_sequence(), 3u);
+  EXPECT_EQ(all.notifications(0).sequence(), 1u);
+  EXPECT_EQ(all.notifications(2).sequence(), 3u);
+  EXPECT_TRUE(VerifyReceipt(all.notifications(1).receipt(), env_.gateway_key()).ok());
+
+  // after_sequence acknowledges; beyond the last is refused.
+  v1::FetchNotificationsResponse rest = Fetch(kPolitie, 2);
+  ASSERT_THAT(rest.notifications(), SizeIs(1));
+  EXPECT_EQ(rest.notifications(0).sequence(), 3u);
+  EXPECT_EQ(env_.server().service().notifications()->AcknowledgedThrough(kPolitie), 2u);
+  grpc::Status beyond;
+  Fetch(kPolitie, 4, &beyond);
+  EXPECT_EQ(beyond.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(Fetch(kPolitie, 3).notifications(), IsEmpty());
+  EXPECT_EQ(env_.server().service().notifications()->QueueDepth(), 0u);
 }
 
 class GatewayFailClosedTest : public ::testing::Test {

@@ -30,6 +30,7 @@
 #include "crypto/oprf.h"
 #include "crypto/pseudonym.h"
 #include "crypto/random.h"
+#include "crypto/sealed_box.h"
 #include "crypto/signing.h"
 #include "gateway/gateway_config.h"
 #include "gateway/gateway_server.h"
@@ -76,7 +77,12 @@ inline std::string PolicyText() {
       "may_answer_org_ids": ["politie-zwb", "gemeente-tilburg", "woningcorporatie-tilburg"],
       "case_required": false, "key_types": ["bsn", "name_dob", "address"],
       "max_subjects_per_exchange": 4, "max_keys_per_subject": 3,
-      "daily_subject_quota": 12, "notify_on_hit": false },
+      "daily_subject_quota": 12, "notify_on_hit": false,
+      "disclosure_rules": [
+        { "responder_org_id": "politie-zwb", "requester_org_ids": ["riec-zwb"],
+          "fields": ["category", "contact_name", "contact_phone", "free_text"],
+          "categories": ["ondermijning", "bibob"] } ],
+      "approval_timeout": "1h", "disclosure_window": "2d" },
     { "purpose_id": "zvh-casusoverleg", "title": "Casusoverleg", "description": "Test.",
       "lawful_basis": {"reference": "AVG art. 6(1)(e)"},
       "valid_from": "2024-01-01",
@@ -186,6 +192,128 @@ class FakeNode final : public v1::Node::Service {
     return grpc::Status::OK;
   }
 
+  // How Disclose answers: approve under a mandate (sealed payload), queue
+  // for an approver, deny by policy, approve with a wrong payload hash, or
+  // refuse the call.
+  enum class DiscloseMode { kMandate, kPending, kDeny, kBadHash, kRefuse };
+
+  // What node-ans does, in short: a signed decision on the order of
+  // `request`, with the payload (a signal whose free text and contact name
+  // are `marker`) sealed to the order's box key when approved.
+  v1::SealedDisclosure Decide(const v1::DiscloseRequest& request, v1::DisclosureDecision decision,
+                              const std::string& marker) const {
+    const v1::AuthorisationPayload& auth = request.authorisation().payload();
+    v1::SealedDisclosure sealed;
+    v1::DisclosureStatement& st = *sealed.mutable_statement();
+    st.set_exchange_id(auth.exchange_id());
+    st.set_disclosure_id(request.order().disclosure_id());
+    st.set_responder_org_id(org_);
+    st.set_requester_org_id(request.order().requester().org_id());
+    st.set_purpose_id(auth.purpose_id());
+    st.set_order_digest(DigestString(canonical::Digest(canonical::kDisclosureOrderContext, request.order()).value()));
+    st.set_decision(decision);
+    st.mutable_decided_at()->set_seconds(absl::ToUnixSeconds(absl::Now()));
+    const bool approved = decision == v1::DISCLOSURE_DECISION_APPROVED_BY_MANDATE ||
+                          decision == v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER;
+    if (decision == v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER || decision == v1::DISCLOSURE_DECISION_DENIED_BY_APPROVER) {
+      st.set_decided_by_user_id("approver.1");
+    } else {
+      st.set_rule(approved ? "mandaat-riec" : "geen-verstrekking");
+    }
+    if (approved) {
+      v1::DisclosedContent content;
+      content.set_exchange_id(auth.exchange_id());
+      content.set_disclosure_id(request.order().disclosure_id());
+      content.set_responder_org_id(org_);
+      v1::DisclosedSignal* signal = content.add_signals();
+      signal->set_subject_index(request.order().targets(0).subject_index());
+      signal->add_fields(v1::SIGNAL_FIELD_CONTACT_NAME);
+      signal->add_fields(v1::SIGNAL_FIELD_FREE_TEXT);
+      signal->set_category("ondermijning");
+      signal->mutable_contact()->set_name(marker);
+      signal->set_free_text(marker);
+      const std::string plaintext = content.SerializeAsString();
+      auto key = crypto::BoxPublicKey::FromBytes(crypto::AsBytes(request.order().requester_box_key()));
+      EXPECT_TRUE(key.ok()) << key.status();
+      if (key.ok()) {
+        const crypto::Bytes box = crypto::Seal(*key, crypto::AsBytes(plaintext));
+        sealed.set_sealed_box(std::string(box.begin(), box.end()));
+      }
+      const crypto::Blake2b256Digest hash = crypto::Blake2b256Hash(crypto::AsBytes(sealed.sealed_box()));
+      st.set_payload_hash(DigestString(hash));
+      for (int f : request.order().ask().fields()) st.add_fields_disclosed(static_cast<v1::SignalField>(f));
+      st.add_categories_disclosed("ondermijning");
+      st.set_signal_count(1);
+    } else {
+      st.set_reason(decision == v1::DISCLOSURE_DECISION_EXPIRED ? "not decided in time" : "niet onder dit convenant");
+    }
+    *sealed.mutable_node_signature() = Sign(st);
+    return sealed;
+  }
+  v1::Signature Sign(const v1::DisclosureStatement& st) const {
+    return canonical::Sign(signing_, canonical::kDisclosureContext, st).value();
+  }
+
+  grpc::Status Disclose(grpc::ServerContext*, const v1::DiscloseRequest* request,
+                        v1::DiscloseResponse* response) override {
+    ++disclose_calls_;
+    {
+      std::lock_guard lock(mu_);
+      last_disclose_ = *request;
+    }
+    switch (disclose_mode_.load()) {
+      case DiscloseMode::kRefuse: {
+        v1::ErrorDetail detail;
+        detail.set_reason(v1::DENIAL_REASON_AUTHORISATION_INVALID);
+        return rpc::ToGrpcStatus(rpc::WithErrorDetail(absl::PermissionDeniedError("authorisation invalid"), detail));
+      }
+      case DiscloseMode::kPending:
+        response->set_state(v1::DISCLOSURE_STATE_PENDING_APPROVAL);
+        return grpc::Status::OK;
+      case DiscloseMode::kDeny:
+        response->set_state(v1::DISCLOSURE_STATE_DENIED);
+        *response->mutable_sealed() = Decide(*request, v1::DISCLOSURE_DECISION_DENIED_BY_POLICY, "");
+        return grpc::Status::OK;
+      default:
+        break;
+    }
+    response->set_state(v1::DISCLOSURE_STATE_DELIVERED);
+    *response->mutable_sealed() = Decide(*request, v1::DISCLOSURE_DECISION_APPROVED_BY_MANDATE, marker_);
+    if (disclose_mode_ == DiscloseMode::kBadHash) {
+      v1::DisclosureStatement& st = *response->mutable_sealed()->mutable_statement();
+      st.set_payload_hash(std::string(32, 'x'));
+      *response->mutable_sealed()->mutable_node_signature() = Sign(st);
+    }
+    return grpc::Status::OK;
+  }
+
+  // Stores notifications in sequence (repeats ignored) while online.
+  grpc::Status DeliverNotifications(grpc::ServerContext*, const v1::DeliverNotificationsRequest* request,
+                                    v1::DeliverNotificationsResponse* response) override {
+    ++deliver_calls_;
+    if (!accept_notifications_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "offline for notifications");
+    std::lock_guard lock(mu_);
+    for (const v1::Notification& n : request->notifications()) {
+      if (n.sequence() == notifications_.size() + 1) notifications_.push_back(n);
+    }
+    response->set_acknowledged_through(notifications_.size());
+    return grpc::Status::OK;
+  }
+
+  void set_disclose_mode(DiscloseMode mode) { disclose_mode_ = mode; }
+  void set_marker(const std::string& marker) { marker_ = marker; }
+  void set_accept_notifications(bool accept) { accept_notifications_ = accept; }
+  int disclose_calls() const { return disclose_calls_; }
+  int deliver_calls() const { return deliver_calls_; }
+  v1::DiscloseRequest last_disclose() const {
+    std::lock_guard lock(mu_);
+    return last_disclose_;
+  }
+  std::vector<v1::Notification> notifications() const {
+    std::lock_guard lock(mu_);
+    return notifications_;
+  }
+
   // The tag this node's own signal with `input` has under `purpose`.
   crypto::Tag TagFor(const std::string& purpose, const std::string& input) const {
     return crypto::PurposeKey::Create(server_, purpose).value().TagFor(crypto::AsBytes(input)).value();
@@ -212,8 +340,15 @@ class FakeNode final : public v1::Node::Service {
   crypto::SigningKey signing_;
   std::atomic<Mode> mode_{Mode::kAnswer};
   std::atomic<int> calls_{0};
+  std::atomic<DiscloseMode> disclose_mode_{DiscloseMode::kMandate};
+  std::atomic<int> disclose_calls_{0};
+  std::atomic<int> deliver_calls_{0};
+  std::atomic<bool> accept_notifications_{true};
+  std::string marker_ = "PLAINTEXT-MARKER-5f1e";
   mutable std::mutex mu_;
   v1::EvaluateRequest last_request_;
+  v1::DiscloseRequest last_disclose_;             // guarded by mu_
+  std::vector<v1::Notification> notifications_;  // guarded by mu_
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
 };
@@ -349,6 +484,10 @@ class GatewayTestEnv {
       out += "}";
     };
     add(kRiec, "safety", "", nullptr);
+    {  // the requester's box key, so that disclosures can be sealed to it
+      const crypto::Bytes box = riec_box_.public_key().ToBytes();
+      out.insert(out.size() - 1, StrCat(R"(, "box_public_key": ")", crypto::ToHex(box), "\""));
+    }
     add(kPolitie, "safety", StrCat("127.0.0.1:", nodes_.at(kPolitie)->port()), nodes_.at(kPolitie).get());
     add(kGemeente, "social", StrCat("127.0.0.1:", nodes_.at(kGemeente)->port()), nodes_.at(kGemeente).get());
     add(kWoning, "housing", "127.0.0.1:1", nullptr);  // nothing listens there
@@ -512,6 +651,9 @@ class GatewayTestEnv {
   TestClock& clock() { return clock_; }
   store::FaultyStore* faulty() { return faulty_; }
   const crypto::VerifyKey& gateway_key() const { return gateway_key_->verify_key(); }
+  // The requesting organisation's (riec's) X25519 key; its public half is
+  // in the directory.
+  const crypto::BoxSecretKey& riec_box() const { return riec_box_; }
   const ::schakel::testing::TempDir& dir() const { return dir_; }
 
  private:
@@ -519,6 +661,7 @@ class GatewayTestEnv {
   ::schakel::testing::TempDir dir_{"schakel-gw"};
   std::map<std::string, std::unique_ptr<FakeNode>> nodes_;
   std::unique_ptr<crypto::SigningKey> gateway_key_;
+  crypto::BoxSecretKey riec_box_ = crypto::BoxSecretKey::Generate();
   TestClock clock_;
   std::unique_ptr<GatewayServer> server_;
   std::string address_;

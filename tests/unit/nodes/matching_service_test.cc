@@ -22,6 +22,7 @@
 #include "crypto/random.h"
 #include "nodes/authorisation_check.h"
 #include "nodes/evaluator.h"
+#include "nodes/outgoing_disclosures.h"
 #include "nodes/users.h"
 #include "proto/canonical.h"
 #include "rpc/channel.h"
@@ -837,14 +838,35 @@ TEST_F(MatchingServiceTest, GetFederationListsPurposesAndActiveOrganisations) {
   EXPECT_THAT(orgs, ElementsAre(kOwnOrg, "politie", "woonstad", "zorgpunt"));
 }
 
-TEST_F(MatchingServiceTest, DisclosureComesInALaterVersion) {
+TEST_F(MatchingServiceTest, DisclosureNeedsItsStore) {
+  // Without OutgoingDisclosures (outgoing_disclosures_test.cc has the rest).
   grpc::ClientContext context;
   context.AddMetadata("authorization", StrCat("Bearer ", analyst_));
   v1::AskDisclosureResponse response;
   const grpc::Status status =
       stub_->AskDisclosure(&context, v1::AskDisclosureRequest(), &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(status.error_message(), HasSubstr("later version"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("disclosure is not set up"));
+}
+
+TEST_F(MatchingServiceTest, AMatchIsRememberedForDisclosureWithItsRecord) {
+  OutgoingDisclosures disclosures(&kv_, log_.get(), client_.get(),
+                                  {.own_org_id = kOwnOrg, .box_key = nullptr, .now = {}});
+  MatchingService::Options options;
+  options.disclosures = &disclosures;
+  MatchingService service(client_.get(), authenticator_.get(), log_.get(), options);
+  v1::MatchRequest request = Request();
+  Add(request, "regel 2", "111222333");
+  Add(request, "regel 3", "123456782");
+  auto result = service.RunMatch({"anna", v1::ROLE_ANALYST}, request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto kept = disclosures.FindExchange(result->exchange_id());
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->purpose_id(), kPurpose);
+  ASSERT_EQ((*kept)->subjects_size(), 2);
+  EXPECT_EQ((*kept)->subjects(1).label(), "regel 3");
+  EXPECT_EQ((*kept)->receipts_size(), 0);  // those are in the log
+  EXPECT_FALSE(result->receipts().empty());
 }
 
 TEST_F(MatchingServiceTest, TheResultIsWithheldWhenTheMatchCannotBeRecorded) {

@@ -72,6 +72,40 @@ TEST(NodeConfigTest, NamesEveryProblemOfTheNewFields) {
   EXPECT_THAT(message, HasSubstr("publish.retry_ms: 1 is out of range"));
 }
 
+TEST(NodeConfigTest, BoxKeyAndNotificationPolling) {
+  auto config = ParseNodeConfig(Config("}}"), "/etc/schakel");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->box_key_file.empty());  // asking for disclosure is then refused
+  EXPECT_EQ(config->notification_poll_s, 30);
+  config = ParseNodeConfig(Config(R"(}, "box_key_file": "keys/box.key",
+      "notification_poll_s": 5})"),
+                           "/etc/schakel");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->box_key_file, "/etc/schakel/keys/box.key");
+  EXPECT_EQ(config->notification_poll_s, 5);
+  config = ParseNodeConfig(Config(R"(}, "box_key_file": "", "notification_poll_s": 0})"),
+                           "/etc/schakel");
+  ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("box_key_file"));
+  EXPECT_THAT(config.status().message(), HasSubstr("notification_poll_s: 0 is out of range"));
+}
+
+TEST(NodeConfigTest, ShutdownGraceAndMetricsAreOptional) {
+  auto config = ParseNodeConfig(Config("}}"), "/etc/schakel");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->shutdown_grace_ms, 10'000);
+  EXPECT_EQ(config->metrics_listen, "");
+  config = ParseNodeConfig(
+      Config(R"(}, "shutdown_grace_ms": 0, "metrics": {"listen": "127.0.0.1:9465"}})"), "/etc/schakel");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->shutdown_grace_ms, 0);
+  EXPECT_EQ(config->metrics_listen, "127.0.0.1:9465");
+  config = ParseNodeConfig(Config(R"(}, "shutdown_grace_ms": 400000, "metrics": {}})"), "/etc/schakel");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("shutdown_grace_ms: "));
+  EXPECT_THAT(config.status().message(), HasSubstr("metrics.listen: "));
+}
+
 TEST(NodeConfigTest, ExampleConfigurationParses) {
   auto config = LoadNodeConfig(std::filesystem::path(SCHAKEL_TEST_DATA_DIR) /
                                "../../deploy/examples/node.json");

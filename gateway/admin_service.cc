@@ -1,0 +1,277 @@
+#include "gateway/admin_service.h"
+
+#include <utility>
+#include <vector>
+
+#include "common/strings.h"
+#include "crypto/hash.h"
+#include "gateway/authoriser.h"
+#include "gateway/directory.h"
+#include "gateway/receipts.h"
+#include "gateway/service_records.h"
+#include "rpc/status.h"
+#include "schakel/v1/errors.pb.h"
+#include "schakel/v1/log.pb.h"
+
+namespace schakel::gateway {
+namespace {
+
+constexpr char kLater[] =
+    " comes in a later version; the directory is read from its file when the gateway starts";
+
+std::string DigestBytes(const crypto::Blake2b256Digest& d) { return std::string(d.begin(), d.end()); }
+
+// BLAKE2b-256 of the file as it is on disk (what a refused file is known
+// by); empty when it cannot be read.
+std::string FileHash(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return "";
+  crypto::Blake2b256 hash;
+  char buffer[65536];
+  size_t n = 0;
+  size_t total = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0 && total <= kMaxPolicyBytes) {
+    hash.Update(std::string_view(buffer, n));
+    total += n;
+  }
+  std::fclose(f);
+  return DigestBytes(hash.Final());
+}
+
+v1::LogRecord PolicyRecordBase(absl::Time now, const Policy& in_force, const v1::Requester& by,
+                               v1::Outcome outcome) {
+  v1::LogRecord r;
+  r.set_kind(v1::RECORD_KIND_POLICY_LOADED);
+  SetMillis(r.mutable_recorded_at(), absl::ToUnixMillis(now));
+  r.set_policy_version(in_force.version());
+  *r.mutable_requester() = by;
+  r.set_outcome(outcome);
+  return r;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ PolicyInForce
+
+PolicyInForce::PolicyInForce(Policy initial, absl::Time loaded_at, ExchangeLog* log, Options options)
+    : log_(log), options_(std::move(options)) {
+  in_force_.store(std::make_shared<const InForce>(InForce{std::move(initial), loaded_at}));
+}
+
+std::shared_ptr<const Policy> PolicyInForce::current() const {
+  std::shared_ptr<const InForce> in_force = in_force_.load();
+  return std::shared_ptr<const Policy>(in_force, &in_force->policy);  // keeps the whole alive
+}
+
+absl::Time PolicyInForce::loaded_at() const { return in_force_.load()->loaded_at; }
+
+absl::Status PolicyInForce::LogRefused(const v1::Requester& by, const std::string& file_hash,
+                                       const std::vector<std::string>& problems,
+                                       std::string_view detail) {
+  const absl::Time now = options_.now ? options_.now() : absl::Now();
+  const std::shared_ptr<const Policy> old = current();
+  v1::LogRecord r = PolicyRecordBase(now, *old, by, v1::OUTCOME_REFUSED);
+  v1::PolicyRecord& p = *r.mutable_policy();
+  p.set_policy_hash(file_hash);
+  p.set_previous_version(old->version());
+  for (const std::string& problem : problems) p.add_problems(TruncateUtf8(problem, kMaxLogDetailChars));
+  r.set_detail(TruncateUtf8(detail, kMaxLogDetailChars));
+  auto appended = log_->Append(r);
+  return appended.ok() ? absl::OkStatus() : appended.status();
+}
+
+absl::StatusOr<PolicyInForce::Reloaded> PolicyInForce::Reload(const v1::Requester& by, bool dry_run) {
+  std::lock_guard lock(reload_mu_);
+  auto note = [&](std::string_view line) {
+    if (options_.log_line) options_.log_line(line);
+  };
+  const std::string file_name = options_.file.filename().string();
+  std::vector<PolicyProblem> problems;
+  absl::StatusOr<Policy> loaded = LoadPolicy(options_.file, &problems);
+  if (!loaded.ok()) {
+    const bool unreadable = problems.empty();
+    absl::Status error =
+        unreadable ? absl::FailedPreconditionError(StrCat("ReloadPolicy: ", loaded.status().message(),
+                                                          "; the policy in force stays"))
+                   : absl::InvalidArgumentError(StrCat("ReloadPolicy: ", loaded.status().message(),
+                                                       "\nthe policy in force stays"));
+    v1::ErrorDetail detail;
+    detail.set_reason(v1::DENIAL_REASON_MALFORMED_REQUEST);
+    std::vector<std::string> lines;
+    for (const PolicyProblem& p : problems) {
+      v1::FieldProblem& fp = *detail.add_problems();
+      fp.set_field(p.path);
+      fp.set_problem(p.problem);
+      lines.push_back(p.ToString());
+    }
+    if (unreadable) lines.push_back(std::string(loaded.status().message()));
+    if (!dry_run) {
+      if (absl::Status logged = LogRefused(
+              by, FileHash(options_.file), lines,
+              StrCat("policy reload refused: ", file_name,
+                     unreadable ? " cannot be read" : StrCat(" has ", problems.size(), " problem(s)"),
+                     "; ", current()->version(), " stays in force"));
+          !logged.ok()) {
+        return logged;
+      }
+      note(StrCat("policy reload refused (", lines.size(), " problem(s)); ", current()->version(),
+                  " stays in force"));
+    }
+    return rpc::WithErrorDetail(std::move(error), detail);
+  }
+
+  Reloaded out;
+  const std::shared_ptr<const Policy> old = current();
+  if (loaded->digest() == old->digest() || dry_run) {
+    out.policy = old;
+    return out;
+  }
+  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(options_.now ? options_.now() : absl::Now()));
+  v1::LogRecord r = PolicyRecordBase(now, *loaded, by, v1::OUTCOME_GRANTED);
+  v1::PolicyRecord& p = *r.mutable_policy();
+  p.set_policy_version(loaded->version());
+  p.set_policy_hash(DigestBytes(loaded->digest()));
+  p.set_previous_version(old->version());
+  r.set_detail(StrCat("policy reloaded from ", file_name, ", replacing ", old->version()));
+  const std::string version = loaded->version();
+  auto appended = log_->Append(r, [&](uint64_t, store::WriteBatch& batch) {
+    batch.Put(kPolicyVersionKey, version);
+  });
+  if (!appended.ok()) {
+    note(StrCat("policy reload of ", version, " not done: the log could not be written (",
+                appended.status().message(), ")"));
+    return absl::UnavailableError(StrCat("ReloadPolicy: the exchange log could not be written; ",
+                                         old->version(), " stays in force"));
+  }
+  in_force_.store(std::make_shared<const InForce>(InForce{*std::move(loaded), now}));
+  out.policy = current();
+  out.changed = true;
+  out.entry = *appended;
+  note(StrCat("policy ", version, " in force (was ", old->version(), ")"));
+  return out;
+}
+
+// ------------------------------------------------------------- AdminService
+
+AdminService::AdminService(PolicyInForce* policy, ExchangeLog* log, const Directory* directory,
+                           const ReceiptIssuer* receipts, absl::TimeZone zone,
+                           std::function<absl::Time()> now)
+    : policy_(policy),
+      log_(log),
+      directory_(directory),
+      receipts_(receipts),
+      zone_(zone),
+      now_(now ? std::move(now) : std::function<absl::Time()>(absl::Now)) {}
+
+v1::PolicyInfo AdminService::Info(const Policy& policy) const {
+  v1::PolicyInfo info = ToProto(policy, zone_);
+  // loaded_at belongs to the version in force; a caller may hold an older
+  // one only for the moment a reload takes.
+  SetMillis(info.mutable_loaded_at(), absl::ToUnixMillis(policy_->loaded_at()));
+  return info;
+}
+
+absl::StatusOr<v1::GetPolicyResponse> AdminService::GetPolicyFor(
+    std::string_view caller_org, const v1::GetPolicyRequest& request) const {
+  const std::shared_ptr<const Policy> policy = policy_->current();
+  const v1::Role role = request.actor().role();
+  const bool admin = role == v1::ROLE_ADMIN && policy->IsOperator(caller_org);
+  if (!admin && role != v1::ROLE_AUDITOR) {
+    v1::ErrorDetail detail;
+    detail.set_reason(role == v1::ROLE_ADMIN ? v1::DENIAL_REASON_ORGANISATION_NOT_ALLOWED
+                                             : v1::DENIAL_REASON_ROLE_NOT_ALLOWED);
+    return rpc::WithErrorDetail(
+        absl::PermissionDeniedError(
+            role == v1::ROLE_ADMIN
+                ? "GetPolicy: the organisation is not an operator of the gateway (operator_org_ids)"
+                : StrCat("GetPolicy: role ", RoleName(role), " may not read the policy; admin or auditor required")),
+        detail);
+  }
+  v1::GetPolicyResponse response;
+  *response.mutable_policy() = Info(*policy);
+  if (request.include_text()) response.set_policy_text(policy->text());
+  return response;
+}
+
+absl::StatusOr<v1::ReloadPolicyResponse> AdminService::ReloadPolicyFor(
+    std::string_view caller_org, const v1::ReloadPolicyRequest& request) {
+  const std::shared_ptr<const Policy> policy = policy_->current();
+  v1::Requester by;
+  by.set_org_id(std::string(caller_org));
+  by.set_user_id(request.actor().user_id());
+  by.set_role(request.actor().role());
+  auto refuse = [&](v1::DenialReason reason, std::string message) {
+    v1::LogRecord r;
+    r.set_kind(v1::RECORD_KIND_POLICY_LOADED);
+    SetMillis(r.mutable_recorded_at(), absl::ToUnixMillis(now_()));
+    r.set_policy_version(policy->version());
+    *r.mutable_requester() = by;
+    r.mutable_policy()->set_previous_version(policy->version());
+    return LogRefusal(*log_, receipts_, std::move(r), absl::PermissionDeniedError(std::move(message)),
+                      reason, {}, caller_org);
+  };
+  if (request.actor().role() != v1::ROLE_ADMIN) {
+    return refuse(v1::DENIAL_REASON_ROLE_NOT_ALLOWED,
+                  StrCat("ReloadPolicy: role ", RoleName(request.actor().role()),
+                         " may not reload the policy; admin required"));
+  }
+  if (!policy->IsOperator(caller_org)) {
+    return refuse(v1::DENIAL_REASON_ORGANISATION_NOT_ALLOWED,
+                  "ReloadPolicy: the organisation is not an operator of the gateway (operator_org_ids)");
+  }
+  auto reloaded = policy_->Reload(by, request.dry_run());
+  if (!reloaded.ok()) return reloaded.status();
+  v1::ReloadPolicyResponse response;
+  *response.mutable_policy() = Info(*reloaded->policy);
+  response.set_changed(reloaded->changed);
+  if (reloaded->entry.has_value() && receipts_ != nullptr) {
+    auto receipt = receipts_->Issue(*reloaded->entry, caller_org, "");
+    if (!receipt.ok()) return receipt.status();
+    *response.add_receipts() = *std::move(receipt);
+  }
+  return response;
+}
+
+grpc::Status AdminService::GetPolicy(grpc::ServerContext* context, const v1::GetPolicyRequest* request,
+                                     v1::GetPolicyResponse* response) {
+  auto org = IdentifyCaller(*directory_, *context, *log_, v1::LogRecord());
+  return AnswerUnary(org, response, [&](const std::string& caller) { return GetPolicyFor(caller, *request); });
+}
+
+grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
+                                        const v1::ReloadPolicyRequest* request,
+                                        v1::ReloadPolicyResponse* response) {
+  v1::LogRecord refusal;
+  refusal.set_kind(v1::RECORD_KIND_POLICY_LOADED);
+  SetMillis(refusal.mutable_recorded_at(), absl::ToUnixMillis(now_()));
+  refusal.set_policy_version(policy_->current()->version());
+  refusal.mutable_requester()->set_user_id(request->actor().user_id());
+  refusal.mutable_requester()->set_role(request->actor().role());
+  auto org = IdentifyCaller(*directory_, *context, *log_, std::move(refusal));
+  return AnswerUnary(org, response, [&](const std::string& caller) { return ReloadPolicyFor(caller, *request); });
+}
+
+grpc::Status AdminService::RegisterOrganisation(grpc::ServerContext*, const v1::RegisterOrganisationRequest*,
+                                                v1::RegisterOrganisationResponse*) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, StrCat("RegisterOrganisation", kLater));
+}
+
+grpc::Status AdminService::UpdateOrganisation(grpc::ServerContext*, const v1::UpdateOrganisationRequest*,
+                                              v1::UpdateOrganisationResponse*) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, StrCat("UpdateOrganisation", kLater));
+}
+
+grpc::Status AdminService::DeactivateOrganisation(grpc::ServerContext*,
+                                                  const v1::DeactivateOrganisationRequest*,
+                                                  v1::DeactivateOrganisationResponse*) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, StrCat("DeactivateOrganisation", kLater));
+}
+
+grpc::Status AdminService::CreateCheckpoint(grpc::ServerContext*, const v1::CreateCheckpointRequest*,
+                                            v1::CreateCheckpointResponse*) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      "CreateCheckpoint comes in a later version; the gateway makes checkpoints "
+                      "periodically (config \"checkpoint\")");
+}
+
+}  // namespace schakel::gateway
