@@ -22,6 +22,7 @@
 #include "crypto/bytes.h"
 #include "crypto/oprf.h"
 #include "crypto/pseudonym.h"
+#include "proto/names.h"
 
 namespace schakel::gateway {
 namespace {
@@ -32,55 +33,12 @@ namespace v1 = schakel::v1;
 // ---------------------------------------------------------------------------
 // Names used in the file.
 
-template <typename Enum>
-struct NamedValue {
-  std::string_view name;
-  Enum value;
-};
-
-constexpr std::array<NamedValue<v1::Role>, 6> kRoles{{
-    {"professional", v1::ROLE_PROFESSIONAL},
-    {"analyst", v1::ROLE_ANALYST},
-    {"approver", v1::ROLE_APPROVER},
-    {"director", v1::ROLE_DIRECTOR},
-    {"auditor", v1::ROLE_AUDITOR},
-    {"admin", v1::ROLE_ADMIN},
-}};
-
-constexpr std::array<NamedValue<v1::MatchKeyType>, 3> kKeyTypes{{
-    {"bsn", v1::MATCH_KEY_TYPE_BSN},
-    {"name_dob", v1::MATCH_KEY_TYPE_NAME_DOB},
-    {"address", v1::MATCH_KEY_TYPE_ADDRESS},
-}};
-
-constexpr std::array<NamedValue<v1::SignalField>, 8> kSignalFields{{
-    {"category", v1::SIGNAL_FIELD_CATEGORY},
-    {"domain", v1::SIGNAL_FIELD_DOMAIN},
-    {"registered_at", v1::SIGNAL_FIELD_REGISTERED_AT},
-    {"expires_at", v1::SIGNAL_FIELD_EXPIRES_AT},
-    {"contact_name", v1::SIGNAL_FIELD_CONTACT_NAME},
-    {"contact_phone", v1::SIGNAL_FIELD_CONTACT_PHONE},
-    {"contact_email", v1::SIGNAL_FIELD_CONTACT_EMAIL},
-    {"free_text", v1::SIGNAL_FIELD_FREE_TEXT},
-}};
-
-template <typename Enum, size_t N>
-std::string_view NameOf(const std::array<NamedValue<Enum>, N>& table, Enum value) {
-  for (const auto& entry : table) {
-    if (entry.value == value) return entry.name;
-  }
-  return "unspecified";
-}
-
-template <typename Enum, size_t N>
-std::string NameList(const std::array<NamedValue<Enum>, N>& table) {
-  std::string out;
-  for (const auto& entry : table) {
-    if (!out.empty()) out += ", ";
-    out += entry.name;
-  }
-  return out;
-}
+using names::kKeyTypes;
+using names::kRoles;
+using names::kSignalFields;
+using names::NamedValue;
+using names::NameList;
+using names::NameOf;
 
 // Format limits that are not worth a public constant.
 constexpr size_t kMaxNestingDepth = 32;

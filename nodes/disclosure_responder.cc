@@ -13,6 +13,7 @@
 #include "crypto/hash.h"
 #include "crypto/sealed_box.h"
 #include "proto/canonical.h"
+#include "proto/names.h"
 #include "rpc/deadline.h"
 #include "rpc/status.h"
 
@@ -46,11 +47,7 @@ absl::Status Malformed(std::string message) {
 
 // "contact_phone" for SIGNAL_FIELD_CONTACT_PHONE (the policy's spelling).
 std::string FieldName(v1::SignalField field) {
-  std::string name = v1::SignalField_Name(field);
-  constexpr std::string_view kPrefix = "SIGNAL_FIELD_";
-  if (name.rfind(kPrefix, 0) == 0) name = name.substr(kPrefix.size());
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
+  return std::string(names::NameOf(names::kSignalFields, field));
 }
 
 std::string FieldList(const google::protobuf::RepeatedField<int>& fields) {

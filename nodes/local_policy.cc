@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/match_keys.h"
 #include "crypto/pseudonym.h"
+#include "proto/names.h"
 
 namespace schakel::nodes {
 namespace {
@@ -198,30 +199,11 @@ std::optional<json> ParseJson(std::string_view text, Problems& problems) {
 }
 
 
-// SignalField names, as the gateway's policy spells them (docs/policy.md).
-constexpr std::pair<std::string_view, v1::SignalField> kSignalFields[] = {
-    {"category", v1::SIGNAL_FIELD_CATEGORY},
-    {"domain", v1::SIGNAL_FIELD_DOMAIN},
-    {"registered_at", v1::SIGNAL_FIELD_REGISTERED_AT},
-    {"expires_at", v1::SIGNAL_FIELD_EXPIRES_AT},
-    {"contact_name", v1::SIGNAL_FIELD_CONTACT_NAME},
-    {"contact_phone", v1::SIGNAL_FIELD_CONTACT_PHONE},
-    {"contact_email", v1::SIGNAL_FIELD_CONTACT_EMAIL},
-    {"free_text", v1::SIGNAL_FIELD_FREE_TEXT},
-};
-
 std::optional<v1::SignalField> ParseSignalField(std::string_view name) {
-  for (const auto& [n, value] : kSignalFields) {
-    if (n == name) return value;
-  }
-  return std::nullopt;
+  return names::ValueOf(names::kSignalFields, name);
 }
 
-std::string SignalFieldNames() {
-  std::string out;
-  for (const auto& [n, value] : kSignalFields) out += StrCat(out.empty() ? "" : ", ", n);
-  return out;
-}
+std::string SignalFieldNames() { return names::NameList(names::kSignalFields); }
 
 // One entry of "disclosure_rules"; nullopt (with the problems added) when
 // it is not usable. `seen_rules` holds the names met so far.
