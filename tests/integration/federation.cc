@@ -93,7 +93,12 @@ std::string PolicyJson(const FederationOptions& o) {
       "max_subjects_per_exchange": 1000,
       "daily_exchange_quota": 200,
       "daily_subject_quota": 20000,
-      "notify_on_hit": false
+      "notify_on_hit": false,
+      "disclosure_rules": [
+        { "responder_org_id": "politie", "requester_org_ids": ["riec"],
+          "fields": ["category", "contact_name", "contact_phone"] } ],
+      "approval_timeout": "1h",
+      "disclosure_window": "2d"
     },
     {
       "purpose_id": "zorg-signalering",
@@ -112,7 +117,14 @@ std::string PolicyJson(const FederationOptions& o) {
       "daily_exchange_quota": )",
                 o.zorg_daily_exchange_quota, R"(,
       "daily_subject_quota": 20000,
-      "notify_on_hit": false
+      "notify_on_hit": true,
+      "disclosure_rules": [
+        { "responder_org_id": "zorg", "requester_org_ids": ["gemeente"],
+          "fields": ["category", "contact_name", "contact_phone", "free_text"] },
+        { "responder_org_id": "politie", "requester_org_ids": ["gemeente"],
+          "fields": ["category", "contact_name"] } ],
+      "approval_timeout": "1h",
+      "disclosure_window": "2d"
     }
   ]
 })");
@@ -125,7 +137,10 @@ std::string LocalPolicyJson(const std::string& org) {
                       { "category": "geweld", "domain": "safety" } ],
       "purposes": [
         { "purpose_id": "riec-ondermijning", "matchable_categories": ["overlast", "geweld"] },
-        { "purpose_id": "zorg-signalering", "matchable_categories": ["geweld"] } ] })";
+        { "purpose_id": "zorg-signalering", "matchable_categories": ["geweld"] } ],
+      "disclosure_rules": [
+        { "rule": "mandaat-riec", "purpose_id": "riec-ondermijning", "requester_org_ids": ["riec"],
+          "fields": ["category", "contact_name"], "mandate": true } ] })";
   }
   if (org == "gemeente") {
     return R"({ "version": "gemeente-1",
@@ -140,7 +155,10 @@ std::string LocalPolicyJson(const std::string& org) {
     return R"({ "version": "zorg-1",
       "categories": [ { "category": "huiselijk-geweld", "domain": "care" } ],
       "purposes": [
-        { "purpose_id": "zorg-signalering", "matchable_categories": ["huiselijk-geweld"] } ] })";
+        { "purpose_id": "zorg-signalering", "matchable_categories": ["huiselijk-geweld"] } ],
+      "disclosure_rules": [
+        { "rule": "fg-toets", "purpose_id": "zorg-signalering", "requester_org_ids": ["gemeente"],
+          "fields": ["category", "contact_name", "contact_phone"] } ] })";
   }
   // riec and beheer keep no signals that anyone may match.
   return StrCat(R"({ "version": ")", org, R"(-1",
@@ -253,6 +271,7 @@ bool Federation::Build(std::string* error) {
                                            R"(.key" },
       "oprf_key_file": "keys/oprf.key",
       "signing_key_file": "keys/signing.key",
+      "box_key_file": "keys/box.key",
       "gateway": { "org_id": "gateway", "signing_public_key": ")", gateway_signing_public,
                                            R"(",
                    "endpoint": ")", gateway_address(), R"(", "server_name": "localhost" },
