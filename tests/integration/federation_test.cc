@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -701,6 +702,111 @@ TEST_F(FederationTest, AuditVerifyNamesAnEditedEntry) {
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
   EXPECT_THAT(r.out + r.err, HasSubstr("entry 2"));
+}
+
+// Issue 4: disclosure after a hit. gemeente asks zorg under
+// zorg-signalering, where zorg's own policy lets an approver decide.
+class DisclosureTest : public FederationTest {
+ protected:
+  // The first 32-hex-digit id in `text` (the CLI prints ids in hex).
+  static std::string FirstId(const std::string& text) {
+    std::smatch m;
+    static const std::regex kId("[0-9a-f]{32}");
+    return std::regex_search(text, m, kId) ? m.str() : "";
+  }
+
+  // Every file under `dir` whose bytes contain `needle`.
+  static std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& needle) {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (bytes.find(needle) != std::string::npos) out.push_back(entry.path().string());
+    }
+    return out;
+  }
+};
+
+TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
+  std::string error;
+  ASSERT_TRUE(fed_->AddUser("zorg", "z.fg", {"approver"}, &error)) << error;
+  const std::string contact = "Z. Vertrouwenspersoon";
+  const std::string phone = "0139876543";
+  const std::string note = "vertrouwelijk-Q7X2";
+  ProcessResult r = ImportJson(
+      "zorg", "z.medewerker",
+      CsvHeader() + StrCat("Z-9,huiselijk-geweld,", kAnna.bsn, ",", kAnna.given_names, ",",
+                           kAnna.surname, ",", kAnna.birth_date, ",", kAnna.postcode, ",",
+                           kAnna.house_number, ",,,", contact, ",", phone,
+                           ",zorg@example.nl,", note, "\n"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitForTags("zorg", TagsQueued(r)));
+
+  std::vector<std::string> args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  ProcessResult raw;
+  const json m = Match("gemeente", "g.analist", args, &raw);
+  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
+  ASSERT_FALSE(Hits(m, 0, "zorg").empty());
+  const fs::path match_file = root_ / "gemeente" / "match.json";
+  std::ofstream(match_file) << raw.out;
+  const auto disclose = [&](const std::string& fields) {
+    return fed_->Cli("gemeente", "g.analist",
+                     {"disclose", "--match", match_file.string(), "--partner", "zorg",
+                      "--subject", "0", "--fields", fields, "--reason",
+                      "afstemming gezamenlijk plan van aanpak"});
+  };
+
+  // A field the convenant does not let zorg disclose: refused at the gateway.
+  r = disclose("contact_email");
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out + r.err, HasSubstr("contact_email"));
+  // A field the convenant allows but zorg's own rule does not: denied by
+  // zorg's policy, at once.
+  r = disclose("free_text");
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out + r.err, ::testing::AnyOf(HasSubstr("policy"), HasSubstr("beleid")));
+
+  // Approved by a person.
+  r = disclose("contact_name,contact_phone");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string approved = FirstId(r.out);
+  ASSERT_FALSE(approved.empty()) << r.out;
+  r = fed_->Cli("zorg", "z.fg", {"approvals", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(approved));
+  r = fed_->Cli("zorg", "z.fg",
+                {"approvals", "approve", approved, "--reason", "binnen afspraken casusoverleg"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = fed_->Cli("gemeente", "g.analist",
+                {"disclosures", "show", approved, "--wait", "--poll-interval", "0.2",
+                 "--wait-for", "60"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(contact));
+  EXPECT_THAT(r.out, HasSubstr(phone));
+  EXPECT_THAT(r.out, Not(HasSubstr(note)));  // not asked, not disclosed
+
+  // Denied by a person, with the reason shown to the requester.
+  r = disclose("contact_name");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string denied = FirstId(r.out);
+  ASSERT_FALSE(denied.empty()) << r.out;
+  r = fed_->Cli("zorg", "z.fg",
+                {"approvals", "deny", denied, "--reason", "geen betrokkenheid van ons team"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = fed_->Cli("gemeente", "g.analist",
+                {"disclosures", "show", denied, "--wait", "--poll-interval", "0.2",
+                 "--wait-for", "60"});
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out + r.err, HasSubstr("geen betrokkenheid van ons team"));
+
+  // The gateway relayed sealed boxes only: neither its store nor its log
+  // holds the disclosed content.
+  for (const std::string& secret : {contact, phone, note}) {
+    EXPECT_THAT(FilesContaining(fed_->gateway_data_dir(), secret), ::testing::IsEmpty()) << secret;
+    EXPECT_THAT(Federation::ReadText(fed_->gateway_stderr()), Not(HasSubstr(secret)));
+  }
 }
 
 }  // namespace
