@@ -217,6 +217,12 @@ bool Federation::Generate(const std::string& kind, const fs::path& out, std::str
   return true;
 }
 
+bool Federation::WritePolicy(const FederationOptions& options, std::string* error,
+                             const std::string& text) {
+  return WriteText(root_ / "gateway" / "policy.json", text.empty() ? PolicyJson(options) : text,
+                   error);
+}
+
 bool Federation::Build(std::string* error) {
   if (fs::exists(root_)) {
     *error = StrCat(root_.string(), " exists already");

@@ -62,6 +62,11 @@ class Federation {
   bool StartNode(const std::string& org, std::string* error);
   bool StartAll(std::string* error);
 
+  // Rewrites the gateway's policy file from `options` (a running gateway
+  // reads it again on SIGHUP), or with `text` as it is when given.
+  bool WritePolicy(const FederationOptions& options, std::string* error,
+                   const std::string& text = "");
+
   ServerProcess& gateway() { return gateway_; }
   ServerProcess& node(const std::string& org) { return *nodes_.at(org); }
 

@@ -809,5 +809,52 @@ TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
   }
 }
 
+// Issue 4: the convenant is reloaded while the federation runs (SIGHUP);
+// a broken file is refused as a whole and the version in force stays.
+TEST_F(FederationTest, PolicyReloadTakesEffectMidRunAndABrokenFileChangesNothing) {
+  const fs::path subjects = root_ / "gemeente" / "twee.csv";
+  std::ofstream(subjects) << "label,bsn\np0," << ValidBsn(200) << "\np1," << ValidBsn(201)
+                          << "\n";
+  const std::vector<std::string> two = {"--purpose", kZorgPurpose, "--subjects", subjects.string()};
+  ProcessResult r;
+  ASSERT_FALSE(Match("gemeente", "g.analist", two, &r).is_null()) << r.out << r.err;
+
+  // At most 1 subject per exchange from now on.
+  std::string error;
+  ASSERT_TRUE(fed_->WritePolicy(FederationOptions{.zorg_max_subjects = 1}, &error)) << error;
+  ASSERT_EQ(::kill(fed_->gateway().pid(), SIGHUP), 0);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    refused = Match("gemeente", "g.analist", two, &r).is_null();
+    if (!refused) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(refused) << "the reloaded limit never took effect\n"
+                       << Federation::ReadText(fed_->gateway_stderr());
+  EXPECT_NE(r.exit_code, 0);
+  std::vector<std::string> one = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) one.push_back(f);
+  EXPECT_FALSE(Match("gemeente", "g.analist", one, &r).is_null()) << r.out << r.err;
+
+  // A broken file: refused, the 1-subject limit stays, the gateway serves.
+  ASSERT_TRUE(fed_->WritePolicy({}, &error, "{ \"version\": \"kapot\", \"purposes\": 7 }"))
+      << error;
+  ASSERT_EQ(::kill(fed_->gateway().pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(fed_->gateway().running());
+  EXPECT_TRUE(Match("gemeente", "g.analist", two, &r).is_null());
+  EXPECT_FALSE(Match("gemeente", "g.analist", one, &r).is_null()) << r.out << r.err;
+
+  // Both reloads are in the exchange log.
+  size_t loaded = 0, refused_files = 0;
+  for (const v1::LogEntry& e : ReadGatewayLog()) {
+    if (e.record().kind() != v1::RECORD_KIND_POLICY_LOADED) continue;
+    ++loaded;
+    refused_files += e.record().outcome() == v1::OUTCOME_REFUSED;
+  }
+  EXPECT_GE(loaded, 2u);
+  EXPECT_EQ(refused_files, 1u);  // the broken file
+}
+
 }  // namespace
 }  // namespace schakel::integration
