@@ -147,6 +147,7 @@ absl::StatusOr<PolicyInForce::Reloaded> PolicyInForce::Reload(const v1::Requeste
   out.policy = current();
   out.changed = true;
   out.entry = *appended;
+  if (options_.on_reloaded) options_.on_reloaded(out.policy);
   note(StrCat("policy ", version, " in force (was ", old->version(), ")"));
   return out;
 }

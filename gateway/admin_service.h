@@ -66,6 +66,9 @@ class PolicyInForce {
     std::function<absl::Time()> now = absl::Now;
     // One line per reload and refusal; may be empty.
     std::function<void(std::string_view)> log_line;
+    // Called with each policy put in force by a reload (the audit service
+    // keeps its text for exports); may be empty.
+    std::function<void(const std::shared_ptr<const Policy>&)> on_reloaded;
   };
 
   // `log` is not owned and must outlive this object. `initial` was loaded

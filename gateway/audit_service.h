@@ -112,6 +112,10 @@ class AuditService final : public v1::Audit::Service {
   // Keeps `policy`'s canonical text for Export (durably; idempotent).
   // Errors: store errors.
   absl::Status ArchivePolicy(const Policy& policy);
+  // ArchivePolicy once per version (the server calls it at start and on
+  // every reload; queries call it too). A failure only leaves Export
+  // without that version's text, which Export then says.
+  void ArchiveCurrent(const std::shared_ptr<const Policy>& policy);
 
  private:
   // The caller's organisation; an unknown certificate is logged as a
@@ -124,8 +128,6 @@ class AuditService final : public v1::Audit::Service {
   std::string PolicyTextFor(const Policy& current, std::string_view version,
                             std::string_view purpose_id,
                             std::map<std::string, std::string>& cache) const;
-  // Archives the policy in force, once per version.
-  void ArchiveCurrent(const std::shared_ptr<const Policy>& policy);
   // Streams the entries in [from, to] that match `filter` and the scope.
   absl::Status Scan(std::string_view caller_org, const Policy& policy,
                     const v1::LogFilter& filter, uint64_t to,

@@ -108,10 +108,19 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   auto log = ExchangeLog::Open(s->kv_);
   if (!log.ok()) return fail("exchange log", log.status());
   s->log_ = *std::move(log);
+  GatewayServer* const server = s.get();
   s->policy_ = std::make_unique<PolicyInForce>(
       *std::move(policy), now(), s->log_.get(),
-      PolicyInForce::Options{.file = config.policy_file, .now = now, .log_line = s->options_.log_line});
-  GatewayServer* const server = s.get();
+      PolicyInForce::Options{
+          .file = config.policy_file,
+          .now = now,
+          .log_line = s->options_.log_line,
+          // Every version in force gets its text archived for exports, not
+          // only those an audit query happened to see.
+          .on_reloaded =
+              [server](const std::shared_ptr<const Policy>& p) {
+                if (server->audit_service_) server->audit_service_->ArchiveCurrent(p);
+              }});
   if (!config.metrics_listen.empty()) {
     s->metrics_ = std::make_unique<GatewayMetrics>(s->log_.get(), [server] { return server->policy(); });
   }
@@ -178,6 +187,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   s->audit_service_ = std::make_unique<AuditService>(s->log_.get(), s->checkpoints_.get(),
                                                      s->directory_.get(), current_policy, now,
                                                      s->receipts_.get());
+  s->audit_service_->ArchiveCurrent(s->policy());
   s->admin_service_ = std::make_unique<AdminService>(s->policy_.get(), s->log_.get(), s->directory_.get(),
                                                      s->receipts_.get(), config.zone, now);
   return s;

@@ -51,7 +51,7 @@ class PolicyReloadTest : public ::testing::Test {
     auto initial = LoadPolicy(file_);
     ASSERT_TRUE(initial.ok()) << initial.status();
     policy_ = std::make_unique<PolicyInForce>(*std::move(initial), now_, log_.get(),
-                                              PolicyInForce::Options{.file = file_, .now = [this] { return now_; }, .log_line = {}});
+                                              PolicyInForce::Options{.file = file_, .now = [this] { return now_; }, .log_line = {}, .on_reloaded = {}});
     directory_ = TestDirectory();
     admin_ = std::make_unique<AdminService>(policy_.get(), log_.get(), directory_.get(), &receipts_,
                                             absl::UTCTimeZone(), [this] { return now_; });
