@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "rpc/runtime.h"
 
 namespace schakel::rpc {
 namespace {
@@ -102,6 +103,7 @@ int RunServerMain(int argc, char** argv, std::string_view program, std::string_v
   const sigset_t stop_signals = StopSignals(/*with_reload=*/true);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  const GrpcRuntime grpc;  // after the mask: gRPC's threads inherit it
   return run(*config);
 }
 

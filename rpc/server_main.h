@@ -8,7 +8,8 @@
 // RunServerMain blocks SIGTERM, SIGINT and SIGHUP before any thread exists
 // (so that every thread gRPC starts inherits the mask and only
 // WaitForStopSignal / WaitForSignal receive them) and ignores SIGPIPE, then
-// calls `run` with the config path.
+// calls `run` with the config path, holding gRPC initialised around it
+// (rpc/runtime.h: gRPC's threads have finished when RunServerMain returns).
 // Usage errors print "<program>: error: <problem>" and the usage on stderr
 // and give exit status 2; --help prints the usage on stdout, status 0.
 //

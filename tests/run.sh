@@ -16,7 +16,12 @@ SANITIZE=${SCHAKEL_SANITIZE:-1}
 FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-20}
 start=$(date +%s)
 
-step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+# Each step names the time so far and the disk space left (a full disk once
+# failed a CI run halfway through a build).
+step() {
+  printf '\n==> %s (%ss, %s free)\n' "$*" "$(( $(date +%s) - start ))" \
+    "$(df -h --output=avail . | tail -1 | tr -d ' ')"
+}
 
 passed=0
 # Runs ctest on a build tree and adds its count of passed tests to the total.

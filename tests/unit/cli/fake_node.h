@@ -48,12 +48,14 @@ namespace fs = std::filesystem;
 namespace v1 = schakel::v1;
 
 // A CA and a certificate for "node" (SANs DNS:localhost, IP:127.0.0.1),
-// made once per test program.
+// made once per test program and removed when it exits (a static object,
+// not a leaked pointer: every test case is its own process under ctest, and
+// each used to leave a directory behind in /tmp).
 class CliPki {
  public:
   static const CliPki& Get() {
-    static const CliPki* pki = new CliPki();
-    return *pki;
+    static const CliPki pki;
+    return pki;
   }
   bool ok() const { return ok_; }
   fs::path Ca() const { return dir_.path() / "ca.pem"; }
