@@ -47,7 +47,12 @@
 // ResolveMatches also stores, per partner, the tags that hit (what a
 // disclosure order carries) and, when the purpose has notify_on_hit, queues
 // one MatchNotice per partner with a hit in the same write as
-// EXCHANGE_RESOLVED (notified_org_ids names them).
+// EXCHANGE_RESOLVED (notified_org_ids names them). A convenant reloaded
+// between an exchange's request and its resolution governs the resolution:
+// the caller must still be allowed to ask under the new version (refused
+// otherwise, as a request would be), notify_on_hit is the new version's,
+// and the EXCHANGE_RESOLVED entry names that version. Fail closed: a right
+// withdrawn by a reload is withdrawn for exchanges in flight too.
 //
 // RequestDisclosure, in this order (gateway.proto lists the codes):
 //   1. caller; the request's shape (INVALID_ARGUMENT); idempotency by

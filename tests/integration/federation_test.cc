@@ -285,6 +285,60 @@ class FederationTest : public ::testing::Test {
     return out;
   }
 
+  // Stops the gateway, changes the record of log entry `sequence` in its
+  // store (as someone with access to the disk could), and starts it again.
+  ::testing::AssertionResult EditLogEntryWhileStopped(uint64_t sequence) {
+    if (fed_->gateway().SignalAndWait(SIGTERM, 10s) != 0) {
+      return ::testing::AssertionFailure() << "the gateway did not stop";
+    }
+    {
+      auto kv = store::RocksDbStore::Open(fed_->gateway_data_dir().string());
+      if (!kv.ok()) return ::testing::AssertionFailure() << kv.status();
+      const std::string key = gateway::LogEntryKey(sequence);
+      auto value = (*kv)->Get(key);
+      v1::LogEntry entry;
+      if (!value.ok() || !value->has_value() || !entry.ParseFromString(**value)) {
+        return ::testing::AssertionFailure() << "no log entry " << sequence;
+      }
+      entry.mutable_record()->set_detail(entry.record().detail() + " (bewerkt)");
+      store::WriteBatch batch;
+      batch.Put(key, entry.SerializeAsString());
+      if (absl::Status w = (*kv)->Write(batch, store::Durability::kSynced); !w.ok()) {
+        return ::testing::AssertionFailure() << w;
+      }
+    }
+    std::string error;
+    if (!fed_->StartGateway(&error)) return ::testing::AssertionFailure() << error;
+    return ::testing::AssertionSuccess();
+  }
+
+  // Runs the CLI until the gateway behind the node answers: the node's
+  // channel to a restarted gateway may still be in its reconnect back-off,
+  // and the CLI then says the gateway is unreachable (exit code 4).
+  ProcessResult CliOnceTheGatewayAnswers(const std::string& org, const std::string& user,
+                                         const std::vector<std::string>& args) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    ProcessResult r;
+    do {
+      r = fed_->Cli(org, user, args);
+      if (r.exit_code != 4) break;
+      std::this_thread::sleep_for(200ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return r;
+  }
+
+  // Every file under `dir` whose bytes contain `needle`.
+  static std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& needle) {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (bytes.find(needle) != std::string::npos) out.push_back(entry.path().string());
+    }
+    return out;
+  }
+
   fs::path root_;
   std::unique_ptr<Federation> fed_;
   int imports_ = 0;
@@ -674,32 +728,8 @@ TEST_F(FederationTest, AuditVerifyNamesAnEditedEntry) {
   EXPECT_THAT(r.out, HasSubstr("intact"));
 
   // Edit entry 2 in place while the gateway is stopped.
-  ASSERT_EQ(fed_->gateway().SignalAndWait(SIGTERM, 10s), 0);
-  {
-    auto kv = store::RocksDbStore::Open(fed_->gateway_data_dir().string());
-    ASSERT_TRUE(kv.ok()) << kv.status();
-    const std::string key = gateway::LogEntryKey(2);
-    auto value = (*kv)->Get(key);
-    ASSERT_TRUE(value.ok() && value->has_value());
-    v1::LogEntry entry;
-    ASSERT_TRUE(entry.ParseFromString(**value));
-    entry.mutable_record()->set_detail(entry.record().detail() + " (bewerkt)");
-    store::WriteBatch batch;
-    batch.Put(key, entry.SerializeAsString());
-    ASSERT_TRUE((*kv)->Write(batch, store::Durability::kSynced).ok());
-  }
-  std::string error;
-  ASSERT_TRUE(fed_->StartGateway(&error)) << error;
-
-  // The node's channel to the restarted gateway may still be in its
-  // reconnect back-off: the CLI then says the gateway is unreachable (exit
-  // code 4); ask again until it answers.
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  do {
-    r = fed_->Cli("beheer", "b.auditor", {"audit", "verify"});
-    if (r.exit_code != 4) break;
-    std::this_thread::sleep_for(200ms);
-  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(EditLogEntryWhileStopped(2));
+  r = CliOnceTheGatewayAnswers("beheer", "b.auditor", {"audit", "verify"});
   EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
   EXPECT_THAT(r.out + r.err, HasSubstr("entry 2"));
 }
@@ -715,17 +745,31 @@ class DisclosureTest : public FederationTest {
     return std::regex_search(text, m, kId) ? m.str() : "";
   }
 
-  // Every file under `dir` whose bytes contain `needle`.
-  static std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& needle) {
-    std::vector<std::string> out;
-    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-      if (!entry.is_regular_file()) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (bytes.find(needle) != std::string::npos) out.push_back(entry.path().string());
-    }
-    return out;
+  // zorg's professional registers a signal about Anna with this contact,
+  // phone and note; gemeente's analyst then matches Anna under
+  // zorg-signalering, a hit at zorg. The match output goes to MatchFile()
+  // (what `disclose --match` reads).
+  ::testing::AssertionResult PlantAtZorgAndMatch(const std::string& contact,
+                                                 const std::string& phone,
+                                                 const std::string& note) {
+    const ProcessResult r = ImportJson(
+        "zorg", "z.medewerker",
+        CsvHeader() + StrCat("Z-9,huiselijk-geweld,", kAnna.bsn, ",", kAnna.given_names, ",",
+                             kAnna.surname, ",", kAnna.birth_date, ",", kAnna.postcode, ",",
+                             kAnna.house_number, ",,,", contact, ",", phone,
+                             ",zorg@example.nl,", note, "\n"));
+    if (r.exit_code != 0) return ::testing::AssertionFailure() << r.out << r.err;
+    if (auto tags = WaitForTags("zorg", TagsQueued(r)); !tags) return tags;
+    std::vector<std::string> args = {"--purpose", kZorgPurpose};
+    for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+    ProcessResult raw;
+    const json m = Match("gemeente", "g.analist", args, &raw);
+    if (m.is_null()) return ::testing::AssertionFailure() << raw.out << raw.err;
+    if (Hits(m, 0, "zorg").empty()) return ::testing::AssertionFailure() << "no hit at zorg";
+    std::ofstream(MatchFile()) << raw.out;
+    return ::testing::AssertionSuccess();
   }
+  fs::path MatchFile() const { return root_ / "gemeente" / "match.json"; }
 };
 
 TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
@@ -734,26 +778,11 @@ TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
   const std::string contact = "Z. Vertrouwenspersoon";
   const std::string phone = "0139876543";
   const std::string note = "vertrouwelijk-Q7X2";
-  ProcessResult r = ImportJson(
-      "zorg", "z.medewerker",
-      CsvHeader() + StrCat("Z-9,huiselijk-geweld,", kAnna.bsn, ",", kAnna.given_names, ",",
-                           kAnna.surname, ",", kAnna.birth_date, ",", kAnna.postcode, ",",
-                           kAnna.house_number, ",,,", contact, ",", phone,
-                           ",zorg@example.nl,", note, "\n"));
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  ASSERT_TRUE(WaitForTags("zorg", TagsQueued(r)));
-
-  std::vector<std::string> args = {"--purpose", kZorgPurpose};
-  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
-  ProcessResult raw;
-  const json m = Match("gemeente", "g.analist", args, &raw);
-  ASSERT_FALSE(m.is_null()) << raw.out << raw.err;
-  ASSERT_FALSE(Hits(m, 0, "zorg").empty());
-  const fs::path match_file = root_ / "gemeente" / "match.json";
-  std::ofstream(match_file) << raw.out;
+  ASSERT_TRUE(PlantAtZorgAndMatch(contact, phone, note));
+  ProcessResult r;
   const auto disclose = [&](const std::string& fields) {
     return fed_->Cli("gemeente", "g.analist",
-                     {"disclose", "--match", match_file.string(), "--partner", "zorg",
+                     {"disclose", "--match", MatchFile().string(), "--partner", "zorg",
                       "--subject", "0", "--fields", fields, "--reason",
                       "afstemming gezamenlijk plan van aanpak"});
   };
@@ -854,6 +883,165 @@ TEST_F(FederationTest, PolicyReloadTakesEffectMidRunAndABrokenFileChangesNothing
   }
   EXPECT_GE(loaded, 2u);
   EXPECT_EQ(refused_files, 1u);  // the broken file
+}
+
+// Issue 4: a notification for an organisation whose node is offline waits
+// in the gateway's outbox and is delivered when the node is back. zorg's
+// hit notice first (zorg-signalering notifies on a hit); then gemeente's
+// node is stopped while zorg's approver decides gemeente's disclosure, and
+// the DisclosureNotice reaches gemeente after it starts again.
+TEST_F(DisclosureTest, ANotificationIsDeliveredWhenThePartnerIsBackOnline) {
+  std::string error;
+  ASSERT_TRUE(fed_->AddUser("zorg", "z.fg", {"approver"}, &error)) << error;
+  ASSERT_TRUE(PlantAtZorgAndMatch("Z. Contact", "0131234567", ""));
+  ProcessResult r;
+
+  // The hit notice, mapped to zorg's own signal and shown to its owner.
+  const auto wait_for_output = [&](const std::string& org, const std::string& user,
+                                   const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    ProcessResult last;
+    do {
+      last = fed_->Cli(org, user, {"notifications"});
+      if (last.exit_code == 0 && last.out.find(needle) != std::string::npos) return last;
+      std::this_thread::sleep_for(200ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    ADD_FAILURE() << org << "/" << user << " never saw \"" << needle << "\":\n"
+                  << last.out << last.err;
+    return last;
+  };
+  r = wait_for_output("zorg", "z.medewerker", "match");
+  EXPECT_THAT(r.out, HasSubstr("gemeente"));
+  EXPECT_THAT(r.out, HasSubstr(kZorgPurpose));
+  EXPECT_THAT(r.out, HasSubstr("owner z.medewerker"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kAnna.bsn)));
+
+  r = fed_->Cli("gemeente", "g.analist",
+                {"disclose", "--match", MatchFile().string(), "--partner", "zorg", "--subject",
+                 "0", "--fields", "contact_name", "--reason", "afstemming plan van aanpak"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string id = FirstId(r.out);
+  ASSERT_FALSE(id.empty()) << r.out;
+
+  // gemeente goes offline; zorg's approver decides meanwhile.
+  ASSERT_EQ(fed_->node("gemeente").SignalAndWait(SIGTERM, 10s), 0);
+  r = fed_->Cli("zorg", "z.fg", {"approvals", "approve", id, "--reason", "afgestemd met team"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // The gateway tries to push and fails: the notice stays queued.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_THAT(Federation::ReadText(fed_->gateway_stderr()), Not(HasSubstr("Z. Contact")));
+
+  // Back online: the node fetches its outbox at start (and the gateway's
+  // pusher retries); the requester sees the decided disclosure.
+  ASSERT_TRUE(fed_->StartNode("gemeente", &error)) << error;
+  r = wait_for_output("gemeente", "g.analist", StrCat("disclosure ", id));
+  EXPECT_THAT(r.out, HasSubstr(": delivered"));
+  r = fed_->Cli("gemeente", "g.analist", {"disclosures", "show", id});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Z. Contact"));
+}
+
+// Issue 4: "who asked about this person?" at an answering partner finds
+// exactly the exchanges that carried the person's tags: the one about the
+// person alone and the one about two people, not the one about someone
+// else; a person never asked about has none.
+TEST_F(FederationTest, AuditSubjectFindsExactlyTheExchangesAboutThePerson) {
+  std::string error;
+  ASSERT_TRUE(fed_->AddUser("politie", "p.auditor", {"auditor"}, &error)) << error;
+  const auto exchange_of = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--purpose", kZorgPurpose});
+    ProcessResult r;
+    const json m = Match("gemeente", "g.analist", args, &r);
+    EXPECT_FALSE(m.is_null()) << r.out << r.err;
+    return m.is_null() ? std::string() : m.value("exchange_id", "");
+  };
+  const std::string about_anna = exchange_of(PersonFlags(kAnna));
+  const std::string about_cees = exchange_of(PersonFlags(kCees));
+  const fs::path two = root_ / "gemeente" / "anna-en-dirk.csv";
+  std::ofstream(two) << "label,bsn\na," << kAnna.bsn << "\nd," << kDirk.bsn << "\n";
+  const std::string about_two = exchange_of({"--subjects", two.string()});
+  ASSERT_FALSE(about_anna.empty());
+  ASSERT_FALSE(about_cees.empty());
+  ASSERT_FALSE(about_two.empty());
+
+  const auto subject = [&](const Person& p) {
+    std::vector<std::string> args = {"audit", "subject", "--json"};
+    for (const std::string& f : PersonFlags(p)) args.push_back(f);
+    const ProcessResult r = fed_->Cli("politie", "p.auditor", args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    const json j = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j.is_discarded() ? json::object() : j;
+  };
+  const auto exchanges = [](const json& answer) {
+    std::set<std::string> out;
+    for (const json& record : answer.value("records", json::array())) {
+      EXPECT_EQ(record.value("requester_org_id", ""), "gemeente");
+      EXPECT_EQ(record.value("purpose_id", ""), kZorgPurpose);
+      EXPECT_FALSE(record.value("lawful_basis", json::object()).empty());
+      out.insert(record.value("exchange_id", ""));
+    }
+    return out;
+  };
+
+  const json anna = subject(kAnna);
+  EXPECT_EQ(exchanges(anna), (std::set<std::string>{about_anna, about_two})) << anna.dump(2);
+  EXPECT_EQ(exchanges(subject(kCees)), (std::set<std::string>{about_cees}));
+  EXPECT_EQ(exchanges(subject(kDirk)), (std::set<std::string>{about_two}));
+  const Person never{ValidBsn(77), "Eva", "Smit", "1999-09-09", "9711AA", "99"};
+  EXPECT_THAT(exchanges(subject(never)), ::testing::IsEmpty());
+  // The node sent tags, never the identifiers: the gateway's store and log
+  // hold no BSN of the people asked about.
+  EXPECT_EQ(fed_->gateway().SignalAndWait(SIGTERM, 10s), 0);
+  for (const Person& p : {kAnna, kCees, kDirk, never}) {
+    EXPECT_THAT(FilesContaining(fed_->gateway_data_dir(), p.bsn),
+                ::testing::IsEmpty());
+  }
+}
+
+// Issue 4: the receipts gemeente's node kept are checked against the
+// gateway's log; an entry edited in the gateway's store is reported as
+// changed, by sequence.
+TEST_F(FederationTest, AuditReconcileDetectsAnEditedEntry) {
+  std::string error;
+  ASSERT_TRUE(fed_->AddUser("gemeente", "g.auditor", {"auditor"}, &error)) << error;
+  std::vector<std::string> args = {"--purpose", kZorgPurpose};
+  for (const std::string& f : PersonFlags(kAnna)) args.push_back(f);
+  ProcessResult r;
+  json first;
+  for (int i = 0; i < 2; ++i) {
+    const json m = Match("gemeente", "g.analist", args, &r);
+    ASSERT_FALSE(m.is_null()) << r.out << r.err;
+    if (i == 0) first = m;
+  }
+  ASSERT_TRUE(first.contains("receipts") && !first["receipts"].empty()) << first.dump(2);
+  const json& resolved = first["receipts"].back();
+  const uint64_t edited = std::stoull(resolved["payload"]["sequence"].get<std::string>());
+
+  r = fed_->Cli("gemeente", "g.auditor", {"audit", "reconcile", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json report = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << r.out;
+  EXPECT_TRUE(report.value("consistent", false)) << r.out;
+  const uint64_t checked = std::stoull(report.value("receipts_checked", "0"));
+  EXPECT_GE(checked, 6u);  // three per exchange
+
+  // Edit the entry in place while the gateway is stopped.
+  ASSERT_TRUE(EditLogEntryWhileStopped(edited));
+  r = CliOnceTheGatewayAnswers("gemeente", "g.auditor", {"audit", "reconcile", "--json"});
+  EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
+  report = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << r.out << r.err;
+  EXPECT_FALSE(report.value("consistent", true));
+  ASSERT_EQ(report.value("findings", json::array()).size(), 1u) << r.out;
+  const json& finding = report["findings"][0];
+  EXPECT_EQ(finding.value("problem", ""), "RECONCILE_PROBLEM_ENTRY_CHANGED");
+  EXPECT_EQ(finding["receipt"]["payload"]["sequence"].get<std::string>(), StrCat(edited));
+
+  // And in words, naming the entry.
+  r = fed_->Cli("gemeente", "g.auditor", {"audit", "reconcile"});
+  EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(StrCat("entry ", edited)));
 }
 
 }  // namespace
