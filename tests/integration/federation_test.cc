@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -24,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
+#include "crypto/bytes.h"
 #include "crypto/random.h"
 #include "crypto/ristretto.h"
 #include "gateway/exchange_log.h"
@@ -836,6 +838,32 @@ TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
     EXPECT_THAT(FilesContaining(fed_->gateway_data_dir(), secret), ::testing::IsEmpty()) << secret;
     EXPECT_THAT(Federation::ReadText(fed_->gateway_stderr()), Not(HasSubstr(secret)));
   }
+
+  // Each decision is logged with the node's signed statement: what was
+  // disclosed, the payload's hash, who decided and why.
+  std::map<std::string, v1::LogRecord> decided;  // by disclosure id (hex)
+  for (const v1::LogEntry& e : ReadGatewayLog()) {
+    if (e.record().kind() != v1::RECORD_KIND_DISCLOSURE_DECIDED) continue;
+    decided[crypto::ToHex(crypto::AsBytes(e.record().disclosure().disclosure_id()))] = e.record();
+  }
+  ASSERT_EQ(decided.count(approved), 1u);
+  ASSERT_EQ(decided.count(denied), 1u);
+  const v1::DisclosureRecord& yes = decided[approved].disclosure();
+  EXPECT_EQ(yes.statement().decision(), v1::DISCLOSURE_DECISION_APPROVED_BY_APPROVER);
+  EXPECT_EQ(yes.statement().decided_by_user_id(), "z.fg");
+  EXPECT_EQ(yes.statement().reason(), "binnen afspraken casusoverleg");
+  EXPECT_THAT(yes.statement().fields_disclosed(),
+              ::testing::UnorderedElementsAre(v1::SIGNAL_FIELD_CONTACT_NAME,
+                                              v1::SIGNAL_FIELD_CONTACT_PHONE));
+  EXPECT_EQ(yes.statement().payload_hash().size(), 32u);
+  EXPECT_FALSE(yes.node_signature().signature().empty());
+  EXPECT_EQ(yes.statement().requester_org_id(), "gemeente");
+  const v1::DisclosureRecord& no = decided[denied].disclosure();
+  EXPECT_EQ(no.statement().decision(), v1::DISCLOSURE_DECISION_DENIED_BY_APPROVER);
+  EXPECT_EQ(no.statement().decided_by_user_id(), "z.fg");
+  EXPECT_EQ(no.statement().reason(), "geen betrokkenheid van ons team");
+  EXPECT_THAT(no.statement().fields_disclosed(), ::testing::IsEmpty());
+  EXPECT_FALSE(no.node_signature().signature().empty());
 }
 
 // Issue 4: the convenant is reloaded while the federation runs (SIGHUP);
