@@ -59,7 +59,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = schakel::v1::Approvals::NewStub(connection->channel());
   Table table({"disclosure", "state", "requester", "purpose", "case", "fields asked",
                "received (UTC)", "decide by / decided"});
   uint32_t count = 0;
@@ -68,7 +68,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
       [&](const schakel::v1::ListApprovalsRequest& page,
           schakel::v1::ListApprovalsResponse* response) {
         auto call = connection->NewCall(kCallTimeout);
-        return stub->ListApprovals(call.get(), page, response);
+        return client->ListApprovals(call.get(), page, response);
       },
       [](const schakel::v1::ListApprovalsResponse& response) -> const auto& {
         return response.approvals();
@@ -110,12 +110,12 @@ void RunShow(const ShowFlags& flags, CommandContext& context) {
   if (!id) return;
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = schakel::v1::Approvals::NewStub(connection->channel());
   schakel::v1::GetApprovalRequest request;
   request.set_disclosure_id(*id);
   schakel::v1::GetApprovalResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->GetApproval(call.get(), request, &response);
+  const grpc::Status status = client->GetApproval(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"show the disclosure request", std::string(kReadRoles)}, context);
     return;
@@ -179,10 +179,10 @@ void RunApprove(const ApproveFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = schakel::v1::Approvals::NewStub(connection->channel());
   schakel::v1::ApproveResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->Approve(call.get(), request, &response);
+  const grpc::Status status = client->Approve(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"approve the disclosure", std::string(kDecideRole)}, context);
     return;
@@ -209,10 +209,10 @@ void RunDeny(const DenyFlags& flags, CommandContext& context) {
   request.set_reason(flags.reason);
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = schakel::v1::Approvals::NewStub(connection->channel());
   schakel::v1::DenyResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->Deny(call.get(), request, &response);
+  const grpc::Status status = client->Deny(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"deny the disclosure", std::string(kDecideRole)}, context);
     return;

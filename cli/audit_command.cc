@@ -40,12 +40,12 @@ void RunVerify(const VerifyFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = schakel::v1::Audit::NewStub(connection->channel());
   schakel::v1::VerifyChainRequest request;
   request.set_from_sequence(flags.from);
   request.set_to_sequence(flags.to);
   auto call = connection->NewCall(kStreamTimeout);
-  auto reader = stub->VerifyChain(call.get(), request);
+  auto reader = client->VerifyChain(call.get(), request);
 
   Progress progress(context.err(), Progress::ModeFor(context.environment(), flags.progress));
   std::optional<schakel::v1::VerifyResult> result;
@@ -206,12 +206,6 @@ schakel::v1::LogFilter ParseFilter(const FilterFlags& f, std::vector<std::string
   return filter;
 }
 
-std::string Reasons(const google::protobuf::RepeatedField<int>& reasons) {
-  std::vector<std::string> names;
-  for (int r : reasons) names.push_back(EnumName(static_cast<schakel::v1::DenialReason>(r)));
-  return JoinList(names, ",");
-}
-
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 // --- audit log ------------------------------------------------------------
@@ -235,9 +229,9 @@ void RunLog(const LogFlags& flags, CommandContext& context) {
   request.set_limit(flags.limit);
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = schakel::v1::Audit::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
-  auto reader = stub->ListEntries(call.get(), request);
+  auto reader = client->ListEntries(call.get(), request);
   Table table({"seq", "recorded (UTC)", "kind", "requester", "purpose", "case", "answering",
                "outcome", "detail"});
   schakel::v1::ListEntriesResponse response;
@@ -250,10 +244,7 @@ void RunLog(const LogFlags& flags, CommandContext& context) {
         continue;
       }
       const schakel::v1::LogRecord& r = e.record();
-      std::string detail = r.detail();
-      if (r.denial_reasons_size() > 0) {
-        detail = StrCat(Reasons(r.denial_reasons()), detail.empty() ? "" : ": ", detail);
-      }
+      const std::string detail = DetailWithReasons(r.denial_reasons(), r.detail());
       std::vector<std::string> answering(r.answering_org_ids().begin(),
                                          r.answering_org_ids().end());
       const std::string requester =
@@ -312,10 +303,10 @@ void RunStats(const StatsFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = schakel::v1::Audit::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
   schakel::v1::GetStatsResponse response;
-  const grpc::Status status = stub->GetStats(call.get(), request, &response);
+  const grpc::Status status = client->GetStats(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"compute statistics over the exchange log", "auditor"}, context);
     return;
@@ -405,9 +396,9 @@ void RunExport(const ExportFlags& flags, CommandContext& context) {
   std::ostream& out = flags.output.empty() ? context.out() : file;
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = schakel::v1::Audit::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
-  auto reader = stub->Export(call.get(), request);
+  auto reader = client->Export(call.get(), request);
   schakel::v1::ExportResponse chunk;
   uint64_t entries = 0;
   while (reader->Read(&chunk)) {
@@ -491,10 +482,10 @@ void RunSubject(const SubjectFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::LocalLog::NewStub(connection->channel());
+  auto client = schakel::v1::LocalLog::NewStub(connection->channel());
   auto call = connection->NewCall(kCallTimeout);
   schakel::v1::AuditSubjectResponse response;
-  const grpc::Status status = stub->AuditSubject(call.get(), request, &response);
+  const grpc::Status status = client->AuditSubject(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"find who asked about a person", "auditor"}, context);
     return;
@@ -565,9 +556,9 @@ void RunReconcile(const ReconcileFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::LocalLog::NewStub(connection->channel());
+  auto client = schakel::v1::LocalLog::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
-  auto reader = stub->ReconcileReceipts(call.get(), request);
+  auto reader = client->ReconcileReceipts(call.get(), request);
   Progress progress(context.err(), Progress::ModeFor(context.environment(), flags.progress));
   std::optional<schakel::v1::ReconcileReport> report;
   schakel::v1::ReconcileReceiptsResponse response;

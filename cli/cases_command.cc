@@ -69,10 +69,10 @@ void RunOpen(const OpenFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = schakel::v1::Cases::NewStub(connection->channel());
   schakel::v1::OpenCaseResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->OpenCase(call.get(), request, &response);
+  const grpc::Status status = client->OpenCase(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"open the case", std::string(kDirectorRole)}, context);
     return;
@@ -99,13 +99,13 @@ void RunClose(const CloseFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = schakel::v1::Cases::NewStub(connection->channel());
   schakel::v1::CloseCaseRequest request;
   request.set_case_id(flags.case_id);
   request.set_reason(flags.reason);
   schakel::v1::CloseCaseResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->CloseCase(call.get(), request, &response);
+  const grpc::Status status = client->CloseCase(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"close the case", std::string(kDirectorRole)}, context);
     return;
@@ -139,7 +139,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = schakel::v1::Cases::NewStub(connection->channel());
   Table table({"case_id", "purpose", "state", "ends", "director", "title"});
   uint32_t count = 0;
   do {
@@ -147,7 +147,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
     request.set_page_size(std::min<uint32_t>(left, 1000));
     schakel::v1::ListCasesResponse response;
     auto call = connection->NewCall(kCallTimeout);
-    const grpc::Status status = stub->ListCases(call.get(), request, &response);
+    const grpc::Status status = client->ListCases(call.get(), request, &response);
     if (!status.ok()) {
       connection->Fail(status, {"list cases", std::string(kReadRoles)}, context);
       return;
@@ -181,12 +181,12 @@ struct ShowFlags {
 void RunShow(const ShowFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = schakel::v1::Cases::NewStub(connection->channel());
   schakel::v1::GetCaseRequest request;
   request.set_case_id(flags.case_id);
   schakel::v1::GetCaseResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->GetCase(call.get(), request, &response);
+  const grpc::Status status = client->GetCase(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"show the case", std::string(kReadRoles)}, context);
     return;

@@ -82,7 +82,7 @@ bool WaitForDecision(const NodeConnection& connection, const std::string& id,
   context.err() << "waiting for " << disclosure.status().responder_org_id()
                 << " to decide (decide by " << FormatTime(disclosure.status().decide_by())
                 << "; at most " << flags.wait_for_seconds << " s)\n";
-  auto stub = schakel::v1::Matching::NewStub(connection.channel());
+  auto client = schakel::v1::Matching::NewStub(connection.channel());
   const auto deadline = std::chrono::steady_clock::now() + Millis(flags.wait_for_seconds);
   while (disclosure.status().state() == schakel::v1::DISCLOSURE_STATE_PENDING_APPROVAL) {
     const auto now = std::chrono::steady_clock::now();
@@ -96,7 +96,7 @@ bool WaitForDecision(const NodeConnection& connection, const std::string& id,
     request.set_disclosure_id(id);
     schakel::v1::ShowDisclosureResponse response;
     auto call = connection.NewCall(kCallTimeout);
-    const grpc::Status status = stub->ShowDisclosure(call.get(), request, &response);
+    const grpc::Status status = client->ShowDisclosure(call.get(), request, &response);
     if (!status.ok()) {
       connection.Fail(status, {"show the disclosure", std::string(kAskRoles)}, context);
       return false;
@@ -319,10 +319,10 @@ void RunDisclose(const DiscloseFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = schakel::v1::Matching::NewStub(connection->channel());
   schakel::v1::AskDisclosureResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->AskDisclosure(call.get(), request, &response);
+  const grpc::Status status = client->AskDisclosure(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"ask for the disclosure", std::string(kAskRoles)}, context);
     return;
@@ -376,7 +376,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = schakel::v1::Matching::NewStub(connection->channel());
   Table table({"disclosure", "partner", "purpose", "case", "subjects", "fields", "state",
                "asked (UTC)", "detail"});
   uint32_t count = 0;
@@ -385,7 +385,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
       [&](const schakel::v1::ListDisclosuresRequest& page,
           schakel::v1::ListDisclosuresResponse* response) {
         auto call = connection->NewCall(kCallTimeout);
-        return stub->ListDisclosures(call.get(), page, response);
+        return client->ListDisclosures(call.get(), page, response);
       },
       [](const schakel::v1::ListDisclosuresResponse& response) -> const auto& {
         return response.disclosures();
@@ -439,12 +439,12 @@ void RunShow(const ShowFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = schakel::v1::Matching::NewStub(connection->channel());
   schakel::v1::ShowDisclosureRequest request;
   request.set_disclosure_id(*id);
   schakel::v1::ShowDisclosureResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->ShowDisclosure(call.get(), request, &response);
+  const grpc::Status status = client->ShowDisclosure(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"show the disclosure", std::string(kAskRoles)}, context);
     return;

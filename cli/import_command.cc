@@ -117,9 +117,9 @@ void RunImport(const ImportFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = schakel::v1::Signals::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
-  auto stream = stub->ImportSignals(call.get());
+  auto stream = client->ImportSignals(call.get());
 
   NodeSide node;
   std::thread response_reader([&stream, &node] {

@@ -72,9 +72,9 @@ void RunLog(const LogFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::LocalLog::NewStub(connection->channel());
+  auto client = schakel::v1::LocalLog::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
-  auto reader = stub->ListLocalLog(call.get(), request);
+  auto reader = client->ListLocalLog(call.get(), request);
   Table table({"seq", "recorded (UTC)", "kind", "user", "role", "outcome", "purpose", "case",
                "counts", "detail"});
   schakel::v1::ListLocalLogResponse response;
@@ -87,14 +87,7 @@ void RunLog(const LogFlags& flags, CommandContext& context) {
         continue;
       }
       const schakel::v1::LocalLogRecord& r = entry.record();
-      std::vector<std::string> reasons;
-      for (int reason : r.denial_reasons()) {
-        reasons.push_back(EnumName(static_cast<schakel::v1::DenialReason>(reason)));
-      }
-      std::string detail = r.detail();
-      if (!reasons.empty()) {
-        detail = StrCat(JoinList(reasons, ","), detail.empty() ? "" : ": ", detail);
-      }
+      const std::string detail = DetailWithReasons(r.denial_reasons(), r.detail());
       table.AddRow({StrCat(entry.sequence()), FormatTime(r.recorded_at()), EnumName(r.kind()),
                     r.user_id().empty() ? "(node)" : r.user_id(),
                     r.role() == schakel::v1::ROLE_UNSPECIFIED ? "-" : EnumName(r.role()),

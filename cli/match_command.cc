@@ -154,10 +154,10 @@ void RunMatch(const MatchFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = schakel::v1::Matching::NewStub(connection->channel());
   MatchResponse response;
   auto call = connection->NewCall(kMatchTimeout);
-  const grpc::Status status = stub->Match(call.get(), request, &response);
+  const grpc::Status status = client->Match(call.get(), request, &response);
   if (!status.ok()) {
     CallInfo info{"run the match", "analyst (or another role the purpose lets ask)", nullptr};
     info.field_name = [&origins](const std::string& field) {

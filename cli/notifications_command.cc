@@ -79,13 +79,13 @@ template <typename Each>
 bool ForEachNotification(const NodeConnection& connection,
                          const schakel::v1::ListNotificationsRequest& request, uint32_t limit,
                          CommandContext& context, Each each) {
-  auto stub = schakel::v1::Inbox::NewStub(connection.channel());
+  auto client = schakel::v1::Inbox::NewStub(connection.channel());
   const grpc::Status status = ForEachPage<schakel::v1::ListNotificationsResponse>(
       request, limit,
       [&](const schakel::v1::ListNotificationsRequest& page,
           schakel::v1::ListNotificationsResponse* response) {
         auto call = connection.NewCall(kCallTimeout);
-        return stub->ListNotifications(call.get(), page, response);
+        return client->ListNotifications(call.get(), page, response);
       },
       [](const schakel::v1::ListNotificationsResponse& response) -> const auto& {
         return response.notifications();
@@ -173,10 +173,10 @@ void RunMarkRead(const MarkFlags& flags, CommandContext& context) {
       return;
     }
   }
-  auto stub = schakel::v1::Inbox::NewStub(connection->channel());
+  auto client = schakel::v1::Inbox::NewStub(connection->channel());
   schakel::v1::MarkNotificationsReadResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->MarkNotificationsRead(call.get(), request, &response);
+  const grpc::Status status = client->MarkNotificationsRead(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"mark notifications read", std::string(kAnyRole)}, context);
     return;

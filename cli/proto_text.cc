@@ -7,9 +7,12 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/strings.h"
+#include "cli/table.h"
+#include "schakel/v1/common.pb.h"
 
 namespace schakel::cli {
 namespace {
@@ -122,6 +125,14 @@ std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) return "{}";
   if (pretty && !json.empty() && json.back() == '\n') json.pop_back();
   return json;
+}
+
+std::string DetailWithReasons(const google::protobuf::RepeatedField<int>& denial_reasons,
+                              const std::string& detail) {
+  std::vector<std::string> names;
+  for (int r : denial_reasons) names.push_back(EnumName(static_cast<schakel::v1::DenialReason>(r)));
+  if (names.empty()) return detail;
+  return StrCat(JoinList(names, ","), detail.empty() ? "" : ": ", detail);
 }
 
 }  // namespace schakel::cli

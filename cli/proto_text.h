@@ -23,6 +23,7 @@
 
 #include <google/protobuf/generated_enum_reflection.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/repeated_field.h>
 #include <google/protobuf/timestamp.pb.h>
 
 #include <string>
@@ -72,6 +73,12 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(std::string_view text,
 std::string FormatTime(const google::protobuf::Timestamp& time);
 // "2025-03-01" (UTC); "-" when unset.
 std::string FormatDate(const google::protobuf::Timestamp& time);
+
+// A log record's detail with its denial reasons in front:
+// "QUOTA_EXCEEDED,ROLE_NOT_ALLOWED: <detail>"; the detail alone without
+// reasons.
+std::string DetailWithReasons(const google::protobuf::RepeatedField<int>& denial_reasons,
+                              const std::string& detail);
 
 // The proto3 JSON of `message` (see the top of this file), on one line, or
 // indented by two spaces when `pretty`.

@@ -212,12 +212,12 @@ void RunAdd(const AddFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = schakel::v1::Signals::NewStub(connection->channel());
   schakel::v1::AddSignalRequest request;
   *request.mutable_signal() = std::move(signal);
   schakel::v1::AddSignalResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->AddSignal(call.get(), request, &response);
+  const grpc::Status status = client->AddSignal(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"add the signal", std::string(kReadRoles)}, context);
     return;
@@ -240,12 +240,12 @@ struct IdFlags {
 void RunGet(const IdFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = schakel::v1::Signals::NewStub(connection->channel());
   schakel::v1::GetSignalRequest request;
   request.set_signal_id(flags.signal_id);
   schakel::v1::GetSignalResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->GetSignal(call.get(), request, &response);
+  const grpc::Status status = client->GetSignal(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"get the signal", std::string(kReadRoles)}, context);
     return;
@@ -323,9 +323,9 @@ void RunList(const ListFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = schakel::v1::Signals::NewStub(connection->channel());
   auto call = connection->NewCall(kStreamTimeout);
-  auto reader = stub->ListSignals(call.get(), request);
+  auto reader = client->ListSignals(call.get(), request);
   Table table({"signal_id", "category", "domain", "registered", "expires", "owner", "key types"});
   schakel::v1::ListSignalsResponse response;
   uint64_t count = 0;
@@ -376,7 +376,7 @@ void RunUpdate(const UpdateFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = schakel::v1::Signals::NewStub(connection->channel());
 
   // Read first: "subject.address" and "contact" are replaced as a whole, so
   // the fields not given must be sent as they are.
@@ -384,7 +384,7 @@ void RunUpdate(const UpdateFlags& flags, CommandContext& context) {
   get.set_signal_id(flags.signal_id);
   schakel::v1::GetSignalResponse current;
   auto get_call = connection->NewCall(kCallTimeout);
-  grpc::Status status = stub->GetSignal(get_call.get(), get, &current);
+  grpc::Status status = client->GetSignal(get_call.get(), get, &current);
   if (!status.ok()) {
     connection->Fail(status, {"read the signal before changing it", std::string(kReadRoles)},
                      context);
@@ -409,7 +409,7 @@ void RunUpdate(const UpdateFlags& flags, CommandContext& context) {
   request.set_reason(flags.reason);
   schakel::v1::UpdateSignalResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  status = stub->UpdateSignal(call.get(), request, &response);
+  status = client->UpdateSignal(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"change the signal", std::string(kChangeRoles)}, context);
     return;
@@ -440,14 +440,14 @@ void RunDelete(const DeleteFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = schakel::v1::Signals::NewStub(connection->channel());
   schakel::v1::DeleteSignalRequest request;
   request.set_signal_id(flags.signal_id);
   request.set_reason(flags.reason);
   request.set_expected_version(flags.expected_version);
   schakel::v1::DeleteSignalResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->DeleteSignal(call.get(), request, &response);
+  const grpc::Status status = client->DeleteSignal(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"delete the signal", std::string(kChangeRoles)}, context);
     return;

@@ -91,10 +91,10 @@ void RunCreate(const CreateFlags& flags, CommandContext& context) {
   if (!connection) return;
   auto file = CreateCredentialFile(flags.credential_out, context);
   if (!file) return;
-  auto stub = schakel::v1::Users::NewStub(connection->channel());
+  auto client = schakel::v1::Users::NewStub(connection->channel());
   schakel::v1::CreateUserResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->CreateUser(call.get(), request, &response);
+  const grpc::Status status = client->CreateUser(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"create the user", "admin"}, context);
     return;  // `file` removes itself
@@ -123,12 +123,12 @@ void RunRotate(const RotateFlags& flags, CommandContext& context) {
   if (!connection) return;
   auto file = CreateCredentialFile(flags.credential_out, context);
   if (!file) return;
-  auto stub = schakel::v1::Users::NewStub(connection->channel());
+  auto client = schakel::v1::Users::NewStub(connection->channel());
   schakel::v1::RotateCredentialRequest request;
   request.set_user_id(flags.user_id);
   schakel::v1::RotateCredentialResponse response;
   auto call = connection->NewCall(kCallTimeout);
-  const grpc::Status status = stub->RotateCredential(call.get(), request, &response);
+  const grpc::Status status = client->RotateCredential(call.get(), request, &response);
   if (!status.ok()) {
     connection->Fail(status, {"issue a new credential", "admin (or the user themself)"}, context);
     return;
@@ -152,7 +152,7 @@ struct ListFlags {
 void RunList(const ListFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Users::NewStub(connection->channel());
+  auto client = schakel::v1::Users::NewStub(connection->channel());
   schakel::v1::ListUsersRequest request;
   request.set_include_disabled(flags.include_disabled);
   Table table({"user", "name", "roles", "state", "created", "last seen"});
@@ -160,7 +160,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   do {
     schakel::v1::ListUsersResponse response;
     auto call = connection->NewCall(kCallTimeout);
-    const grpc::Status status = stub->ListUsers(call.get(), request, &response);
+    const grpc::Status status = client->ListUsers(call.get(), request, &response);
     if (!status.ok()) {
       connection->Fail(status, {"list users", "admin"}, context);
       return;
@@ -193,11 +193,11 @@ struct WhoAmIFlags {
 void RunWhoAmI(const WhoAmIFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto stub = schakel::v1::Users::NewStub(connection->channel());
+  auto client = schakel::v1::Users::NewStub(connection->channel());
   schakel::v1::WhoAmIResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status =
-      stub->WhoAmI(call.get(), schakel::v1::WhoAmIRequest(), &response);
+      client->WhoAmI(call.get(), schakel::v1::WhoAmIRequest(), &response);
   if (!status.ok()) {
     connection->Fail(status, {"ask who you are", ""}, context);
     return;
