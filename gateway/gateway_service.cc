@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/free_text.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "crypto/pseudonym.h"
@@ -1169,7 +1170,13 @@ v1::DisclosureAsk LoggableAsk(const v1::DisclosureAsk& ask) {
   for (int i = 0; i < ask.categories_size() && i < kMaxCategories; ++i) {
     out.add_categories(TruncateUtf8(ask.categories(i), kMaxCategoryChars));
   }
-  out.set_reason(TruncateUtf8(ask.reason(), kMaxAskReasonChars));
+  // A reason that seems to hold an identifier is refused (CheckAsk) and
+  // never logged.
+  if (const auto kind = IdentifierShapeIn(ask.reason())) {
+    out.set_reason(StrCat("(withheld: it seemed to hold ", *kind, ")"));
+  } else {
+    out.set_reason(TruncateUtf8(ask.reason(), kMaxAskReasonChars));
+  }
   return out;
 }
 
@@ -1205,6 +1212,9 @@ void CheckAsk(bool has_ask, const v1::DisclosureAsk& ask, std::vector<v1::FieldP
   if (reason == 0 || reason > kMaxAskReasonChars) {
     problems.push_back(Problem("ask.reason", reason == 0 ? "empty" : StrCat(reason, " characters"),
                                StrCat("1 to ", kMaxAskReasonChars, " characters, without identifiers")));
+  } else if (const auto kind = IdentifierShapeIn(ask.reason())) {
+    problems.push_back(Problem("ask.reason", StrCat("seems to hold ", *kind),
+                               "a reason without identifiers (it is logged at the gateway)"));
   }
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "common/free_text.h"
 #include "common/strings.h"
 #include "crypto/hash.h"
 #include "crypto/sealed_box.h"
@@ -58,6 +59,20 @@ std::string FieldList(const google::protobuf::RepeatedField<int>& fields) {
 
 bool Contains(const google::protobuf::RepeatedField<int>& fields, v1::SignalField field) {
   return std::find(fields.begin(), fields.end(), static_cast<int>(field)) != fields.end();
+}
+
+// An approver's reason goes to the requester and into the gateway's log.
+absl::Status CheckDecisionReason(std::string_view reason) {
+  if (reason.size() > kMaxReason) {
+    return absl::InvalidArgumentError("reason: longer than 2000 characters");
+  }
+  if (const auto kind = IdentifierShapeIn(reason)) {
+    return absl::InvalidArgumentError(
+        StrCat("reason: seems to hold ", *kind,
+               "; write it without identifiers or names: it goes to the requester and the "
+               "gateway's log"));
+  }
+  return absl::OkStatus();
 }
 
 v1::ApprovalState StateOf(v1::DisclosureDecision decision) {
@@ -696,9 +711,7 @@ absl::StatusOr<ApprovalRecord> DisclosureResponder::PendingLocked(std::string_vi
 
 absl::StatusOr<v1::Approval> DisclosureResponder::Approve(const v1::ApproveRequest& request,
                                                           const ApproverActor& actor) {
-  if (request.reason().size() > kMaxReason) {
-    return absl::InvalidArgumentError("reason: longer than 2000 characters");
-  }
+  if (absl::Status bad = CheckDecisionReason(request.reason()); !bad.ok()) return bad;
   std::lock_guard lock(decide_mu_);
   auto stored = PendingLocked(request.disclosure_id());
   if (!stored.ok()) return stored.status();
@@ -751,9 +764,7 @@ absl::StatusOr<v1::Approval> DisclosureResponder::Deny(const v1::DenyRequest& re
   if (request.reason().empty()) {
     return absl::InvalidArgumentError("reason: empty; say why (the requester sees it)");
   }
-  if (request.reason().size() > kMaxReason) {
-    return absl::InvalidArgumentError("reason: longer than 2000 characters");
-  }
+  if (absl::Status bad = CheckDecisionReason(request.reason()); !bad.ok()) return bad;
   std::lock_guard lock(decide_mu_);
   auto stored = PendingLocked(request.disclosure_id());
   if (!stored.ok()) return stored.status();

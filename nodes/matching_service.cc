@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_split.h"
+#include "common/free_text.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "crypto/match_keys.h"
@@ -516,6 +517,9 @@ absl::StatusOr<v1::AskDisclosureResponse> MatchingService::RunAskDisclosure(
   } else if (!Utf8Valid(ask.reason()) || Utf8Chars(ask.reason()) > kMaxReasonChars) {
     problems.Add("ask.reason", "longer than 2,000 characters or not UTF-8",
                  "1 to 2,000 characters");
+  } else if (const auto kind = IdentifierShapeIn(ask.reason())) {
+    problems.Add("ask.reason", StrCat("seems to hold ", *kind),
+                 "a reason without identifiers or names: it goes to the gateway's log");
   }
   if (!problems.empty()) return problems.ToStatus();
 

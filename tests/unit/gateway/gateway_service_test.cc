@@ -25,6 +25,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -909,6 +910,14 @@ TEST_F(DisclosureTest, EveryRefusalIsLoggedAndNothingIsForwarded) {
   r = Ask();
   r.mutable_ask()->set_reason("");
   refused(r, grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "ask.reason");
+  // A reason that seems to hold an identifier: refused, and the reason is
+  // not in the log.
+  r = Ask();
+  r.mutable_ask()->set_reason("betreft bsn 123456782");
+  const v1::LogEntry withheld =
+      refused(r, grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "ask.reason");
+  EXPECT_THAT(withheld.record().disclosure().ask().reason(), Not(HasSubstr("123456782")));
+  EXPECT_THAT(withheld.record().disclosure().ask().reason(), HasSubstr("withheld"));
   refused(Ask({}), grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "subject_indices");
   refused(Ask({7}), grpc::StatusCode::INVALID_ARGUMENT, v1::DENIAL_REASON_MALFORMED_REQUEST, "subject_indices[0]");
   r = Ask();

@@ -34,6 +34,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
@@ -473,6 +474,11 @@ TEST_F(DisclosureResponderTest, DenyNeedsAReasonAndSendsASignedDenial) {
   auto refused = node_->responder->Deny(deny, {"ria", v1::ROLE_APPROVER});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("reason"));
+  deny.set_reason("zie dossier 123456782");  // a BSN would go to the gateway's log
+  refused = node_->responder->Deny(deny, {"ria", v1::ROLE_APPROVER});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("without identifiers"));
+  EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("123456782")));
   deny.set_reason("geen grond voor verstrekking");
   auto denied = node_->responder->Deny(deny, {"ria", v1::ROLE_APPROVER});
   ASSERT_TRUE(denied.ok()) << denied.status();
