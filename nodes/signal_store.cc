@@ -21,11 +21,14 @@ namespace schakel::nodes {
 namespace {
 
 constexpr std::string_view kSignalPrefix = "sig/s/";
-constexpr std::string_view kTagPrefix = "sig/t/";
+constexpr std::string_view kKeysPrefix = "sig/k/";
+// Before 2026-11-24 a signal's tags lived in sig/t/<id>/<purpose> and its
+// address group in sig/m/<id>; Create moves such records into sig/k/.
+constexpr std::string_view kLegacyTagPrefix = "sig/t/";
+constexpr std::string_view kLegacyMetaPrefix = "sig/m/";
 constexpr std::string_view kRegisteredPrefix = "sig/g/";
 constexpr std::string_view kExpiryPrefix = "sig/e/";
 constexpr std::string_view kAddressPrefix = "sig/a/";
-constexpr std::string_view kMetaPrefix = "sig/m/";
 constexpr std::string_view kRefPrefix = "idx/r/";
 constexpr std::string_view kCountPrefix = "idx/c/";
 constexpr std::string_view kQueuePrefix = "idx/q/";
@@ -49,7 +52,7 @@ crypto::Tag TagFromBytes(std::string_view bytes) {
 }
 
 std::string SignalKey(std::string_view id) { return StrCat(kSignalPrefix, id); }
-std::string TagRecordPrefix(std::string_view id) { return StrCat(kTagPrefix, id, "/"); }
+std::string KeysKey(std::string_view id) { return StrCat(kKeysPrefix, id); }
 std::string RefKey(std::string_view purpose, const crypto::Tag& tag) {
   return StrCat(kRefPrefix, purpose, "/", TagBytes(tag));
 }
@@ -76,8 +79,6 @@ std::string RegisteredKey(const v1::Signal& s) {
 std::string ExpiryKey(const v1::Signal& s) {
   return StrCat(kExpiryPrefix, store::EncodeKeyU64(Micros(s.expires_at())), "/", s.signal_id());
 }
-
-std::string MetaKey(std::string_view id) { return StrCat(kMetaPrefix, id); }
 
 // The first 16 bytes of the node-keyed digest.
 std::string Digest16(const NodeSecret& secret, std::string_view context, std::string_view data) {
@@ -193,6 +194,57 @@ class Reader {
 
 }  // namespace
 
+// ---- a stored signal's keys record (sig/k/): its address group and its
+// tags per purpose, all that deletion, expiry and update withdraw.
+
+struct SignalStore::KeysRecord {
+  enum class Address : uint8_t {
+    kNone = 0,
+    kUnlisted = 1,  // an address group; the policy's exclusion list does not name it
+    kListed = 2,    // an address group the exclusion list names
+    kUnknown = 3,   // migrated from a store that did not record it: from the subject
+  };
+  Address address = Address::kNone;
+  std::string digest;  // 16 bytes, for kUnlisted and kListed
+  std::vector<std::pair<std::string, std::string>> tags;  // purpose -> tags, 16 bytes each
+
+  // One byte of Address, the digest when there is one, then per purpose its
+  // id and its tags (each u32 length, bytes).
+  std::string Encode() const {
+    std::string out(1, static_cast<char>(address));
+    out.reserve(1 + digest.size() + tags.size() * 64);
+    out += digest;
+    for (const auto& [purpose, bytes] : tags) {
+      PutBytes(out, purpose);
+      PutBytes(out, bytes);
+    }
+    return out;
+  }
+
+  static absl::StatusOr<KeysRecord> Parse(std::string_view in) {
+    const auto malformed = [] {
+      return absl::DataLossError("signal store: a stored signal's tag record does not parse");
+    };
+    if (in.empty() || static_cast<uint8_t>(in[0]) > 3) return malformed();
+    KeysRecord out;
+    out.address = static_cast<Address>(in[0]);
+    Reader r(in.substr(1));
+    if (out.address == Address::kUnlisted || out.address == Address::kListed) {
+      std::string_view digest;
+      if (!r.Raw(16, digest)) return malformed();
+      out.digest = digest;
+    }
+    while (!r.done()) {
+      std::string_view purpose, bytes;
+      if (!r.Bytes(purpose) || !r.Bytes(bytes) || bytes.size() % crypto::kTagSize != 0) {
+        return malformed();
+      }
+      out.tags.emplace_back(purpose, bytes);
+    }
+    return out;
+  }
+};
+
 struct SignalStore::Change {
   std::string id;
   std::optional<v1::Signal> before;     // stored record; nullopt for a new signal
@@ -249,16 +301,79 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Create(
   std::unique_ptr<SignalStore> out(
       new SignalStore(kv, std::move(policy), std::move(keys), std::move(secret), log));
   if (auto queued = out->ReadCounter(kQueuedThroughKey); !queued.ok()) return queued.status();
+  if (absl::Status migrated = out->MigrateLegacyKeys(); !migrated.ok()) return migrated;
   return out;
 }
+
+absl::Status SignalStore::MigrateLegacyKeys() {
+  auto tags = kv_->Scan(kLegacyTagPrefix, store::PrefixEnd(kLegacyTagPrefix), 1);
+  if (!tags.ok()) return tags.status();
+  auto metas = kv_->Scan(kLegacyMetaPrefix, store::PrefixEnd(kLegacyMetaPrefix), 1);
+  if (!metas.ok()) return metas.status();
+  if (tags->empty() && metas->empty()) return absl::OkStatus();
+  // Per page of stored signals, one atomic batch: each signal's keys record
+  // replaces its legacy records. A signal that has one already was moved by
+  // an earlier, interrupted run.
+  constexpr size_t kPage = 512;
+  std::string from(kSignalPrefix);
+  for (;;) {
+    auto signals = kv_->Scan(from, store::PrefixEnd(kSignalPrefix), kPage);
+    if (!signals.ok()) return signals.status();
+    store::WriteBatch batch;
+    for (const auto& [key, value] : *signals) {
+      const std::string id = key.substr(kSignalPrefix.size());
+      auto existing = kv_->Get(KeysKey(id));
+      if (!existing.ok()) return existing.status();
+      if (existing->has_value()) continue;
+      KeysRecord keys;
+      const std::string prefix = StrCat(kLegacyTagPrefix, id, "/");
+      auto records = kv_->Scan(prefix, store::PrefixEnd(prefix));
+      if (!records.ok()) return records.status();
+      for (const auto& [tag_key, bytes] : *records) {
+        keys.tags.emplace_back(tag_key.substr(prefix.size()), bytes);
+        batch.Delete(tag_key);
+      }
+      const std::string meta_key = StrCat(kLegacyMetaPrefix, id);
+      auto meta = kv_->Get(meta_key);
+      if (!meta.ok()) return meta.status();
+      if (!meta->has_value()) {
+        keys.address = KeysRecord::Address::kUnknown;  // older still: from the subject
+      } else if ((*meta)->size() == 17) {
+        keys.address = (**meta)[16] == 1 ? KeysRecord::Address::kListed
+                                          : KeysRecord::Address::kUnlisted;
+        keys.digest = (*meta)->substr(0, 16);
+      }
+      batch.Delete(meta_key);
+      batch.Put(KeysKey(id), keys.Encode());
+    }
+    if (absl::Status written = kv_->Write(batch, store::Durability::kSynced); !written.ok()) {
+      return written;
+    }
+    if (signals->size() < kPage) break;
+    from = signals->back().first + std::string(1, '\0');
+  }
+  // What is left belongs to no stored signal.
+  store::WriteBatch rest;
+  rest.DeleteRange(kLegacyTagPrefix, store::PrefixEnd(kLegacyTagPrefix));
+  rest.DeleteRange(kLegacyMetaPrefix, store::PrefixEnd(kLegacyMetaPrefix));
+  return kv_->Write(rest, store::Durability::kSynced);
+}
+
+namespace {
+
+absl::StatusOr<uint64_t> DecodeCounter(const std::optional<std::string>& value) {
+  if (!value.has_value()) return 0;
+  auto decoded = store::DecodeKeyU64(*value);
+  if (!decoded.ok()) return absl::DataLossError("signal store: a counter is not 8 bytes");
+  return *decoded;
+}
+
+}  // namespace
 
 absl::StatusOr<uint64_t> SignalStore::ReadCounter(std::string_view key) const {
   auto value = kv_->Get(key);
   if (!value.ok()) return value.status();
-  if (!value->has_value()) return 0;
-  auto decoded = store::DecodeKeyU64(**value);
-  if (!decoded.ok()) return absl::DataLossError("signal store: a counter is not 8 bytes");
-  return *decoded;
+  return DecodeCounter(*value);
 }
 
 absl::StatusOr<std::optional<v1::Signal>> SignalStore::Read(std::string_view signal_id) const {
@@ -446,21 +561,32 @@ absl::StatusOr<PreparedSignal> SignalStore::PrepareValidated(v1::Signal signal, 
 
 std::string SignalStore::NewSignalId(absl::Time now) { return NewUlid(now); }
 
-std::optional<SignalStore::AddressMeta> SignalStore::ReadMeta(const std::string& id,
-                                                              const v1::Signal& stored,
-                                                              absl::Status& error) const {
-  auto value = kv_->Get(MetaKey(id));
-  if (!value.ok()) {
-    error = value.status();
-    return std::nullopt;
+absl::StatusOr<std::optional<SignalStore::KeysRecord>> SignalStore::ReadKeys(
+    std::string_view signal_id) const {
+  auto value = kv_->Get(KeysKey(signal_id));
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<KeysRecord>();
+  auto parsed = KeysRecord::Parse(**value);
+  if (!parsed.ok()) return parsed.status();
+  return std::optional<KeysRecord>(*std::move(parsed));
+}
+
+std::optional<SignalStore::AddressMeta> SignalStore::MetaOf(const KeysRecord* record,
+                                                            const v1::Signal& stored) const {
+  if (record != nullptr) {
+    switch (record->address) {
+      case KeysRecord::Address::kNone:
+        return std::nullopt;
+      case KeysRecord::Address::kUnlisted:
+      case KeysRecord::Address::kListed:
+        return AddressMeta{record->digest, record->address == KeysRecord::Address::kListed};
+      case KeysRecord::Address::kUnknown:
+        break;
+    }
   }
-  if (value->has_value()) {
-    const std::string& meta = **value;
-    if (meta.size() == 17) return AddressMeta{meta.substr(0, 16), meta[16] == 1};
-    return std::nullopt;  // no address (or a malformed record: nothing to leave)
-  }
-  // A record written before sig/m/ existed: the address from the stored
-  // subject when it still parses; otherwise there is no group to leave.
+  // Not recorded (a store from before the address was kept with the tags):
+  // the address from the stored subject when it still parses; otherwise
+  // there is no group to leave.
   auto keys = crypto::DeriveMatchKeys(SubjectIdentifiersOf(stored.subject()), crypto::UtcToday());
   if (!keys.ok()) return std::nullopt;
   for (const crypto::MatchKey& k : *keys) {
@@ -488,17 +614,23 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
                                                    store::WriteBatch extra) {
   store::WriteBatch batch;
 
-  // The address group each stored signal leaves: from sig/m/, never
-  // re-derived from its subject.
+  // What each stored signal withdraws (its tags) and the address group it
+  // leaves: from its keys record, never re-derived from its subject.
+  std::unordered_map<std::string, KeysRecord> before_keys;
   std::unordered_map<std::string, std::optional<AddressMeta>> before_meta;
   std::unordered_set<std::string> in_work;
   in_work.reserve(changes.size());
+  const auto read_before = [&](const std::string& id, const v1::Signal& stored) -> absl::Status {
+    auto keys = ReadKeys(id);
+    if (!keys.ok()) return keys.status();
+    before_meta[id] = MetaOf(keys->has_value() ? &**keys : nullptr, stored);
+    if (keys->has_value()) before_keys[id] = **std::move(keys);
+    return absl::OkStatus();
+  };
   for (const Change& c : changes) {
     in_work.insert(c.id);
     if (!c.before) continue;
-    absl::Status error;
-    before_meta[c.id] = ReadMeta(c.id, *c.before, error);
-    if (!error.ok()) return error;
+    if (absl::Status read = read_before(c.id, *c.before); !read.ok()) return read;
   }
 
   // Address groups touched: whether each counts as institutional before and
@@ -558,6 +690,7 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
       // the tags it has rather than blocking this change.
       auto derived = Derive(**stored);
       if (!derived.ok()) continue;
+      if (absl::Status read = read_before(id, **stored); !read.ok()) return read;
       before_meta[id] = AddressMeta{digest, g.listed};
       in_work.insert(id);
       changes.push_back(Change{id, **stored, *std::move(derived), /*retag=*/true});
@@ -574,23 +707,19 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
   std::vector<std::string> logged_ids;
   for (Change& c : changes) {
     if (!c.retag) logged_ids.push_back(c.id);
-    const std::string prefix = TagRecordPrefix(c.id);
-    // A signal not stored before has no tag records (they are written and
+    // A signal not stored before has no keys record (it is written and
     // removed with the signal record).
-    auto old_records = c.before ? kv_->Scan(prefix, store::PrefixEnd(prefix))
-                                : std::vector<std::pair<std::string, std::string>>{};
-    if (!old_records.ok()) return old_records.status();
-    for (const auto& [key, tags] : *old_records) {
-      const std::string purpose = key.substr(prefix.size());
-      for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
-        --deltas[ref_key(purpose, std::string_view(tags).substr(i, crypto::kTagSize))];
+    if (auto old = before_keys.find(c.id); old != before_keys.end()) {
+      for (const auto& [purpose, tags] : old->second.tags) {
+        for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
+          --deltas[ref_key(purpose, std::string_view(tags).substr(i, crypto::kTagSize))];
+        }
       }
-      batch.Delete(key);
     }
     if (c.before) {
       batch.Delete(RegisteredKey(*c.before));
       batch.Delete(ExpiryKey(*c.before));
-      batch.Delete(MetaKey(c.id));
+      batch.Delete(KeysKey(c.id));
     }
     if (!c.after) {
       batch.Delete(SignalKey(c.id));
@@ -611,6 +740,11 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
         s.add_key_types(t);
       }
     }
+    KeysRecord keys;
+    if (has_address) {
+      keys.address = p.address_listed ? KeysRecord::Address::kListed : KeysRecord::Address::kUnlisted;
+      keys.digest = p.address_digest;
+    }
     for (const PreparedSignal::PurposeTags& pt : p.tags) {
       std::string tags;
       for (size_t i = 0; i < pt.tags.size(); ++i) {
@@ -626,16 +760,12 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
       }
       if (tags.empty()) continue;
       s.add_tagged_purpose_ids(pt.purpose_id);
-      batch.Put(StrCat(prefix, pt.purpose_id), tags);
+      keys.tags.emplace_back(pt.purpose_id, std::move(tags));
     }
     batch.Put(SignalKey(c.id), s.SerializeAsString());
     batch.Put(RegisteredKey(s), "");
     batch.Put(ExpiryKey(s), "");
-    if (has_address) {
-      batch.Put(MetaKey(c.id), StrCat(p.address_digest, std::string(1, p.address_listed ? 1 : 0)));
-    } else {
-      batch.Put(MetaKey(c.id), "");
-    }
+    batch.Put(KeysKey(c.id), keys.Encode());
   }
 
   // Address groups whose members changed: one record each.
@@ -657,12 +787,24 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
   // last.
   std::map<std::string, v1::PurposeTagChanges> by_purpose;
   std::map<std::string, int64_t> count_deltas;
-  for (const auto& [key, delta] : deltas) {
+  std::vector<std::string> ref_keys;
+  std::vector<int64_t> ref_deltas;
+  ref_keys.reserve(deltas.size());
+  ref_deltas.reserve(deltas.size());
+  for (auto& [key, delta] : deltas) {
     if (delta == 0) continue;
+    ref_keys.push_back(key);
+    ref_deltas.push_back(delta);
+  }
+  auto counts = kv_->MultiGet(ref_keys);  // mostly tags not held yet: the Bloom filters answer
+  if (!counts.ok()) return counts.status();
+  for (size_t k = 0; k < ref_keys.size(); ++k) {
+    const std::string& key = ref_keys[k];
+    const int64_t delta = ref_deltas[k];
     const std::string purpose =
         key.substr(kRefPrefix.size(), key.size() - kRefPrefix.size() - 1 - crypto::kTagSize);
     const std::string tag = key.substr(key.size() - crypto::kTagSize);
-    auto count = ReadCounter(key);
+    auto count = DecodeCounter((*counts)[k]);
     if (!count.ok()) return count.status();
     const int64_t updated = static_cast<int64_t>(*count) + delta;
     if (updated < 0) return absl::InternalError("signal store: a tag reference count fell below 0");
@@ -875,7 +1017,7 @@ absl::StatusOr<size_t> SignalStore::ExpireDue(absl::Time now) {
       }
       if (!stored.ok() && !absl::IsDataLoss(stored.status())) return stored.status();
       // No record, or one that does not parse: remove what is keyed by id
-      // (its tags are withdrawn from sig/t/ all the same).
+      // (its tags are withdrawn from sig/k/ all the same).
       v1::Signal placeholder;
       placeholder.set_signal_id(id);
       auto micros = store::DecodeKeyU64(std::string_view(key).substr(kExpiryPrefix.size(), 8));
@@ -1075,12 +1217,12 @@ absl::StatusOr<IndexStatus> SignalStore::GetIndexStatus() const {
 
 absl::StatusOr<std::map<std::string, std::vector<crypto::Tag>>> SignalStore::TagsOf(
     std::string_view signal_id) const {
-  const std::string prefix = TagRecordPrefix(signal_id);
-  auto rows = kv_->Scan(prefix, store::PrefixEnd(prefix));
-  if (!rows.ok()) return rows.status();
+  auto keys = ReadKeys(signal_id);
+  if (!keys.ok()) return keys.status();
   std::map<std::string, std::vector<crypto::Tag>> out;
-  for (const auto& [key, tags] : *rows) {
-    std::vector<crypto::Tag>& list = out[key.substr(prefix.size())];
+  if (!keys->has_value()) return out;
+  for (const auto& [purpose, tags] : (*keys)->tags) {
+    std::vector<crypto::Tag>& list = out[purpose];
     for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
       list.push_back(TagFromBytes(std::string_view(tags).substr(i, crypto::kTagSize)));
     }
@@ -1094,19 +1236,22 @@ absl::StatusOr<std::vector<std::string>> SignalStore::SignalsWithTag(
   auto count = ReadCounter(RefKey(purpose_id, tag));
   if (!count.ok()) return count.status();
   if (*count == 0) return ids;
-  // Every signal's tag record under the purpose, until all are found.
+  // Every signal's keys record, until all are found.
   const std::string bytes = TagBytes(tag);
-  const std::string suffix = StrCat("/", purpose_id);
-  std::string from(kTagPrefix);
+  std::string from(kKeysPrefix);
   for (;;) {
-    auto rows = kv_->Scan(from, store::PrefixEnd(kTagPrefix), 4096);
+    auto rows = kv_->Scan(from, store::PrefixEnd(kKeysPrefix), 4096);
     if (!rows.ok()) return rows.status();
-    for (const auto& [key, tags] : *rows) {
-      if (!key.ends_with(suffix)) continue;
-      for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
-        if (tags.compare(i, crypto::kTagSize, bytes) == 0) {
-          ids.push_back(key.substr(kTagPrefix.size(), key.size() - kTagPrefix.size() - suffix.size()));
-          break;
+    for (const auto& [key, value] : *rows) {
+      auto keys = KeysRecord::Parse(value);
+      if (!keys.ok()) return keys.status();
+      for (const auto& [purpose, tags] : keys->tags) {
+        if (purpose != purpose_id) continue;
+        for (size_t i = 0; i + crypto::kTagSize <= tags.size(); i += crypto::kTagSize) {
+          if (tags.compare(i, crypto::kTagSize, bytes) == 0) {
+            ids.push_back(key.substr(kKeysPrefix.size()));
+            break;
+          }
         }
       }
     }

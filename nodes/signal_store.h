@@ -20,7 +20,7 @@
 // record are all stored, or none is.
 //
 // Withdrawal never re-derives keys from a stored subject: a signal's tags
-// are kept with it (sig/t/) and its address group in sig/m/, and deletion,
+// and its address group are kept with it (sig/k/), and deletion,
 // expiry and update withdraw exactly those. A stored subject that no longer
 // parses (older validation rules, a damaged record) therefore never blocks
 // ExpireDue or Delete.
@@ -34,14 +34,16 @@
 // never in keys):
 //   sig/s/<signal id>                      -> v1::Signal (serialized, with
 //                                             its output-only fields)
-//   sig/t/<signal id>/<purpose id>         -> the signal's tags under that
-//                                             purpose, 16 bytes each, concatenated
 //   sig/g/<registered_at µs>/<signal id>   -> ""  (List by registered-at)
 //   sig/e/<expires_at µs>/<signal id>      -> ""  (ExpireDue)
-//   sig/m/<signal id>                      -> "" without an address, else
-//                                             address digest (16 bytes) and
-//                                             1 byte: 1 when the policy's
-//                                             exclusion list names it
+//   sig/k/<signal id>                      -> what the signal holds in the
+//       index, one record: 1 byte (0 no address; 1 an address group; 2 one
+//       the policy's exclusion list names; 3 not recorded, from the subject:
+//       migrated from an older store), the address digest (16 bytes) for 1
+//       and 2, then per purpose with tags its id and its tags (16 bytes each,
+//       concatenated), each as u32 length and bytes. (Stores from before
+//       2026-11-24 kept these in sig/t/<id>/<purpose> and sig/m/<id>; Create
+//       moves them here.)
 //   sig/a/<hex address digest>             -> the address group, one
 //       record: per member (ordered by signal id) its signal id (u32
 //       length, bytes) and person digest (16 bytes); a point lookup, which
@@ -386,14 +388,19 @@ class SignalStore {
                                         const v1::LocalLogRecord* record = nullptr,
                                         store::WriteBatch extra = {});
   v1::LocalLogRecord RecordFor(v1::LocalEventKind kind, const SignalActor& actor) const;
-  // The address group a stored signal belongs to (sig/m/); nullopt without
-  // one. `error` is set when the store cannot be read.
+  // A stored signal's keys record (sig/k/), nullopt when there is none.
+  // Errors: DATA_LOSS when it does not parse; those of the store.
+  struct KeysRecord;
+  absl::StatusOr<std::optional<KeysRecord>> ReadKeys(std::string_view signal_id) const;
+  // The address group a stored signal belongs to, from its keys record
+  // (`record`, null when it has none); nullopt without one.
   struct AddressMeta {
     std::string digest;  // 16 bytes
     bool listed = false;
   };
-  std::optional<AddressMeta> ReadMeta(const std::string& id, const v1::Signal& stored,
-                                      absl::Status& error) const;
+  std::optional<AddressMeta> MetaOf(const KeysRecord* record, const v1::Signal& stored) const;
+  // Moves the keys of a store written before sig/k/ into it (Create).
+  absl::Status MigrateLegacyKeys();
   absl::StatusOr<std::optional<v1::Signal>> Read(std::string_view signal_id) const;
   absl::StatusOr<uint64_t> ReadCounter(std::string_view key) const;
 

@@ -4,6 +4,18 @@
 
 namespace schakel::store {
 
+absl::StatusOr<std::vector<std::optional<std::string>>> KvStore::MultiGet(
+    std::span<const std::string> keys) const {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  for (const std::string& key : keys) {
+    auto value = Get(key);
+    if (!value.ok()) return value.status();
+    out.push_back(*std::move(value));
+  }
+  return out;
+}
+
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

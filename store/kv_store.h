@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,6 +98,12 @@ class KvStore {
   // The value under `key`, or nullopt. Errors: INTERNAL / DATA_LOSS from the
   // storage engine (for example a corrupt block).
   virtual absl::StatusOr<std::optional<std::string>> Get(std::string_view key) const = 0;
+
+  // The value under each of `keys` (nullopt where there is none), in the
+  // order given, read from one consistent view. Errors: those of Get. This
+  // default reads them one by one; a storage engine can batch the lookups.
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      std::span<const std::string> keys) const;
 
   // Applies the batch atomically. Errors: UNAVAILABLE when the storage engine
   // could not write (disk full, I/O error); nothing of the batch is applied.

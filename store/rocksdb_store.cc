@@ -88,6 +88,27 @@ absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(std::string_view ke
   return std::optional<std::string>(std::move(value));
 }
 
+absl::StatusOr<std::vector<std::optional<std::string>>> RocksDbStore::MultiGet(
+    std::span<const std::string> keys) const {
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (const std::string& key : keys) slices.push_back(ToSlice(key));
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  // One implicit snapshot for all; RocksDB sorts the keys itself.
+  db_->MultiGet(ro, db_->DefaultColumnFamily(), keys.size(), slices.data(), values.data(),
+                statuses.data(), /*sorted_input=*/false);
+  std::vector<std::optional<std::string>> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "read", directory_);
+    out[i] = values[i].ToString();
+  }
+  return out;
+}
+
 absl::Status RocksDbStore::Write(const WriteBatch& batch, Durability durability) {
   rocksdb::WriteBatch wb;
   std::vector<WriteBatch::Op> ops = batch.ops();

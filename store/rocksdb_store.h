@@ -29,6 +29,8 @@ class RocksDbStore : public KvStore {
   ~RocksDbStore() override;
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) const override;
+  absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      std::span<const std::string> keys) const override;
   absl::Status Write(const WriteBatch& batch, Durability durability) override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(
       std::string_view begin, std::string_view end, size_t limit) const override;

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -20,23 +22,33 @@ using namespace std::chrono_literals;
 constexpr char kGatewayReady[] = "schakel-gateway: serving on ";
 constexpr char kNodeReady[] = "listening on ";
 
-// A free TCP port on 127.0.0.1 (bound once and released; the kernel does not
-// hand it out again at once).
+// A free TCP port on 127.0.0.1, below the kernel's ephemeral range
+// (32768-60999 here): a port the kernel picked for us would be free now, but
+// the kernel may hand it to another test's server or to an outgoing
+// connection before our process binds it. Ports of this range are only ever
+// taken by asking for them, so a port found free stays free unless another
+// federation draws the same one (random per process, and checked by binding).
 int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+  static std::mt19937 rng(static_cast<uint32_t>(::getpid()) ^
+                          static_cast<uint32_t>(std::random_device{}()));
+  static std::set<int> given;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = 20000 + static_cast<int>(rng() % 12000);
+    if (given.contains(port)) continue;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) {
+      given.insert(port);
+      return port;
+    }
   }
-  ::close(fd);
-  return port;
+  return 0;
 }
 
 bool WriteText(const fs::path& path, const std::string& text, std::string* error) {

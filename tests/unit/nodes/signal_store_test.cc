@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/strings.h"
 #include "crypto/hash.h"
 #include "crypto/match_keys.h"
 #include "crypto/oprf.h"
@@ -417,6 +418,66 @@ TEST_F(SignalStoreTest, ExpiryAndDeletionDoNotNeedAParseableSubject) {
   ASSERT_TRUE(memory_.Write(garble, store::Durability::kSynced).ok());
   EXPECT_EQ(*store->ExpireDue(kNow + absl::Hours(24 * 800)), 1u);
   EXPECT_EQ(Refs(*store, "zvh", BsnTag("zvh", "123456782")), 0u);
+}
+
+TEST_F(SignalStoreTest, OpeningAnOlderStoreMovesItsTagAndAddressRecordsIntoOne) {
+  // Before 2026-11-24 a signal's tags were in sig/t/<id>/<purpose> and its
+  // address group in sig/m/<id> (16-byte digest and a listed byte, "" without
+  // an address, absent in stores older still). Build such a store by hand.
+  std::map<std::string, std::map<std::string, std::vector<crypto::Tag>>> tags_before;
+  {
+    auto store = Open(&memory_);
+    v1::Signal neighbour = FullSignal("c");
+    neighbour.mutable_subject()->set_bsn("123456782");
+    for (const v1::Signal& s : {FullSignal("a"), MakeSignal("b", "100000009"), neighbour}) {
+      ASSERT_TRUE(store->Add(s, kNow, "u").ok());
+    }
+    store::WriteBatch legacy;
+    for (const char* id : {"a", "b", "c"}) {
+      tags_before[id] = *store->TagsOf(id);
+      for (const auto& [purpose, tags] : tags_before[id]) {
+        std::string bytes;
+        for (const crypto::Tag& t : tags) bytes += Bytes(t);
+        legacy.Put(StrCat("sig/t/", id, "/", purpose), bytes);
+      }
+      const std::string record = memory_.Get(StrCat("sig/k/", id))->value();
+      if (std::string_view(id) == "b") legacy.Put("sig/m/b", "");
+      if (std::string_view(id) == "c") legacy.Put("sig/m/c", record.substr(1, 16) + '\0');
+      legacy.Delete(StrCat("sig/k/", id));
+    }
+    legacy.Put("sig/t/gone/zvh", std::string(16, 'x'));  // of no stored signal
+    ASSERT_TRUE(memory_.Write(legacy, store::Durability::kSynced).ok());
+  }
+  const std::string address_tag = Tag("zvh", crypto::MatchKeyType::kAddress, "1234AB|12");
+  ASSERT_EQ(Refs(*Open(&memory_), "zvh", address_tag), 2u);
+
+  auto store = Open(&memory_);
+  for (const char* prefix : {"sig/t/", "sig/m/"}) {
+    EXPECT_TRUE(memory_.Scan(prefix, store::PrefixEnd(prefix), 0)->empty()) << prefix;
+  }
+  EXPECT_EQ(memory_.Scan("sig/k/", "sig/k0", 0)->size(), 3u);
+  for (const char* id : {"a", "b", "c"}) EXPECT_EQ(*store->TagsOf(id), tags_before[id]) << id;
+  // Withdrawal works from the moved records: "a" leaves its address group
+  // from its subject (no sig/m/ record), "c" from the recorded digest.
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(store->Delete(id, 0).ok()) << id;
+  EXPECT_EQ(Refs(*store, "zvh", address_tag), 0u);
+  EXPECT_EQ(store->GetIndexStatus()->tag_count.at("zvh"), 0u);
+  EXPECT_EQ(store->GetIndexStatus()->tag_count.at("riec"), 0u);
+  auto rest = memory_.Scan("sig/", "sig0", 0);
+  EXPECT_TRUE(rest->empty()) << rest->front().first;
+}
+
+TEST_F(SignalStoreTest, ADamagedTagRecordStopsTheChangeAndKeepsTheSignal) {
+  auto store = Open(&memory_);
+  ASSERT_TRUE(store->Add(FullSignal("a"), kNow, "u").ok());
+  store::WriteBatch garble;
+  garble.Put("sig/k/a", "\x01\x02");
+  ASSERT_TRUE(memory_.Write(garble, store::Durability::kSynced).ok());
+  auto deleted = store->Delete("a", 0);
+  EXPECT_EQ(deleted.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(deleted.status().message(), HasSubstr("tag record does not parse"));
+  EXPECT_TRUE(store->Get("a").ok());
+  EXPECT_EQ(Refs(*store, "zvh", BsnTag("zvh", "111222333")), 1u);
 }
 
 TEST_F(SignalStoreTest, AddressAndPersonDigestsAreKeyedWithTheNodeSecret) {
