@@ -56,12 +56,19 @@
 
 #include "common/strings.h"
 #include "crypto/oprf.h"
+#include "demo/synthetic.h"
 #include "nodes/import.h"
 #include "store/memory_store.h"
 #include "store/rocksdb_store.h"
 
 namespace schakel::nodes {
 namespace {
+
+using demo::kGivenNames;
+using demo::kSurnames;
+using demo::kTussenvoegsels;
+using demo::RandomBsn;
+using demo::RandomPostcode;
 
 constexpr int kThreads = 2;
 constexpr size_t kBatchRows = 10'000;  // cli/import_command.h kImportBatchRows
@@ -97,25 +104,6 @@ constexpr CategoryMix kCategories[] = {
     {"huiselijk-geweld", 730, 35}, {"schuldenproblematiek", 365, 30},
     {"overlast", 180, 25},         {"ondermijning", 730, 10}};
 
-const char* const kGivenNames[] = {
-    "Jan",      "Piet",      "Maria",   "Anna",     "Sanne",   "Daan",    "Sem",     "Lucas",
-    "Emma",     "Julia",     "Mohammed", "Fatima",  "Noah",    "Liam",    "Tess",    "Sophie",
-    "Johannes", "Cornelis",  "Hendrik", "Willem",   "Gerrit",  "Johanna", "Wilhelmina", "Aaltje",
-    "Kees",     "Joost",     "Bram",    "Femke",    "Lotte",   "Eva",     "Yusuf",   "Ayşe",
-    "Özlem",    "Ilse",      "Mila",    "Nora",     "Finn",    "Levi",    "Thijs",   "Ruben",
-    "Jesse",    "Anouk",     "Esther",  "Marloes",  "Priya",   "Kevin",   "Dewi",    "IJsbrand",
-    "Chantal",  "Jan Peter", "Anne-Marie", "Sara",  "Ahmed",   "Khadija", "Tim",     "Roos"};
-const char* const kSurnames[] = {
-    "Jansen",   "Bakker",     "Janssen", "Visser",   "Smit",     "Meijer",   "Mulder",  "Bos",
-    "Vos",      "Peters",     "Hendriks", "Dekker",  "Brouwer",  "Dijkstra", "Smits",   "Kok",
-    "Jacobs",   "Vermeulen",  "Schouten", "Willems", "Hoekstra", "Maas",     "Verhoeven", "Koster",
-    "Prins",    "Blom",       "Huisman", "Peeters",  "Kuipers",  "Postma",   "Yılmaz",  "El Amrani",
-    "Öztürk",   "Bouzid",     "Nguyen",  "Kaya",     "O'Brien",  "Hart",     "Veld",    "Groot",
-    "Jong",     "Vries",      "Berg",    "Dijk",     "Boer",     "Wit",      "Graaf",   "Meer",
-    "Linden",   "Haan",       "Heuvel",  "Veen",     "Broek",    "Bruijn",   "Heijden", "Beek",
-    "Vliet",    "Ven",        "Dam",     "Wal",      "Lange",    "Wijk",     "Leeuwen", "Ancona"};
-const char* const kTussenvoegsels[] = {"de", "van", "van der", "van den", "van de", "'t",
-                                       "in 't", "ter", "den", "de la"};
 const char* const kUnits[] = {"Wijkteam Noord", "Wijkteam Centrum", "Jeugdzorg Oost",
                               "Schuldhulpverlening", "Team Veiligheid"};
 const char* const kFreeText[] = {
@@ -124,33 +112,6 @@ const char* const kFreeText[] = {
     "Zorgen over de thuissituatie gemeld door de school; huisbezoek gepland.",
     "Meerdere meldingen van verdachte activiteiten rond de woning.",
     "Gezin is in beeld bij het wijkteam; afspraak met ouders volgt."};
-
-// A valid BSN not used before: a random 8-digit prefix and the elfproef's
-// check digit (prefixes whose check digit would be 10 are drawn again).
-std::string RandomBsn(std::mt19937_64& rng, std::unordered_set<uint64_t>& used) {
-  for (;;) {
-    const uint64_t prefix = 10'000'000 + rng() % 90'000'000;
-    uint64_t sum = 0, rest = prefix;
-    for (int weight = 2; weight <= 9; ++weight, rest /= 10) sum += (rest % 10) * static_cast<uint64_t>(weight);
-    const uint64_t check = sum % 11;
-    if (check == 10) continue;
-    const uint64_t bsn = prefix * 10 + check;
-    if (!used.insert(bsn).second) continue;
-    return StrCat(bsn);
-  }
-}
-
-std::string RandomPostcode(std::mt19937_64& rng) {
-  for (;;) {
-    const char a = static_cast<char>('A' + rng() % 26), b = static_cast<char>('A' + rng() % 26);
-    if (a == 'S' && (b == 'A' || b == 'D' || b == 'S')) continue;
-    std::string pc = StrCat(1000 + rng() % 9000, rng() % 4 == 0 ? " " : "", std::string{a, b});
-    if (rng() % 10 == 0) {
-      for (char& c : pc) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return pc;
-  }
-}
 
 struct Person {
   std::string bsn;  // empty: unknown

@@ -18,6 +18,7 @@
 #include "cli/match_command.h"
 #include "cli/notifications_command.h"
 #include "cli/signals_command.h"
+#include "cli/node_command.h"
 #include "cli/users_command.h"
 #include "common/strings.h"
 
@@ -100,6 +101,7 @@ int RunSchakel(const std::vector<std::string>& args, std::ostream& out, std::ost
   RegisterLogCommand(app, context);
   RegisterAuditCommands(app, context);
   RegisterUsersCommands(app, context);
+  RegisterNodeCommands(app, context);
 
   // CLI11 takes the arguments in reverse order.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -148,8 +148,9 @@ void PrintDecided(const Approval& approval, bool json, CommandContext& context) 
   context.out() << EnumName(approval.state()) << ": " << HexId(approval.disclosure_id()) << "\n";
   context.out() << (approval.delivered_to_gateway()
                         ? "the decision was sent to the gateway, which tells the requester\n"
-                        : "the gateway cannot be reached now: your node keeps the decision and "
-                          "sends it when the gateway is back\n");
+                        : "your node is sending the decision to the gateway; it keeps it and "
+                          "sends it when the gateway is back if it cannot be reached now "
+                          "('sent to gateway' below, or 'schakel approvals show ID' later)\n");
   context.out() << "\n";
   PrintApproval(approval, context.out());
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/connection.h"
+#include "cli/files.h"
 #include "cli/import_parser.h"
 #include "cli/proto_text.h"
 #include "cli/table.h"
@@ -27,7 +28,7 @@ using schakel::v1::MatchResponse;
 using schakel::v1::MatchSubject;
 
 struct MatchFlags {
-  std::string purpose, case_id, subjects_file, label;
+  std::string purpose, case_id, subjects_file, label, save;
   std::vector<std::string> partners;
   std::string bsn, given_names, surname, birth_date, postcode, house_number;
   bool json = false;
@@ -173,6 +174,15 @@ void RunMatch(const MatchFlags& flags, CommandContext& context) {
     };
     connection->Fail(status, info, context);
     return;
+  }
+  if (!flags.save.empty()) {
+    if (absl::Status saved = WriteFileWhole(flags.save, ToJson(response, /*pretty=*/true) + "\n");
+        !saved.ok()) {
+      // The exchange happened (and is logged); only the copy is missing.
+      context.Fail(ExitCode::kInternalError, std::string(saved.message()),
+                   StrCat("the match ran (exchange ", crypto::ToHex(crypto::AsBytes(response.exchange_id())),
+                          "); give --save a writable path next time"));
+    }
   }
   if (flags.json) {
     context.out() << ToJson(response, /*pretty=*/true) << "\n";
@@ -330,6 +340,9 @@ void RegisterMatchCommand(CLI::App& app, CommandContext& context) {
   match->add_option("--label", flags->label, "your label for the person in the output")
       ->group(one);
   match->add_flag("--json", flags->json, "print the whole MatchResponse as JSON");
+  match->add_option("--save", flags->save,
+                    "also write the whole MatchResponse as JSON to this file (mode 0600), "
+                    "for 'schakel disclose --match FILE'");
   AddConnectionFlags(*match, flags->connection);
   match->footer(HelpFooter(
       "Examples:\n"

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/time/civil_time.h"
+#include "common/csv_field.h"
 #include "common/strings.h"
 #include "crypto/bytes.h"
 #include "gateway/service_records.h"
@@ -194,16 +195,6 @@ void AddReasons(std::map<int, uint64_t>& to, const v1::LogRecord& record) {
   for (int r : record.denial_reasons()) ++to[r];
 }
 
-std::string CsvField(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
 
 template <typename List, typename Name>
 std::string Joined(const List& list, Name name) {

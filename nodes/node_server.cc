@@ -31,6 +31,7 @@
 #include "nodes/gateway_client.h"
 #include "nodes/import.h"
 #include "nodes/index_publisher.h"
+#include "nodes/node_admin_service.h"
 #include "nodes/local_auth.h"
 #include "nodes/local_log.h"
 #include "nodes/local_log_service.h"
@@ -114,6 +115,7 @@ struct NodeServer::Parts {
   std::unique_ptr<SignalsService> signals_service;
   std::unique_ptr<UsersService> users_service;
   std::unique_ptr<LocalLogService> local_log_service;
+  std::unique_ptr<NodeAdminService> admin_service;
   std::unique_ptr<GatewayClient> gateway;
   std::unique_ptr<MatchingService> matching_service;
   std::unique_ptr<ForwardingCasesService> cases_service;
@@ -171,6 +173,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     problems.push_back(StrCat("signing_key_file: ", signing_key.status().message()));
   }
   auto policy = LoadLocalPolicy(config.local_policy);
+  const absl::Time policy_loaded_at = absl::Now();
   if (!policy.ok()) problems.push_back(StrCat("local_policy: ", policy.status().message()));
   if (!config.box_key_file.empty()) {
     auto box_key = crypto::LoadBoxSecretKey(config.box_key_file);
@@ -439,6 +442,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   retention_options.interval = std::chrono::milliseconds(config.retention_interval_s * 1000);
   parts->retention = std::make_unique<RetentionScheduler>(
       parts->signals.get(), parts->publisher.get(), retention_options);
+  parts->admin_service = std::make_unique<NodeAdminService>(
+      parts->authenticator.get(), *policy, policy_loaded_at, parts->publisher.get());
 
   // Listeners.
   grpc::EnableDefaultHealthCheckService(true);
@@ -473,6 +478,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     builder.RegisterService(parts->signals_service.get());
     builder.RegisterService(parts->users_service.get());
     builder.RegisterService(parts->local_log_service.get());
+    builder.RegisterService(parts->admin_service.get());
     builder.RegisterService(parts->approvals_service.get());
     builder.RegisterService(parts->inbox_service.get());
     if (parts->matching_service) builder.RegisterService(parts->matching_service.get());

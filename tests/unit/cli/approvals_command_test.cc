@@ -180,8 +180,8 @@ TEST_F(ApprovalsCommandTest, ApproveNarrowedToFewerFieldsAndSignals) {
   ASSERT_EQ(all.exit_code, 0) << all.err;
   EXPECT_THAT(seen.fields(), IsEmpty());
   EXPECT_THAT(seen.signal_ids(), IsEmpty());
-  EXPECT_THAT(all.out, HasSubstr("your node keeps the decision and sends it when the gateway is "
-                                 "back"));
+  EXPECT_THAT(all.out, HasSubstr("your node is sending the decision to the gateway; it keeps it "
+                                 "and sends it when the gateway is back"));
 
   const Outcome json = Run({"approve", kDisclosureHex, "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;

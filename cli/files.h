@@ -1,0 +1,22 @@
+// Files the CLI writes for people: whole or not at all.
+//
+// Thread safety: reentrant.
+#ifndef SCHAKEL_CLI_FILES_H_
+#define SCHAKEL_CLI_FILES_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace schakel::cli {
+
+// Writes `content` to `path` through "<path>.partial" (mode 0600: what the
+// CLI saves may name people by their labels) and a rename, so that `path`
+// is the old file or the whole new one. Errors: FAILED_PRECONDITION naming
+// the path and the reason; nothing is left behind.
+absl::Status WriteFileWhole(const std::string& path, std::string_view content);
+
+}  // namespace schakel::cli
+
+#endif  // SCHAKEL_CLI_FILES_H_
