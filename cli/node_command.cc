@@ -28,13 +28,11 @@ struct PolicyFlags {
   ConnectionFlags connection;
 };
 
-// Nothing waits: no batch pending and the gateway holds what the node holds.
+// Nothing waits: every batch queued was acknowledged by the gateway. (The
+// gateway's tag counts are those of the stream's last reconciliation, so
+// they may lag; they are shown, not waited for.)
 bool Published(const schakel::v1::GetIndexStatusResponse& s) {
-  if (s.pending_batches() != 0 || !s.connected()) return false;
-  for (const auto& p : s.purposes()) {
-    if (p.gateway_tag_count() != p.tag_count()) return false;
-  }
-  return true;
+  return s.pending_batches() == 0 && s.acknowledged_through() == s.queued_through();
 }
 
 void PrintStatus(const schakel::v1::GetIndexStatusResponse& s, std::ostream& out) {
@@ -46,7 +44,7 @@ void PrintStatus(const schakel::v1::GetIndexStatusResponse& s, std::ostream& out
                 s.has_last_ack_at() ? FormatTime(s.last_ack_at()) : std::string("never")}},
               out);
   out << "\n";
-  Table table({"purpose", "tags here", "tags at the gateway"});
+  Table table({"purpose", "tags here", "tags at the gateway (last reconciled)"});
   for (const auto& p : s.purposes()) {
     table.AddRow({p.purpose_id(), StrCat(p.tag_count()), StrCat(p.gateway_tag_count())});
   }

@@ -5,9 +5,9 @@
 //       index publication: batches queued and acknowledged by the gateway,
 //       whether the stream is connected, the last acknowledgement, and per
 //       purpose the tags the node holds against the gateway's count.
-//       --wait-published asks again until nothing waits (no batch pending
-//       and the gateway's counts equal the node's), e.g. after an import,
-//       and exits 4 when --wait-for (default 300 s) passed first.
+//       --wait-published asks again until nothing waits (every batch
+//       queued was acknowledged by the gateway), e.g. after an import, and
+//       exits 4 when --wait-for (default 300 s) passed first.
 //   schakel node policy [--json]
 //       the local policy in force: version, categories with their retention,
 //       purposes answered and their matchable categories, disclosure rules,

@@ -36,7 +36,7 @@ readonly ROOT="$PWD"
 readonly VAR="${SCHAKEL_DEMO_DIR:-$ROOT/var/demo}"
 readonly SHOWN="${VAR#"$ROOT"/}"  # as the commands shown name it (relative when inside)
 readonly BUILD="${SCHAKEL_BUILD_DIR:-build}"
-readonly BIN="$ROOT/$BUILD/bin"
+case "$BUILD" in /*) readonly BIN="$BUILD/bin" ;; *) readonly BIN="$ROOT/$BUILD/bin" ;; esac
 readonly ORGS=(politie gemeente zorg riec)
 readonly BASE="${SCHAKEL_DEMO_PORT_BASE:-7400}"
 readonly SIGNALS="${SCHAKEL_DEMO_SIGNALS:-100000}"
@@ -381,8 +381,8 @@ cat <<EOF
    For example, the RIEC analyst:
 
      export SCHAKEL_CONFIG=$VAR/riec/cli-r.analist.json
-     ./$BUILD/bin/schakel match --purpose riec-ondermijning --case $CASE_ID --subjects $SHOWN/data/families.csv
-     ./$BUILD/bin/schakel --help
+     $BIN/schakel match --purpose riec-ondermijning --case $CASE_ID --subjects $SHOWN/data/families.csv
+     $BIN/schakel --help
 
    Users: $(for org in "${ORGS[@]}"; do users_of "$org" | awk -v o="$org" '{ printf "%s/%s ", o, $1 }'; done)
    (and admin at each node). Logs: $SHOWN/*/*.log.
