@@ -59,7 +59,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Approvals>();
   Table table({"disclosure", "state", "requester", "purpose", "case", "fields asked",
                "received (UTC)", "decide by / decided"});
   uint32_t count = 0;
@@ -110,7 +110,7 @@ void RunShow(const ShowFlags& flags, CommandContext& context) {
   if (!id) return;
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Approvals>();
   schakel::v1::GetApprovalRequest request;
   request.set_disclosure_id(*id);
   schakel::v1::GetApprovalResponse response;
@@ -180,7 +180,7 @@ void RunApprove(const ApproveFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Approvals>();
   schakel::v1::ApproveResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status = client->Approve(call.get(), request, &response);
@@ -210,7 +210,7 @@ void RunDeny(const DenyFlags& flags, CommandContext& context) {
   request.set_reason(flags.reason);
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Approvals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Approvals>();
   schakel::v1::DenyResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status = client->Deny(call.get(), request, &response);

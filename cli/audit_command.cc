@@ -40,7 +40,7 @@ void RunVerify(const VerifyFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Audit>();
   schakel::v1::VerifyChainRequest request;
   request.set_from_sequence(flags.from);
   request.set_to_sequence(flags.to);
@@ -229,7 +229,7 @@ void RunLog(const LogFlags& flags, CommandContext& context) {
   request.set_limit(flags.limit);
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Audit>();
   auto call = connection->NewCall(kStreamTimeout);
   auto reader = client->ListEntries(call.get(), request);
   Table table({"seq", "recorded (UTC)", "kind", "requester", "purpose", "case", "answering",
@@ -303,7 +303,7 @@ void RunStats(const StatsFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Audit>();
   auto call = connection->NewCall(kStreamTimeout);
   schakel::v1::GetStatsResponse response;
   const grpc::Status status = client->GetStats(call.get(), request, &response);
@@ -396,7 +396,7 @@ void RunExport(const ExportFlags& flags, CommandContext& context) {
   std::ostream& out = flags.output.empty() ? context.out() : file;
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Audit::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Audit>();
   auto call = connection->NewCall(kStreamTimeout);
   auto reader = client->Export(call.get(), request);
   schakel::v1::ExportResponse chunk;
@@ -482,7 +482,7 @@ void RunSubject(const SubjectFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::LocalLog::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::LocalLog>();
   auto call = connection->NewCall(kCallTimeout);
   schakel::v1::AuditSubjectResponse response;
   const grpc::Status status = client->AuditSubject(call.get(), request, &response);
@@ -556,7 +556,7 @@ void RunReconcile(const ReconcileFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::LocalLog::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::LocalLog>();
   auto call = connection->NewCall(kStreamTimeout);
   auto reader = client->ReconcileReceipts(call.get(), request);
   Progress progress(context.err(), Progress::ModeFor(context.environment(), flags.progress));

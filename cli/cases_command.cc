@@ -69,7 +69,7 @@ void RunOpen(const OpenFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Cases>();
   schakel::v1::OpenCaseResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status = client->OpenCase(call.get(), request, &response);
@@ -99,7 +99,7 @@ void RunClose(const CloseFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Cases>();
   schakel::v1::CloseCaseRequest request;
   request.set_case_id(flags.case_id);
   request.set_reason(flags.reason);
@@ -139,7 +139,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Cases>();
   Table table({"case_id", "purpose", "state", "ends", "director", "title"});
   uint32_t count = 0;
   do {
@@ -181,7 +181,7 @@ struct ShowFlags {
 void RunShow(const ShowFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Cases::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Cases>();
   schakel::v1::GetCaseRequest request;
   request.set_case_id(flags.case_id);
   schakel::v1::GetCaseResponse response;

@@ -98,6 +98,12 @@ class NodeConnection {
   NodeConnection& operator=(NodeConnection&&) = default;
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // A client of `Service` (a generated gRPC service) over this connection,
+  // e.g. connection->Client<schakel::v1::Signals>().
+  template <typename Service>
+  auto Client() const {
+    return Service::NewStub(channel_);
+  }
   const ClientConfig& config() const { return config_; }
   const std::string& user_id() const { return credential_.user_id(); }
 

@@ -82,7 +82,7 @@ bool WaitForDecision(const NodeConnection& connection, const std::string& id,
   context.err() << "waiting for " << disclosure.status().responder_org_id()
                 << " to decide (decide by " << FormatTime(disclosure.status().decide_by())
                 << "; at most " << flags.wait_for_seconds << " s)\n";
-  auto client = schakel::v1::Matching::NewStub(connection.channel());
+  auto client = connection.Client<schakel::v1::Matching>();
   const auto deadline = std::chrono::steady_clock::now() + Millis(flags.wait_for_seconds);
   while (disclosure.status().state() == schakel::v1::DISCLOSURE_STATE_PENDING_APPROVAL) {
     const auto now = std::chrono::steady_clock::now();
@@ -319,7 +319,7 @@ void RunDisclose(const DiscloseFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Matching>();
   schakel::v1::AskDisclosureResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status = client->AskDisclosure(call.get(), request, &response);
@@ -376,7 +376,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Matching>();
   Table table({"disclosure", "partner", "purpose", "case", "subjects", "fields", "state",
                "asked (UTC)", "detail"});
   uint32_t count = 0;
@@ -439,7 +439,7 @@ void RunShow(const ShowFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Matching>();
   schakel::v1::ShowDisclosureRequest request;
   request.set_disclosure_id(*id);
   schakel::v1::ShowDisclosureResponse response;

@@ -117,7 +117,7 @@ void RunImport(const ImportFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Signals>();
   auto call = connection->NewCall(kStreamTimeout);
   auto stream = client->ImportSignals(call.get());
 

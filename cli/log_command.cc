@@ -72,7 +72,7 @@ void RunLog(const LogFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::LocalLog::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::LocalLog>();
   auto call = connection->NewCall(kStreamTimeout);
   auto reader = client->ListLocalLog(call.get(), request);
   Table table({"seq", "recorded (UTC)", "kind", "user", "role", "outcome", "purpose", "case",

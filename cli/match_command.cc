@@ -155,7 +155,7 @@ void RunMatch(const MatchFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Matching::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Matching>();
   MatchResponse response;
   auto call = connection->NewCall(kMatchTimeout);
   const grpc::Status status = client->Match(call.get(), request, &response);

@@ -54,7 +54,7 @@ void PrintStatus(const schakel::v1::GetIndexStatusResponse& s, std::ostream& out
 void RunStatus(const StatusFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::NodeAdmin::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::NodeAdmin>();
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(flags.wait_for_seconds * 1000));
   schakel::v1::GetIndexStatusResponse response;
@@ -92,7 +92,7 @@ void RunStatus(const StatusFlags& flags, CommandContext& context) {
 void RunPolicy(const PolicyFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::NodeAdmin::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::NodeAdmin>();
   schakel::v1::GetLocalPolicyResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status =

@@ -79,7 +79,7 @@ template <typename Each>
 bool ForEachNotification(const NodeConnection& connection,
                          const schakel::v1::ListNotificationsRequest& request, uint32_t limit,
                          CommandContext& context, Each each) {
-  auto client = schakel::v1::Inbox::NewStub(connection.channel());
+  auto client = connection.Client<schakel::v1::Inbox>();
   const grpc::Status status = ForEachPage<schakel::v1::ListNotificationsResponse>(
       request, limit,
       [&](const schakel::v1::ListNotificationsRequest& page,
@@ -173,7 +173,7 @@ void RunMarkRead(const MarkFlags& flags, CommandContext& context) {
       return;
     }
   }
-  auto client = schakel::v1::Inbox::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Inbox>();
   schakel::v1::MarkNotificationsReadResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status = client->MarkNotificationsRead(call.get(), request, &response);

@@ -212,7 +212,7 @@ void RunAdd(const AddFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Signals>();
   schakel::v1::AddSignalRequest request;
   *request.mutable_signal() = std::move(signal);
   schakel::v1::AddSignalResponse response;
@@ -240,7 +240,7 @@ struct IdFlags {
 void RunGet(const IdFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Signals>();
   schakel::v1::GetSignalRequest request;
   request.set_signal_id(flags.signal_id);
   schakel::v1::GetSignalResponse response;
@@ -323,7 +323,7 @@ void RunList(const ListFlags& flags, CommandContext& context) {
 
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Signals>();
   auto call = connection->NewCall(kStreamTimeout);
   auto reader = client->ListSignals(call.get(), request);
   Table table({"signal_id", "category", "domain", "registered", "expires", "owner", "key types"});
@@ -376,7 +376,7 @@ void RunUpdate(const UpdateFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Signals>();
 
   // Read first: "subject.address" and "contact" are replaced as a whole, so
   // the fields not given must be sent as they are.
@@ -440,7 +440,7 @@ void RunDelete(const DeleteFlags& flags, CommandContext& context) {
   }
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Signals::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Signals>();
   schakel::v1::DeleteSignalRequest request;
   request.set_signal_id(flags.signal_id);
   request.set_reason(flags.reason);

@@ -91,7 +91,7 @@ void RunCreate(const CreateFlags& flags, CommandContext& context) {
   if (!connection) return;
   auto file = CreateCredentialFile(flags.credential_out, context);
   if (!file) return;
-  auto client = schakel::v1::Users::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Users>();
   schakel::v1::CreateUserResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status = client->CreateUser(call.get(), request, &response);
@@ -123,7 +123,7 @@ void RunRotate(const RotateFlags& flags, CommandContext& context) {
   if (!connection) return;
   auto file = CreateCredentialFile(flags.credential_out, context);
   if (!file) return;
-  auto client = schakel::v1::Users::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Users>();
   schakel::v1::RotateCredentialRequest request;
   request.set_user_id(flags.user_id);
   schakel::v1::RotateCredentialResponse response;
@@ -152,7 +152,7 @@ struct ListFlags {
 void RunList(const ListFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Users::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Users>();
   schakel::v1::ListUsersRequest request;
   request.set_include_disabled(flags.include_disabled);
   Table table({"user", "name", "roles", "state", "created", "last seen"});
@@ -193,7 +193,7 @@ struct WhoAmIFlags {
 void RunWhoAmI(const WhoAmIFlags& flags, CommandContext& context) {
   auto connection = NodeConnection::Open(flags.connection, context);
   if (!connection) return;
-  auto client = schakel::v1::Users::NewStub(connection->channel());
+  auto client = connection->Client<schakel::v1::Users>();
   schakel::v1::WhoAmIResponse response;
   auto call = connection->NewCall(kCallTimeout);
   const grpc::Status status =
