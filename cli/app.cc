@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/admin_command.h"
 #include "cli/approvals_command.h"
 #include "cli/audit_command.h"
 #include "cli/cases_command.h"
@@ -102,6 +103,7 @@ int RunSchakel(const std::vector<std::string>& args, std::ostream& out, std::ost
   RegisterAuditCommands(app, context);
   RegisterUsersCommands(app, context);
   RegisterNodeCommands(app, context);
+  RegisterAdminCommands(app, context);
 
   // CLI11 takes the arguments in reverse order.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -122,32 +122,40 @@ std::string KeyIdHex(crypto::ByteView public_key) {
   return crypto::ToHex(crypto::ByteView(digest.data(), 8));
 }
 
-void RunKeysGenerate(const KeysGenerateRequest& request, CommandContext& context) {
-  const crypto::Overwrite overwrite =
-      request.force ? crypto::Overwrite::kReplace : crypto::Overwrite::kRefuse;
+absl::StatusOr<crypto::Bytes> GenerateKeyFile(crypto::KeyKind kind, const std::filesystem::path& out,
+                                              crypto::Overwrite overwrite) {
   crypto::Bytes public_key;
   absl::Status saved;
-  switch (request.kind) {
+  switch (kind) {
     case crypto::KeyKind::kOprfRistretto255Sha512: {
       const crypto::oprf::PrivateKey key = crypto::oprf::PrivateKey::Generate();
       const auto pk = key.public_key().bytes();
       public_key.assign(pk.begin(), pk.end());
-      saved = crypto::SaveOprfKey(request.out, key, overwrite);
+      saved = crypto::SaveOprfKey(out, key, overwrite);
       break;
     }
     case crypto::KeyKind::kEd25519: {
       const crypto::SigningKey key = crypto::SigningKey::Generate();
       public_key = key.verify_key().ToBytes();
-      saved = crypto::SaveSigningKey(request.out, key, overwrite);
+      saved = crypto::SaveSigningKey(out, key, overwrite);
       break;
     }
     case crypto::KeyKind::kX25519: {
       const crypto::BoxSecretKey key = crypto::BoxSecretKey::Generate();
       public_key = key.public_key().ToBytes();
-      saved = crypto::SaveBoxSecretKey(request.out, key, overwrite);
+      saved = crypto::SaveBoxSecretKey(out, key, overwrite);
       break;
     }
   }
+  if (!saved.ok()) return saved;
+  return public_key;
+}
+
+void RunKeysGenerate(const KeysGenerateRequest& request, CommandContext& context) {
+  const crypto::Overwrite overwrite =
+      request.force ? crypto::Overwrite::kReplace : crypto::Overwrite::kRefuse;
+  absl::StatusOr<crypto::Bytes> generated = GenerateKeyFile(request.kind, request.out, overwrite);
+  const absl::Status saved = generated.status();
   if (!saved.ok()) {
     const std::string message(saved.message());
     switch (saved.code()) {
@@ -170,8 +178,8 @@ void RunKeysGenerate(const KeysGenerateRequest& request, CommandContext& context
   }
   context.out() << "kind: " << crypto::KeyKindName(request.kind) << "\n"
                 << "file: " << request.out.string() << "\n"
-                << "public: " << crypto::ToHex(public_key) << "\n"
-                << "key_id: " << KeyIdHex(public_key) << "\n";
+                << "public: " << crypto::ToHex(*generated) << "\n"
+                << "key_id: " << KeyIdHex(*generated) << "\n";
 }
 
 void RunKeysDerive(const KeysDeriveRequest& request, CommandContext& context) {

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "cli/command_context.h"
+#include "absl/status/statusor.h"
 #include "crypto/bytes.h"
 #include "crypto/key_file.h"
 #include "crypto/match_keys.h"
@@ -61,6 +62,13 @@ struct KeysGenerateRequest {
 // fails the context with ExitCode::kInvalidInput and leaves the file as it
 // was; a missing directory likewise.
 void RunKeysGenerate(const KeysGenerateRequest& request, CommandContext& context);
+
+// Generates a new key of `kind`, saves it to `out` (crypto/key_file.h, mode
+// 0600) and returns its public key (32 bytes). Errors: those of the Save*
+// function of crypto/key_file.h (ALREADY_EXISTS with Overwrite::kRefuse when
+// the file exists, NOT_FOUND / PERMISSION_DENIED for the directory).
+absl::StatusOr<crypto::Bytes> GenerateKeyFile(crypto::KeyKind kind, const std::filesystem::path& out,
+                                              crypto::Overwrite overwrite);
 
 // The key id printed by `keys generate`: lower-case hex of the first 8 bytes
 // of BLAKE2b-256 of the raw public key (canonical::KeyId for Ed25519 keys).

@@ -119,83 +119,43 @@ check_port_free() {
 
 # ---- set-up (once)
 
-keygen() {  # keygen KIND FILE -> prints the public key
-  "$BIN/schakel" keys generate --kind "$1" --out "$2" | sed -n 's/^public: *//p'
-}
-
+# With the operator's own commands (docs/operations.md): `schakel init
+# gateway`, `schakel init node` per organisation and `schakel partners
+# register` of each node's partner.json; each writes its configs with a
+# comment per setting.
 set_up() {
-  mkdir -p "$VAR/pki" "$VAR/gateway/keys" "$VAR/data"
+  mkdir -p "$VAR/pki" "$VAR/data"
   ./deploy/pki.sh "$VAR/pki" ca >/dev/null
   ./deploy/pki.sh "$VAR/pki" org gateway >/dev/null
   for org in "${ORGS[@]}"; do ./deploy/pki.sh "$VAR/pki" org "$org" >/dev/null; done
   note "PKI: a demo CA and a certificate per organisation ($SHOWN/pki)"
 
   local gateway_public
-  gateway_public=$(keygen ed25519 "$VAR/gateway/keys/signing.key")
-  local directory='{ "organisations": ['
-  local first=1 org
+  gateway_public=$("$BIN/schakel" init gateway --dir "$VAR/gateway" --listen "127.0.0.1:$(gateway_port)" \
+    --policy deploy/demo/policy.json --ca "$VAR/pki/ca.pem" --cert "$VAR/pki/gateway.pem" \
+    --key "$VAR/pki/gateway.key" | sed -n 's/^signing_public_key: *//p')
+  [ -n "$gateway_public" ] || die "schakel init gateway failed"
+  local org
   for org in "${ORGS[@]}"; do
-    local dir="$VAR/$org"
-    mkdir -p "$dir/keys"
-    local oprf signing box
-    oprf=$(keygen oprf "$dir/keys/oprf.key")
-    signing=$(keygen ed25519 "$dir/keys/signing.key")
-    box=$(keygen x25519 "$dir/keys/box.key")
-    local name domain endpoint_json=""
+    local name domain role=(--advertise "127.0.0.1:$(node_port "$org")")
     case "$org" in
       politie) name="Politie, eenheid Zeeland-West-Brabant"; domain=safety ;;
       gemeente) name="Gemeente Tilburg"; domain=social ;;
       zorg) name="Veilig Thuis en GGZ Midden-Brabant"; domain=care ;;
-      riec) name="RIEC Zeeland-West-Brabant"; domain=safety ;;
+      riec) name="RIEC Zeeland-West-Brabant"; domain=safety; role=(--ask-only) ;;
     esac
-    [ "$org" = riec ] || endpoint_json="\"endpoint\": \"127.0.0.1:$(node_port "$org")\", \"oprf_public_key\": \"$oprf\","
-    [ $first = 1 ] || directory+=","
-    first=0
-    directory+="
-    { \"org_id\": \"$org\", \"display_name\": \"$name\", \"domain\": \"$domain\", $endpoint_json
-      \"signing_public_key\": \"$signing\", \"box_public_key\": \"$box\" }"
-
-    cp "deploy/demo/$org/local-policy.json" "$dir/local-policy.json"
-    cat >"$dir/node.json" <<EOF
-// schakel-node of $org in the demo federation (docs/node-config.md).
-{
-  "org_id": "$org",
-  "listen": "127.0.0.1:$(node_port "$org")",
-  "data_dir": "data",
-  "tls": { "ca": "../pki/ca.pem", "cert": "../pki/$org.pem", "key": "../pki/$org.key" },
-  "oprf_key_file": "keys/oprf.key",
-  "signing_key_file": "keys/signing.key",
-  "box_key_file": "keys/box.key",
-  "gateway": { "org_id": "gateway", "signing_public_key": "$gateway_public",
-               "endpoint": "127.0.0.1:$(gateway_port)", "server_name": "localhost" },
-  "local": { "listen": "127.0.0.1:$(local_port "$org")" },
-  "local_policy": "local-policy.json",
-  "bootstrap_admin_credential_file": "admin.credential",
-  "notification_poll_s": 5,
-  "threads": 2
-}
-EOF
-    cli_config "$org" admin
+    "$BIN/schakel" init node --org "$org" --domain "$domain" --display-name "$name" \
+      --dir "$VAR/$org" --listen "127.0.0.1:$(node_port "$org")" "${role[@]}" \
+      --local-listen "127.0.0.1:$(local_port "$org")" \
+      --gateway-endpoint "127.0.0.1:$(gateway_port)" --gateway-signing-key "$gateway_public" \
+      --ca "$VAR/pki/ca.pem" --cert "$VAR/pki/$org.pem" --key "$VAR/pki/$org.key" >/dev/null
+    # The demo's own categories and matchable purposes, instead of the starter.
+    cp "deploy/demo/$org/local-policy.json" "$VAR/$org/local-policy.json"
+    "$BIN/schakel" partners register "$VAR/$org/partner.json" \
+      --directory "$VAR/gateway/directory.json" >/dev/null
   done
-  directory+="
-] }"
-  printf '%s\n' "$directory" >"$VAR/gateway/directory.json"
-  cp deploy/demo/policy.json "$VAR/gateway/policy.json"
-  cat >"$VAR/gateway/gateway.json" <<EOF
-// schakel-gateway of the demo federation (docs/gateway-config.md).
-{
-  "org_id": "gateway",
-  "listen": "127.0.0.1:$(gateway_port)",
-  "data_dir": "data",
-  "tls": { "ca": "../pki/ca.pem", "cert": "../pki/gateway.pem", "key": "../pki/gateway.key" },
-  "signing_key_file": "keys/signing.key",
-  "policy": "policy.json",
-  "directory": "directory.json",
-  "partner_deadline_ms": 10000,
-  "checkpoint": { "every_entries": 100, "every_seconds": 60 }
-}
-EOF
-  note "keys, the convenant (3 purposes), the directory and every config ($SHOWN/*/)"
+  note "keys, configs and the directory: schakel init gateway, init node, partners register ($SHOWN/*/)"
+  note "the convenant: 3 purposes (deploy/demo/policy.json)"
 }
 
 cli_config() {  # cli_config ORG USER: ORG/cli-USER.json in the state directory

@@ -16,19 +16,28 @@
 #   --name NAME      org: write DIR/NAME.key and DIR/NAME.pem instead of
 #                    DIR/ORG-ID.*, so that variants of one organisation can
 #                    sit side by side (e.g. --expired --name acme-expired)
+#   --dns NAME       org: also name host NAME in the certificate (a DNS
+#                    subject alternative name), e.g. --dns node1.example.nl;
+#                    repeatable
+#   --ip ADDR        org: also name IP address ADDR (IPv4 or IPv6) in the
+#                    certificate (an IP SAN), e.g. --ip 10.0.0.2; repeatable
 #   --days N         validity in days (default: ca 3650, org 365)
 #   --force          replace files that exist (default: keep them)
 #   -h, --help       this text
 #
 # Keys are EC P-256 (PKCS#8 PEM), mode 0600; certificates mode 0644.
 # Organisation certificates: CN=ORG-ID, subject alternative names
-# URI:schakel://org/ORG-ID, DNS:localhost and IP:127.0.0.1, extended key usage
-# serverAuth and clientAuth (one certificate serves as TLS server and client).
+# URI:schakel://org/ORG-ID, DNS:localhost and IP:127.0.0.1, then those of
+# --dns and --ip in the order given; extended key usage serverAuth and
+# clientAuth (one certificate serves as TLS server and client). A party
+# reached at another address than loopback needs it named (--dns/--ip): the
+# client checks the server's certificate against the host it connects to.
 #
 # Idempotent: when both files of the requested key pair exist they are kept
-# and nothing is written (exit 0), unless --force. When only one of the two
-# exists the script refuses (exit 1): it never pairs a new certificate with an
-# old key or the reverse by accident. Files appear complete or not at all
+# and nothing is written (exit 0), unless --force (also when other --dns or
+# --ip names are wanted). When only one of the two exists the script refuses
+# (exit 1): it never pairs a new certificate with an old key or the reverse
+# by accident. Files appear complete or not at all
 # (written in a temporary directory inside DIR, then renamed).
 #
 # Exit status: 0 done (or nothing to do), 1 failure, 2 usage error.
@@ -50,6 +59,8 @@ other_ca=""
 name=""
 days=""
 force=0
+dns_names=()
+ip_addresses=()
 positional=()
 while (($#)); do
   case "$1" in
@@ -67,6 +78,14 @@ while (($#)); do
       (($# >= 2)) || usage_error "--days needs a number"
       days="$2"; shift ;;
     --days=*) days="${1#*=}" ;;
+    --dns)
+      (($# >= 2)) || usage_error "--dns needs a host name"
+      dns_names+=("$2"); shift ;;
+    --dns=*) dns_names+=("${1#*=}") ;;
+    --ip)
+      (($# >= 2)) || usage_error "--ip needs an address"
+      ip_addresses+=("$2"); shift ;;
+    --ip=*) ip_addresses+=("${1#*=}") ;;
     --force) force=1 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; positional+=("$@"); break ;;
@@ -89,8 +108,9 @@ fi
 case "$command" in
   ca)
     (( ${#positional[@]} == 2 )) || usage_error "ca takes no further argument"
-    if (( expired || self_signed )) || [[ -n "$other_ca" || -n "$name" ]]; then
-      usage_error "--expired, --self-signed, --other-ca and --name apply to org, not to ca"
+    if (( expired || self_signed || ${#dns_names[@]} || ${#ip_addresses[@]} )) ||
+       [[ -n "$other_ca" || -n "$name" ]]; then
+      usage_error "--expired, --self-signed, --other-ca, --name, --dns and --ip apply to org, not to ca"
     fi
     stem="ca"
     days="${days:-3650}"
@@ -109,6 +129,47 @@ case "$command" in
     ;;
   *) usage_error "unknown command \"$command\"; use ca or org" ;;
 esac
+
+# Subject alternative names (org): loopback always, then --dns and --ip.
+# A DNS name: dot-separated labels of letters, digits and - (not at a label's
+# start or end), 1 to 63 characters each, at most 253 in all; a leading "*."
+# (a wildcard) is not accepted. An IPv4 address: four decimal numbers 0 to 255
+# without leading zeros; an IPv6 address: hexadecimal groups and colons,
+# "::" at most once (openssl checks the rest).
+valid_dns_name() {
+  local label labels
+  [[ "$1" =~ ^[A-Za-z0-9.-]{1,253}$ && "$1" != *. && "$1" != .* && "$1" != *..* ]] || return 1
+  IFS=. read -ra labels <<<"$1"
+  for label in "${labels[@]}"; do
+    [[ "$label" =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]] || return 1
+  done
+}
+valid_ip_address() {
+  local octet
+  if [[ "$1" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
+    for octet in "${BASH_REMATCH[@]:1}"; do
+      [[ "$octet" =~ ^(0|[1-9][0-9]*)$ ]] && (( octet <= 255 )) || return 1
+    done
+    return 0
+  fi
+  [[ "$1" == *:* && "$1" =~ ^[0-9A-Fa-f:]{2,39}$ ]] || return 1
+  local rest="${1//::/}"
+  (( ${#1} - ${#rest} <= 2 )) || return 1            # "::" at most once
+  [[ "$1" != *:::* ]] || return 1
+  [[ ! "$1" =~ (^|:)[0-9A-Fa-f]{5,} ]] || return 1   # groups of at most 4 digits
+  [[ "$1" == *::* || $(tr -cd : <<<"$1" | wc -c) -eq 7 ]] || return 1
+}
+san="URI:schakel://org/${org_id:-unused}, DNS:localhost, IP:127.0.0.1"
+for host in "${dns_names[@]}"; do
+  valid_dns_name "$host" ||
+    usage_error "--dns \"$host\" is not a host name: labels of letters, digits and - separated by dots (e.g. node1.example.nl)"
+  [[ "${host,,}" == localhost ]] || san+=", DNS:$host"
+done
+for address in "${ip_addresses[@]}"; do
+  valid_ip_address "$address" ||
+    usage_error "--ip \"$address\" is not an IPv4 or IPv6 address (e.g. 10.0.0.2 or fd00::2)"
+  [[ "$address" == 127.0.0.1 ]] || san+=", IP:$address"
+done
 
 mkdir -p -- "$dir"
 key="$dir/$stem.key"
@@ -172,7 +233,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth, clientAuth
-subjectAltName = URI:schakel://org/${org_id:-unused}, DNS:localhost, IP:127.0.0.1
+subjectAltName = $san
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 EOF
