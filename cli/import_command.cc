@@ -167,7 +167,9 @@ void RunImport(const ImportFlags& flags, CommandContext& context) {
     }
     if (batch.rows().rows_size() >= static_cast<int>(kImportBatchRows)) send_batch();
     if (rows_read % 1000 == 0) {
-      progress.Update(file_size > 0 ? static_cast<double>((*reader)->bytes_read()) /
+      // The first half of the bar: reading and sending (the node validates
+      // as rows arrive); the second half: the node storing them.
+      progress.Update(file_size > 0 ? 0.5 * static_cast<double>((*reader)->bytes_read()) /
                                           static_cast<double>(file_size)
                                     : -1,
                       RowsText(rows_read, node.progress(), local_problem_count));
@@ -185,10 +187,10 @@ void RunImport(const ImportFlags& flags, CommandContext& context) {
   while (!node.WaitEnded(std::chrono::milliseconds(100))) {
     const schakel::v1::ImportProgress now = node.progress();
     const double fraction =
-        now.rows_stored() > 0 && rows_sent > 0
-            ? static_cast<double>(now.rows_stored()) / static_cast<double>(rows_sent)
-        : rows_sent > 0 ? static_cast<double>(now.rows_validated()) / static_cast<double>(rows_sent)
-                        : -1;
+        rows_sent == 0 ? -1
+                       : 0.5 * (static_cast<double>(now.rows_validated()) +
+                                static_cast<double>(now.rows_stored())) /
+                             static_cast<double>(rows_sent);
     progress.Update(fraction, RowsText(rows_read, now, local_problem_count));
   }
   response_reader.join();

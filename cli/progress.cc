@@ -34,7 +34,9 @@ void Progress::Update(double fraction, std::string_view text) {
   last_ = now;
   shown_ = true;
   const bool known = fraction >= 0;
-  fraction = std::clamp(fraction, 0.0, 1.0);
+  // A bar never goes back: a later, lower estimate shows the highest so far.
+  fraction = std::max(std::clamp(fraction, 0.0, 1.0), highest_);
+  if (known) highest_ = fraction;
   const int percent = static_cast<int>(std::floor(fraction * 100));
   if (mode_ == Mode::kLines) {
     err_ << "progress: " << (known ? StrCat(percent, "% ") : std::string()) << text << "\n";

@@ -35,7 +35,9 @@ class Progress {
   ~Progress() { Done(); }
 
   // Reports that `fraction` (0..1; negative when unknown) is done, with a
-  // short text such as "450,000 rows, 12,345 rows/s". Throttled.
+  // short text such as "450,000 rows, 12,345 rows/s". Throttled. The
+  // percentage shown never decreases: a lower fraction than an earlier one
+  // shows the earlier one.
   void Update(double fraction, std::string_view text);
   // Erases the bar (kBar). Idempotent.
   void Done();
@@ -49,6 +51,7 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
   bool shown_ = false;
   size_t last_width_ = 0;
+  double highest_ = 0;
 };
 
 // 1234567 -> "1,234,567".

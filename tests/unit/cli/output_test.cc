@@ -217,6 +217,18 @@ TEST(ProgressTest, BarOnTerminalIsErasedWhenDone) {
   EXPECT_THAT(err.str(), testing::EndsWith("\r"));
 }
 
+TEST(ProgressTest, ThePercentageNeverGoesBack) {
+  std::ostringstream lines;
+  Progress progress(lines, Progress::Mode::kLines, std::chrono::milliseconds(0));
+  progress.Update(0.5, "read");
+  progress.Update(0.3, "a lower estimate");
+  progress.Update(-1, "unknown");
+  progress.Update(0.75, "stored");
+  EXPECT_EQ(lines.str(),
+            "progress: 50% read\nprogress: 50% a lower estimate\nprogress: unknown\n"
+            "progress: 75% stored\n");
+}
+
 TEST(ProgressTest, LinesAndNone) {
   std::ostringstream lines;
   Progress plain(lines, Progress::Mode::kLines, std::chrono::milliseconds(0));
