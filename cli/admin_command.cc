@@ -545,8 +545,8 @@ bool CheckOrgId(std::string_view flag, std::string_view org_id, CommandContext& 
 }
 
 constexpr std::string_view kRestartNote =
-    "The gateway reads its directory when it starts: restart it for this to take effect\n"
-    "(systemctl restart schakel-gateway). The previous file is kept as ";
+    "The gateway reads its directory at start and on a reload: reload it for this to take\n"
+    "effect (systemctl reload schakel-gateway, or SIGHUP). The previous file is kept as ";
 
 }  // namespace
 
@@ -681,7 +681,7 @@ void RunPartnersDeactivate(const fs::path& directory, const std::string& org_id,
     return;
   }
   context.out() << "deactivated " << org_id << " in " << directory.string()
-                << ": once the gateway restarts, its certificate is refused and it is not asked.\n"
+                << ": once the gateway reloads, its certificate is refused and it is not asked.\n"
                 << kRestartNote << directory.string() << ".previous.\n";
 }
 

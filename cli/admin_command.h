@@ -31,8 +31,9 @@
 // gateway's own rules (gateway/directory.h) before the file is replaced
 // (atomically, fsynced; the previous file is kept as FILE.previous), so a
 // refused entry changes nothing. Comments of the old file are not kept. The
-// gateway reads its directory when it starts: restart it for the change to
-// take effect.
+// gateway reads its directory at start and on a reload (SIGHUP, or
+// GatewayAdmin.ReloadDirectory), which logs every change before it takes
+// effect.
 //
 // Ownership and thread safety: as the other Register* functions (the
 // context must outlive the app); not for concurrent use.

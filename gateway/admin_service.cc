@@ -16,9 +16,6 @@
 namespace schakel::gateway {
 namespace {
 
-constexpr char kLater[] =
-    " comes in a later version; the directory is read from its file when the gateway starts";
-
 std::string DigestBytes(const crypto::Blake2b256Digest& d) { return std::string(d.begin(), d.end()); }
 
 // BLAKE2b-256 of the file as it is on disk (what a refused file is known
@@ -154,12 +151,12 @@ absl::StatusOr<PolicyInForce::Reloaded> PolicyInForce::Reload(const v1::Requeste
 
 // ------------------------------------------------------------- AdminService
 
-AdminService::AdminService(PolicyInForce* policy, ExchangeLog* log, const Directory* directory,
+AdminService::AdminService(PolicyInForce* policy, DirectoryInForce* directory, ExchangeLog* log,
                            const ReceiptIssuer* receipts, absl::TimeZone zone,
                            std::function<absl::Time()> now)
     : policy_(policy),
-      log_(log),
       directory_(directory),
+      log_(log),
       receipts_(receipts),
       zone_(zone),
       now_(now ? std::move(now) : std::function<absl::Time()>(absl::Now)) {}
@@ -194,31 +191,51 @@ absl::StatusOr<v1::GetPolicyResponse> AdminService::GetPolicyFor(
   return response;
 }
 
-absl::StatusOr<v1::ReloadPolicyResponse> AdminService::ReloadPolicyFor(
-    std::string_view caller_org, const v1::ReloadPolicyRequest& request) {
-  const std::shared_ptr<const Policy> policy = policy_->current();
+v1::Requester AdminService::Requester(std::string_view caller_org, const v1::Actor& actor) {
   v1::Requester by;
   by.set_org_id(std::string(caller_org));
-  by.set_user_id(request.actor().user_id());
-  by.set_role(request.actor().role());
+  by.set_user_id(actor.user_id());
+  by.set_role(actor.role());
+  return by;
+}
+
+v1::LogRecord AdminService::RefusalRecord(v1::RecordKind kind, const Policy& policy,
+                                         const v1::Requester& by) const {
+  v1::LogRecord r;
+  r.set_kind(kind);
+  SetMillis(r.mutable_recorded_at(), absl::ToUnixMillis(now_()));
+  r.set_policy_version(policy.version());
+  *r.mutable_requester() = by;
+  return r;
+}
+
+absl::Status AdminService::CheckOperatorAdmin(std::string_view caller_org, const v1::Requester& by,
+                                              const Policy& policy, v1::RecordKind kind,
+                                              std::string_view method, std::string_view what) const {
   auto refuse = [&](v1::DenialReason reason, std::string message) {
-    v1::LogRecord r;
-    r.set_kind(v1::RECORD_KIND_POLICY_LOADED);
-    SetMillis(r.mutable_recorded_at(), absl::ToUnixMillis(now_()));
-    r.set_policy_version(policy->version());
-    *r.mutable_requester() = by;
-    r.mutable_policy()->set_previous_version(policy->version());
+    v1::LogRecord r = RefusalRecord(kind, policy, by);
+    if (kind == v1::RECORD_KIND_POLICY_LOADED) r.mutable_policy()->set_previous_version(policy.version());
     return LogRefusal(*log_, receipts_, std::move(r), absl::PermissionDeniedError(std::move(message)),
                       reason, {}, caller_org);
   };
-  if (request.actor().role() != v1::ROLE_ADMIN) {
+  if (by.role() != v1::ROLE_ADMIN) {
     return refuse(v1::DENIAL_REASON_ROLE_NOT_ALLOWED,
-                  StrCat("ReloadPolicy: role ", RoleName(request.actor().role()),
-                         " may not reload the policy; admin required"));
+                  StrCat(method, ": role ", RoleName(by.role()), " may not ", what, "; admin required"));
   }
-  if (!policy->IsOperator(caller_org)) {
+  if (!policy.IsOperator(caller_org)) {
     return refuse(v1::DENIAL_REASON_ORGANISATION_NOT_ALLOWED,
-                  "ReloadPolicy: the organisation is not an operator of the gateway (operator_org_ids)");
+                  StrCat(method, ": the organisation is not an operator of the gateway (operator_org_ids)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ReloadPolicyResponse> AdminService::ReloadPolicyFor(
+    std::string_view caller_org, const v1::ReloadPolicyRequest& request) {
+  const v1::Requester by = Requester(caller_org, request.actor());
+  if (absl::Status allowed = CheckOperatorAdmin(caller_org, by, *policy_->current(), v1::RECORD_KIND_POLICY_LOADED,
+                                                "ReloadPolicy", "reload the policy");
+      !allowed.ok()) {
+    return allowed;
   }
   auto reloaded = policy_->Reload(by, request.dry_run());
   if (!reloaded.ok()) return reloaded.status();
@@ -233,39 +250,52 @@ absl::StatusOr<v1::ReloadPolicyResponse> AdminService::ReloadPolicyFor(
   return response;
 }
 
+absl::StatusOr<v1::ReloadDirectoryResponse> AdminService::ReloadDirectoryFor(
+    std::string_view caller_org, const v1::ReloadDirectoryRequest& request) {
+  const v1::Requester by = Requester(caller_org, request.actor());
+  if (absl::Status allowed =
+          CheckOperatorAdmin(caller_org, by, *policy_->current(), v1::RECORD_KIND_DIRECTORY_CHANGED,
+                             "ReloadDirectory", "reload the directory");
+      !allowed.ok()) {
+    return allowed;
+  }
+  auto reloaded = directory_->Reload(by, request.dry_run());
+  if (!reloaded.ok()) return reloaded.status();
+  v1::ReloadDirectoryResponse response;
+  response.set_directory_version(reloaded->directory->version());
+  response.set_changed(reloaded->changed);
+  for (const v1::DirectoryRecord& change : reloaded->changes) *response.add_changes() = change;
+  if (receipts_ != nullptr) {
+    for (const ExchangeLog::Appended& entry : reloaded->entries) {
+      auto receipt = receipts_->Issue(entry, caller_org, "");
+      if (!receipt.ok()) return receipt.status();
+      *response.add_receipts() = *std::move(receipt);
+    }
+  }
+  return response;
+}
+
 grpc::Status AdminService::GetPolicy(grpc::ServerContext* context, const v1::GetPolicyRequest* request,
                                      v1::GetPolicyResponse* response) {
-  auto org = IdentifyCaller(*directory_, *context, *log_, v1::LogRecord());
+  auto org = IdentifyCaller(*directory_->current(), *context, *log_, v1::LogRecord());
   return AnswerUnary(org, response, [&](const std::string& caller) { return GetPolicyFor(caller, *request); });
 }
 
 grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
                                         const v1::ReloadPolicyRequest* request,
                                         v1::ReloadPolicyResponse* response) {
-  v1::LogRecord refusal;
-  refusal.set_kind(v1::RECORD_KIND_POLICY_LOADED);
-  SetMillis(refusal.mutable_recorded_at(), absl::ToUnixMillis(now_()));
-  refusal.set_policy_version(policy_->current()->version());
-  refusal.mutable_requester()->set_user_id(request->actor().user_id());
-  refusal.mutable_requester()->set_role(request->actor().role());
-  auto org = IdentifyCaller(*directory_, *context, *log_, std::move(refusal));
+  auto org = IdentifyCaller(*directory_->current(), *context, *log_,
+                            RefusalRecord(v1::RECORD_KIND_POLICY_LOADED, *policy_->current(), Requester("", request->actor())));
   return AnswerUnary(org, response, [&](const std::string& caller) { return ReloadPolicyFor(caller, *request); });
 }
 
-grpc::Status AdminService::RegisterOrganisation(grpc::ServerContext*, const v1::RegisterOrganisationRequest*,
-                                                v1::RegisterOrganisationResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, StrCat("RegisterOrganisation", kLater));
-}
-
-grpc::Status AdminService::UpdateOrganisation(grpc::ServerContext*, const v1::UpdateOrganisationRequest*,
-                                              v1::UpdateOrganisationResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, StrCat("UpdateOrganisation", kLater));
-}
-
-grpc::Status AdminService::DeactivateOrganisation(grpc::ServerContext*,
-                                                  const v1::DeactivateOrganisationRequest*,
-                                                  v1::DeactivateOrganisationResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, StrCat("DeactivateOrganisation", kLater));
+grpc::Status AdminService::ReloadDirectory(grpc::ServerContext* context,
+                                           const v1::ReloadDirectoryRequest* request,
+                                           v1::ReloadDirectoryResponse* response) {
+  auto org = IdentifyCaller(*directory_->current(), *context, *log_,
+                            RefusalRecord(v1::RECORD_KIND_DIRECTORY_CHANGED, *policy_->current(), Requester("", request->actor())));
+  return AnswerUnary(org, response,
+                     [&](const std::string& caller) { return ReloadDirectoryFor(caller, *request); });
 }
 
 grpc::Status AdminService::CreateCheckpoint(grpc::ServerContext*, const v1::CreateCheckpointRequest*,

@@ -25,8 +25,12 @@
 // organisation (PolicyInfo.operator_org_ids) or an auditor of any; not
 // logged. ReloadPolicy: an admin of an operator organisation; a refusal is
 // logged with its reason (ROLE_NOT_ALLOWED, ORGANISATION_NOT_ALLOWED) and
-// receipt. The directory and checkpoint rpcs answer UNIMPLEMENTED (a later
-// version; the directory is a file read at start).
+// receipt. ReloadDirectory: the same authorisation and refusals (logged as
+// DIRECTORY_CHANGED); the reload itself is DirectoryInForce's
+// (directory_in_force.h); its response lists the changes with one receipt
+// per DIRECTORY_CHANGED entry. The directory has no rpcs to edit it: the
+// operator edits the file (`schakel partners`) and reloads. CreateCheckpoint
+// answers UNIMPLEMENTED (the gateway makes checkpoints periodically).
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef SCHAKEL_GATEWAY_ADMIN_SERVICE_H_
@@ -43,6 +47,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/directory_in_force.h"
 #include "gateway/exchange_log.h"
 #include "gateway/policy.h"
 #include "schakel/v1/admin.grpc.pb.h"
@@ -50,7 +55,6 @@
 
 namespace schakel::gateway {
 
-class Directory;
 class ReceiptIssuer;
 
 // Store key of the version last recorded in the log (POLICY_LOADED): a
@@ -106,9 +110,10 @@ class PolicyInForce {
 class AdminService final : public v1::GatewayAdmin::Service {
  public:
   // None of the pointers is owned; all must outlive the service.
-  // `receipts` signs the receipts of logged entries; `zone` is the zone of
-  // the policy's dates.
-  AdminService(PolicyInForce* policy, ExchangeLog* log, const Directory* directory,
+  // `directory` is the directory in force (callers are identified with it;
+  // ReloadDirectory reloads it). `receipts` signs the receipts of logged
+  // entries; `zone` is the zone of the policy's dates.
+  AdminService(PolicyInForce* policy, DirectoryInForce* directory, ExchangeLog* log,
                const ReceiptIssuer* receipts, absl::TimeZone zone, std::function<absl::Time()> now);
 
   // The work for a caller whose organisation is known (tests call these).
@@ -116,30 +121,34 @@ class AdminService final : public v1::GatewayAdmin::Service {
                                                      const v1::GetPolicyRequest& request) const;
   absl::StatusOr<v1::ReloadPolicyResponse> ReloadPolicyFor(std::string_view caller_org,
                                                            const v1::ReloadPolicyRequest& request);
+  absl::StatusOr<v1::ReloadDirectoryResponse> ReloadDirectoryFor(std::string_view caller_org,
+                                                                 const v1::ReloadDirectoryRequest& request);
 
   grpc::Status GetPolicy(grpc::ServerContext* context, const v1::GetPolicyRequest* request,
                          v1::GetPolicyResponse* response) override;
   grpc::Status ReloadPolicy(grpc::ServerContext* context, const v1::ReloadPolicyRequest* request,
                             v1::ReloadPolicyResponse* response) override;
-  grpc::Status RegisterOrganisation(grpc::ServerContext* context,
-                                    const v1::RegisterOrganisationRequest* request,
-                                    v1::RegisterOrganisationResponse* response) override;
-  grpc::Status UpdateOrganisation(grpc::ServerContext* context,
-                                  const v1::UpdateOrganisationRequest* request,
-                                  v1::UpdateOrganisationResponse* response) override;
-  grpc::Status DeactivateOrganisation(grpc::ServerContext* context,
-                                      const v1::DeactivateOrganisationRequest* request,
-                                      v1::DeactivateOrganisationResponse* response) override;
+  grpc::Status ReloadDirectory(grpc::ServerContext* context, const v1::ReloadDirectoryRequest* request,
+                               v1::ReloadDirectoryResponse* response) override;
   grpc::Status CreateCheckpoint(grpc::ServerContext* context,
                                 const v1::CreateCheckpointRequest* request,
                                 v1::CreateCheckpointResponse* response) override;
 
  private:
   v1::PolicyInfo Info(const Policy& policy) const;
+  static v1::Requester Requester(std::string_view caller_org, const v1::Actor& actor);
+  // A record of `kind` by `by`, now, under `policy`: what a refusal logs.
+  v1::LogRecord RefusalRecord(v1::RecordKind kind, const Policy& policy, const v1::Requester& by) const;
+  // OK for an admin of an operator organisation; otherwise the refusal,
+  // logged as a `kind` record by `by` (PERMISSION_DENIED "<method>: ...",
+  // ROLE_NOT_ALLOWED or ORGANISATION_NOT_ALLOWED, with its receipt).
+  absl::Status CheckOperatorAdmin(std::string_view caller_org, const v1::Requester& by,
+                                  const Policy& policy, v1::RecordKind kind, std::string_view method,
+                                  std::string_view what) const;
 
   PolicyInForce* const policy_;
+  DirectoryInForce* const directory_;
   ExchangeLog* const log_;
-  const Directory* const directory_;
   const ReceiptIssuer* const receipts_;
   const absl::TimeZone zone_;
   const std::function<absl::Time()> now_;

@@ -50,12 +50,12 @@ Range CheckRange(uint64_t from, uint64_t to, std::vector<v1::FieldProblem>& prob
 }  // namespace
 
 AuditService::AuditService(ExchangeLog* log, CheckpointStore* checkpoints,
-                           const Directory* directory,
+                           CurrentDirectory current_directory,
                            std::function<std::shared_ptr<const Policy>()> current_policy,
                            std::function<absl::Time()> now, const ReceiptIssuer* receipts)
     : log_(log),
       checkpoints_(checkpoints),
-      directory_(directory),
+      current_directory_(std::move(current_directory)),
       current_policy_(std::move(current_policy)),
       now_(std::move(now)),
       own_receipts_(receipts == nullptr ? checkpoints->NewReceiptIssuer() : nullptr),
@@ -752,7 +752,7 @@ absl::StatusOr<std::string> AuditService::Caller(grpc::ServerContext* context,
   v1::LogRecord refusal =
       NewLogRecord(v1::RECORD_KIND_AUDIT_QUERY, now_(), policy.get(), "", "", actor);
   refusal.mutable_audit_query()->set_method(std::string(method));
-  return IdentifyCaller(*directory_, *context, *log_, std::move(refusal));
+  return IdentifyCaller(*current_directory_(), *context, *log_, std::move(refusal));
 }
 
 }  // namespace schakel::gateway

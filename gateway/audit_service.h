@@ -46,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/checkpoints.h"
+#include "gateway/directory.h"
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_state.h"
 #include "gateway/policy.h"
@@ -53,16 +54,17 @@
 
 namespace schakel::gateway {
 
-class Directory;
 class ReceiptIssuer;
 
 class AuditService final : public v1::Audit::Service {
  public:
   // None of the pointers is owned; all must outlive the service.
+  // `current_directory` returns the directory in force (read once per
+  // call, to identify the caller).
   // `receipts` signs the receipts of the AUDIT_QUERY entries; when null,
   // an issuer with the key the checkpoint store holds (the gateway's) is
   // used.
-  AuditService(ExchangeLog* log, CheckpointStore* checkpoints, const Directory* directory,
+  AuditService(ExchangeLog* log, CheckpointStore* checkpoints, CurrentDirectory current_directory,
                std::function<std::shared_ptr<const Policy>()> current_policy,
                std::function<absl::Time()> now, const ReceiptIssuer* receipts = nullptr);
   ~AuditService() override;
@@ -135,7 +137,7 @@ class AuditService final : public v1::Audit::Service {
 
   ExchangeLog* const log_;
   CheckpointStore* const checkpoints_;
-  const Directory* const directory_;
+  const CurrentDirectory current_directory_;
   const std::function<std::shared_ptr<const Policy>()> current_policy_;
   const std::function<absl::Time()> now_;
   std::unique_ptr<ReceiptIssuer> own_receipts_;  // when none was given

@@ -179,12 +179,12 @@ struct CasesService::Call {
   std::optional<ExchangeLog::Appended> appended;
 };
 
-CasesService::CasesService(CaseStore* cases, ExchangeLog* log, const Directory* directory,
+CasesService::CasesService(CaseStore* cases, ExchangeLog* log, CurrentDirectory current_directory,
                            std::function<std::shared_ptr<const Policy>()> current_policy,
                            std::function<absl::Time()> now, const ReceiptIssuer* receipts)
     : cases_(cases),
       log_(log),
-      directory_(directory),
+      current_directory_(std::move(current_directory)),
       current_policy_(std::move(current_policy)),
       now_(std::move(now)),
       receipts_(receipts) {}
@@ -262,7 +262,9 @@ absl::Status CasesService::FindOwnCase(Call& call, std::string_view verb) {
 }
 
 absl::StatusOr<v1::OpenCaseResponse> CasesService::Open(std::string_view caller_org,
-                                                        const v1::OpenCaseRequest& request) {
+                                                        const v1::OpenCaseRequest& request,
+                                                        std::shared_ptr<const Directory> directory) {
+  if (directory == nullptr) directory = current_directory_();
   Call call{now_(),
             current_policy_(),
             std::string(caller_org),
@@ -364,7 +366,7 @@ absl::StatusOr<v1::OpenCaseResponse> CasesService::Open(std::string_view caller_
     CheckText(problems, "goal", request.goal(), kMaxGoalChars);
     CheckGrounds(problems, "selection_grounds", request.selection_grounds());
     CheckEndsAt(problems, "ends_at", draft, request.has_ends_at(), *purpose, call.now, zone);
-    CheckPartners(problems, "partner_org_ids", request.partner_org_ids(), *purpose, *directory_);
+    CheckPartners(problems, "partner_org_ids", request.partner_org_ids(), *purpose, *directory);
     if (const size_t n = Utf8Chars(request.external_reference()); n > kMaxExternalReferenceChars) {
       problems.push_back(
           Problem("external_reference", StrCat(n, " characters"), "at most 64 characters"));
@@ -397,7 +399,9 @@ absl::StatusOr<v1::OpenCaseResponse> CasesService::Open(std::string_view caller_
 }
 
 absl::StatusOr<v1::UpdateCaseResponse> CasesService::Update(std::string_view caller_org,
-                                                            const v1::UpdateCaseRequest& request) {
+                                                            const v1::UpdateCaseRequest& request,
+                                                            std::shared_ptr<const Directory> directory) {
+  if (directory == nullptr) directory = current_directory_();
   Call call{now_(),
             current_policy_(),
             std::string(caller_org),
@@ -461,7 +465,7 @@ absl::StatusOr<v1::UpdateCaseResponse> CasesService::Update(std::string_view cal
   }
   if (paths.contains("partner_org_ids")) {
     CheckPartners(problems, "case_info.partner_org_ids", asked.partner_org_ids(), *purpose,
-                  *directory_);
+                  *directory);
   }
   if (!problems.empty()) {
     const v1::DenialReason reason = ReasonFor(problems);
@@ -617,47 +621,53 @@ absl::StatusOr<size_t> CasesService::RecordExpiries() {
 }
 
 absl::StatusOr<std::string> CasesService::Caller(grpc::ServerContext* context, v1::RecordKind kind,
-                                                 const v1::Actor& actor, std::string_view case_id) {
+                                                 const v1::Actor& actor, std::string_view case_id,
+                                                 const Directory& directory) {
   const std::shared_ptr<const Policy> policy = current_policy_();
   v1::LogRecord refusal = NewLogRecord(kind, now_(), policy.get(), "", "", actor);
   refusal.set_case_id(AsAsked(case_id));
-  return IdentifyCaller(*directory_, *context, *log_, std::move(refusal));
+  return IdentifyCaller(directory, *context, *log_, std::move(refusal));
 }
 
 grpc::Status CasesService::OpenCase(grpc::ServerContext* context,
                                     const v1::OpenCaseRequest* request,
                                     v1::OpenCaseResponse* response) {
-  return AnswerUnary(Caller(context, v1::RECORD_KIND_CASE_OPENED, request->actor(), ""), response,
-                     [&](const std::string& org) { return Open(org, *request); });
+  const std::shared_ptr<const Directory> directory = current_directory_();
+  return AnswerUnary(Caller(context, v1::RECORD_KIND_CASE_OPENED, request->actor(), "", *directory),
+                     response, [&](const std::string& org) { return Open(org, *request, directory); });
 }
 
 grpc::Status CasesService::UpdateCase(grpc::ServerContext* context,
                                       const v1::UpdateCaseRequest* request,
                                       v1::UpdateCaseResponse* response) {
+  const std::shared_ptr<const Directory> directory = current_directory_();
   return AnswerUnary(
-      Caller(context, v1::RECORD_KIND_CASE_UPDATED, request->actor(), request->case_id()),
-      response, [&](const std::string& org) { return Update(org, *request); });
+      Caller(context, v1::RECORD_KIND_CASE_UPDATED, request->actor(), request->case_id(), *directory),
+      response, [&](const std::string& org) { return Update(org, *request, directory); });
 }
 
 grpc::Status CasesService::CloseCase(grpc::ServerContext* context,
                                      const v1::CloseCaseRequest* request,
                                      v1::CloseCaseResponse* response) {
   return AnswerUnary(
-      Caller(context, v1::RECORD_KIND_CASE_CLOSED, request->actor(), request->case_id()),
+      Caller(context, v1::RECORD_KIND_CASE_CLOSED, request->actor(), request->case_id(),
+             *current_directory_()),
       response, [&](const std::string& org) { return Close(org, *request); });
 }
 
 // Reads are not logged (RECORD_KIND_UNSPECIFIED), refusals included.
 grpc::Status CasesService::GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
                                    v1::GetCaseResponse* response) {
-  return AnswerUnary(Caller(context, v1::RECORD_KIND_UNSPECIFIED, request->actor(), ""), response,
+  return AnswerUnary(Caller(context, v1::RECORD_KIND_UNSPECIFIED, request->actor(), "", *current_directory_()),
+                     response,
                      [&](const std::string& org) { return Get(org, *request); });
 }
 
 grpc::Status CasesService::ListCases(grpc::ServerContext* context,
                                      const v1::ListCasesRequest* request,
                                      v1::ListCasesResponse* response) {
-  return AnswerUnary(Caller(context, v1::RECORD_KIND_UNSPECIFIED, request->actor(), ""), response,
+  return AnswerUnary(Caller(context, v1::RECORD_KIND_UNSPECIFIED, request->actor(), "", *current_directory_()),
+                     response,
                      [&](const std::string& org) { return List(org, *request); });
 }
 

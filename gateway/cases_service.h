@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/case_store.h"
+#include "gateway/directory.h"
 #include "gateway/exchange_log.h"
 #include "gateway/policy.h"
 #include "schakel/v1/cases.grpc.pb.h"
@@ -41,17 +42,19 @@
 
 namespace schakel::gateway {
 
-class Directory;
 class ReceiptIssuer;
 
 class CasesService final : public v1::Cases::Service {
  public:
   // None of the pointers is owned; all must outlive the service. `cases`
   // must be kept in the same KvStore as `log` (a case change and its log
-  // entry are one write). `current_policy` returns the policy in force;
+  // entry are one write). `current_directory` returns the directory in
+  // force: each call reads it once (the caller's identity and the
+  // partners it names are checked against the same directory).
+  // `current_policy` returns the policy in force;
   // `now` the clock. `receipts` (gateway/receipts.h) signs the receipts
   // responses and logged refusals carry; when null, they carry none.
-  CasesService(CaseStore* cases, ExchangeLog* log, const Directory* directory,
+  CasesService(CaseStore* cases, ExchangeLog* log, CurrentDirectory current_directory,
                std::function<std::shared_ptr<const Policy>()> current_policy,
                std::function<absl::Time()> now, const ReceiptIssuer* receipts = nullptr);
 
@@ -69,10 +72,14 @@ class CasesService final : public v1::Cases::Service {
   // The rpcs for a caller whose organisation `caller_org` is known (from
   // its certificate). Errors: as cases.proto lists them per rpc, with an
   // ErrorDetail (reason, field problems, receipt of a logged refusal).
+  // `directory` is the one the caller was identified with (null: the one
+  // in force).
   absl::StatusOr<v1::OpenCaseResponse> Open(std::string_view caller_org,
-                                            const v1::OpenCaseRequest& request);
+                                            const v1::OpenCaseRequest& request,
+                                            std::shared_ptr<const Directory> directory = nullptr);
   absl::StatusOr<v1::UpdateCaseResponse> Update(std::string_view caller_org,
-                                                const v1::UpdateCaseRequest& request);
+                                                const v1::UpdateCaseRequest& request,
+                                                std::shared_ptr<const Directory> directory = nullptr);
   absl::StatusOr<v1::CloseCaseResponse> Close(std::string_view caller_org,
                                               const v1::CloseCaseRequest& request);
   absl::StatusOr<v1::GetCaseResponse> Get(std::string_view caller_org,
@@ -102,12 +109,14 @@ class CasesService final : public v1::Cases::Service {
   // caller), opened by the caller's organisation; the case goes to
   // call.current. Otherwise the logged refusal.
   absl::Status FindOwnCase(Call& call, std::string_view verb);
+  // The caller, identified with `directory` (the call's snapshot).
   absl::StatusOr<std::string> Caller(grpc::ServerContext* context, v1::RecordKind kind,
-                                     const v1::Actor& actor, std::string_view case_id);
+                                     const v1::Actor& actor, std::string_view case_id,
+                                     const Directory& directory);
 
   CaseStore* const cases_;
   ExchangeLog* const log_;
-  const Directory* const directory_;
+  const CurrentDirectory current_directory_;
   const std::function<std::shared_ptr<const Policy>()> current_policy_;
   const std::function<absl::Time()> now_;
   const ReceiptIssuer* const receipts_;

@@ -36,12 +36,17 @@
 //
 // Ownership and thread safety: a Directory is immutable once
 // RecordHistory has been called (before it is shared); its const methods may
-// be called from any number of threads at once.
+// be called from any number of threads at once. The gateway shares the
+// directory in force as a std::shared_ptr<const Directory> that a reload
+// replaces (directory_in_force.h); services take one snapshot per call
+// (CurrentDirectory) and keep it for the whole call, so pointers into it
+// (DirectoryOrg*) stay valid while they use them.
 #ifndef SCHAKEL_GATEWAY_DIRECTORY_H_
 #define SCHAKEL_GATEWAY_DIRECTORY_H_
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -139,6 +144,11 @@ class Directory {
   std::vector<DirectoryOrg> orgs_;  // by org_id
   uint64_t version_ = 0;
 };
+
+// What a service reads the directory in force from, once per call
+// (DirectoryInForce::current in the gateway); never returns null; callable
+// from any thread.
+using CurrentDirectory = std::function<std::shared_ptr<const Directory>()>;
 
 // Changes between the directory in the store and `directory` (the one just
 // loaded), as the gateway records them at start: one DirectoryRecord per

@@ -97,7 +97,6 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   }
   s->server_credentials_ = *std::move(server_credentials);
   s->node_credentials_ = *std::move(client_credentials);
-  s->directory_ = *std::move(directory);
 
   auto fail = [](std::string_view what, const absl::Status& status) {
     const std::string_view message(status.message().data(), status.message().size());
@@ -148,12 +147,13 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   s->authoriser_ = *std::move(authoriser);
   s->receipts_ = std::make_unique<ReceiptIssuer>(*std::move(key), now);
 
-  if (absl::Status recorded = s->RecordStart(config.policy_file); !recorded.ok()) {
+  if (absl::Status recorded = s->RecordStart(config.policy_file, *std::move(directory)); !recorded.ok()) {
     return fail("recording the policy and directory in the log", recorded);
   }
 
   GatewayServer* self = s.get();
   auto current_policy = [self] { return self->policy(); };
+  auto current_directory = [self] { return self->directory(); };
   GatewayService::Options service_options;
   service_options.gateway_org_id = config.org_id;
   service_options.partner_deadline = absl::Milliseconds(config.partner_deadline_ms);
@@ -176,24 +176,25 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
                             .quota = s->quota_.get(),
                             .exchanges = s->exchanges_.get(),
                             .cases = s->cases_.get(),
-                            .directory = s->directory_.get(),
+                            .current_directory = current_directory,
                             .authoriser = s->authoriser_.get(),
                             .receipts = s->receipts_.get(),
                             .current_policy = current_policy},
       std::move(service_options));
   s->cases_service_ = std::make_unique<CasesService>(s->cases_.get(), s->log_.get(),
-                                                     s->directory_.get(), current_policy, now,
+                                                     current_directory, current_policy, now,
                                                      s->receipts_.get());
   s->audit_service_ = std::make_unique<AuditService>(s->log_.get(), s->checkpoints_.get(),
-                                                     s->directory_.get(), current_policy, now,
+                                                     current_directory, current_policy, now,
                                                      s->receipts_.get());
   s->audit_service_->ArchiveCurrent(s->policy());
-  s->admin_service_ = std::make_unique<AdminService>(s->policy_.get(), s->log_.get(), s->directory_.get(),
+  s->admin_service_ = std::make_unique<AdminService>(s->policy_.get(), s->directory_.get(), s->log_.get(),
                                                      s->receipts_.get(), config.zone, now);
   return s;
 }
 
-absl::Status GatewayServer::RecordStart(const std::filesystem::path& policy_source) {
+absl::Status GatewayServer::RecordStart(const std::filesystem::path& policy_source,
+                                        std::unique_ptr<Directory> directory) {
   const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(options_.now ? options_.now() : absl::Now()));
   const std::shared_ptr<const Policy> policy = this->policy();
   auto base_record = [&](v1::RecordKind kind) {
@@ -225,26 +226,18 @@ absl::Status GatewayServer::RecordStart(const std::filesystem::path& policy_sour
                previous_version.empty() ? "" : StrCat(" (was ", previous_version, ")")));
   }
 
-  auto changes = CompareWithStored(*directory_, *kv_, now);
-  if (!changes.ok()) return changes.status();
-  for (size_t i = 0; i < changes->records.size(); ++i) {
-    const v1::DirectoryRecord& d = changes->records[i];
-    v1::LogRecord r = base_record(v1::RECORD_KIND_DIRECTORY_CHANGED);
-    *r.mutable_directory() = d;
-    r.add_answering_org_ids(d.organisation().org_id());
-    r.set_detail(StrCat("directory at start: ", v1::DirectoryChange_Name(d.change())));
-    const bool last = i + 1 == changes->records.size();
-    auto appended = log_->Append(r, [&](uint64_t, store::WriteBatch& batch) {
-      if (!last) return;
-      for (const store::WriteBatch::Op& op : changes->writes.ops()) batch.Put(op.key, op.value);
-    });
-    if (!appended.ok()) return appended.status();
-  }
-  if (!changes->records.empty()) {
-    Log(StrCat("directory version ", changes->version, ": ", changes->records.size(),
-               changes->records.size() == 1 ? " change" : " changes", " recorded"));
-  }
-  directory_->RecordHistory(changes->version, changes->first_seen);
+  v1::Requester by;
+  by.set_org_id(config_.org_id);
+  GatewayServer* const self = this;
+  auto in_force = DirectoryInForce::Start(
+      std::move(directory), log_.get(), by,
+      DirectoryInForce::Options{.file = config_.directory_file,
+                                .gateway_org_id = config_.org_id,
+                                .now = options_.now ? options_.now : absl::Now,
+                                .policy_version = [self] { return self->policy()->version(); },
+                                .log_line = options_.log_line});
+  if (!in_force.ok()) return in_force.status();
+  directory_ = *std::move(in_force);
   return absl::OkStatus();
 }
 
@@ -252,10 +245,18 @@ GatewayServer::~GatewayServer() { Shutdown(absl::ZeroDuration()); }
 
 std::shared_ptr<const Policy> GatewayServer::policy() const { return policy_->current(); }
 
+std::shared_ptr<const Directory> GatewayServer::directory() const { return directory_->current(); }
+
 absl::StatusOr<PolicyInForce::Reloaded> GatewayServer::ReloadPolicy() {
   v1::Requester by;
   by.set_org_id(config_.org_id);
   return policy_->Reload(by, /*dry_run=*/false);
+}
+
+absl::StatusOr<DirectoryInForce::Reloaded> GatewayServer::ReloadDirectory() {
+  v1::Requester by;
+  by.set_org_id(config_.org_id);
+  return directory_->Reload(by, /*dry_run=*/false);
 }
 
 void GatewayServer::Log(std::string_view line) const {

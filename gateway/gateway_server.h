@@ -12,7 +12,7 @@
 //   3. records at start what changed since the last run: POLICY_LOADED when
 //      the policy version differs from the last one recorded,
 //      DIRECTORY_CHANGED per organisation registered, changed or deactivated
-//      (directory_version counts them).
+//      (directory_version counts them; directory_in_force.h).
 // Start serves, over mutual TLS: schakel.v1.Gateway (gateway_service.h),
 // schakel.v1.Cases, schakel.v1.Audit, schakel.v1.GatewayAdmin
 // (admin_service.h), the standard gRPC health service (grpc.health.v1.Health;
@@ -22,8 +22,11 @@
 // plain-HTTP address. A background thread makes checkpoints when due
 // (entries or time, config "checkpoint") and keeps the metrics up to date.
 //
-// The policy in force is PolicyInForce's (admin_service.h): ReloadPolicy
-// (the rpc, or SIGHUP in schakel-gateway) swaps it without a restart.
+// The policy in force is PolicyInForce's (admin_service.h), the directory
+// in force DirectoryInForce's (directory_in_force.h): ReloadPolicy and
+// ReloadDirectory (the rpcs, or SIGHUP in schakel-gateway) swap them
+// without a restart, each fail-closed (logged first, nothing changes when
+// the log cannot be written). Every service reads both per call.
 //
 // Errors: Create returns FAILED_PRECONDITION "cannot start, N problem(s):"
 // with one indented line per problem (INVALID_ARGUMENT when the config
@@ -56,6 +59,7 @@
 #include "gateway/cases_service.h"
 #include "gateway/checkpoints.h"
 #include "gateway/directory.h"
+#include "gateway/directory_in_force.h"
 #include "gateway/exchange_log.h"
 #include "gateway/exchange_state.h"
 #include "gateway/gateway_config.h"
@@ -108,6 +112,10 @@ class GatewayServer {
   // Re-reads the policy file (SIGHUP): as GatewayAdmin.ReloadPolicy by the
   // gateway itself (admin_service.h).
   absl::StatusOr<PolicyInForce::Reloaded> ReloadPolicy();
+  // Re-reads the directory file (SIGHUP): as GatewayAdmin.ReloadDirectory
+  // by the gateway itself (directory_in_force.h). FAILED_PRECONDITION for
+  // an inline directory (config.directory_file empty).
+  absl::StatusOr<DirectoryInForce::Reloaded> ReloadDirectory();
 
   // "host:port" with the bound port (after Start).
   std::string bound_address() const;
@@ -122,7 +130,9 @@ class GatewayServer {
   ExchangeStore& exchanges() { return *exchanges_; }
   CaseStore& cases() { return *cases_; }
   CheckpointStore& checkpoints() { return *checkpoints_; }
-  const Directory& directory() const { return *directory_; }
+  // The directory in force (a snapshot: a reload does not change it).
+  std::shared_ptr<const Directory> directory() const;
+  DirectoryInForce& directory_in_force() { return *directory_; }
   GatewayService& service() { return *gateway_service_; }
   CasesService& cases_service() { return *cases_service_; }
   std::shared_ptr<const Policy> policy() const;
@@ -133,7 +143,10 @@ class GatewayServer {
 
  private:
   GatewayServer(GatewayConfig config, Options options) : config_(std::move(config)), options_(std::move(options)) {}
-  absl::Status RecordStart(const std::filesystem::path& policy_source);
+  // Records the policy and `directory` at start and puts the directory in
+  // force (directory_).
+  absl::Status RecordStart(const std::filesystem::path& policy_source,
+                           std::unique_ptr<Directory> directory);
   void Background();
   void Log(std::string_view line) const;
 
@@ -147,7 +160,7 @@ class GatewayServer {
   std::shared_ptr<grpc::ServerCredentials> server_credentials_;
   std::shared_ptr<grpc::ChannelCredentials> node_credentials_;
   std::unique_ptr<PolicyInForce> policy_;
-  std::unique_ptr<Directory> directory_;
+  std::unique_ptr<DirectoryInForce> directory_;
   std::unique_ptr<ExchangeLog> log_;
   std::unique_ptr<TagIndex> tags_;
   std::unique_ptr<QuotaBook> quota_;

@@ -337,7 +337,11 @@ absl::Duration GatewayService::PartnerDeadline(absl::Time caller_deadline) const
 // ---------------------------------------------------------------- OpenExchange
 
 absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
-    std::string_view caller_org, const v1::OpenExchangeRequest& req, absl::Time caller_deadline) {
+    std::string_view caller_org, const v1::OpenExchangeRequest& req, absl::Time caller_deadline,
+    std::shared_ptr<const Directory> directory) {
+  // One directory for the whole call: the partners' entries (endpoints,
+  // keys) stay valid while the fan-out uses them.
+  if (directory == nullptr) directory = parts_.current_directory();
   const absl::Time now = Now();
   const std::shared_ptr<const Policy> policy = parts_.current_policy();
   const std::string org(caller_org);
@@ -481,11 +485,11 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
         std::find(the_case->partner_org_ids().begin(), the_case->partner_org_ids().end(), p) ==
             the_case->partner_org_ids().end()) {
       why = "not a partner of the case";
-    } else if (parts_.directory->FindActive(p) == nullptr) {
+    } else if (directory->FindActive(p) == nullptr) {
       why = "not an active organisation in the directory";
     }
     if (why.empty()) {
-      forward.push_back(parts_.directory->FindActive(p));
+      forward.push_back(directory->FindActive(p));
     } else if (!named.empty()) {
       refused[p] = std::move(why);  // named partners are reported; the default set just narrows
     }
@@ -666,7 +670,7 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
         statement.set_responder_org_id(call->org->org_id);
         *statement.mutable_evaluated_elements() = r.evaluated_elements();
         statement.set_proof(r.proof());
-        const absl::Status signed_ok = parts_.directory->VerifyNodeSignature(
+        const absl::Status signed_ok = directory->VerifyNodeSignature(
             call->org->org_id, canonical::kEvaluationContext, statement, r.signature(), now);
         if (!signed_ok.ok()) invalid = StrCat("signature: ", signed_ok.message());
       }
@@ -711,7 +715,7 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
     v1::PartnerEvaluation e;
     v1::PartnerOutcome& outcome = *e.mutable_outcome();
     outcome.set_org_id(id);
-    if (const DirectoryOrg* o = parts_.directory->Find(id)) outcome.set_domain(o->domain);
+    if (const DirectoryOrg* o = directory->Find(id)) outcome.set_domain(o->domain);
     outcome.set_status(v1::PARTNER_STATUS_REFUSED_BY_POLICY);
     outcome.set_reason(v1::DENIAL_REASON_PARTNER_NOT_PERMITTED);
     outcome.set_detail(why);
@@ -1252,7 +1256,7 @@ struct GatewayService::Decision {
 };
 
 absl::Status GatewayService::CheckSealed(const StoredDisclosure& d, const v1::SealedDisclosure& sealed,
-                                         absl::Time now) const {
+                                         absl::Time now, const Directory& directory) const {
   auto bad = [](std::string message) { return absl::InvalidArgumentError(std::move(message)); };
   if (!sealed.has_statement()) return bad("sealed.statement: missing");
   const v1::DisclosureStatement& st = sealed.statement();
@@ -1312,7 +1316,7 @@ absl::Status GatewayService::CheckSealed(const StoredDisclosure& d, const v1::Se
                  "not an approval");
     }
   }
-  const absl::Status signed_ok = parts_.directory->VerifyNodeSignature(
+  const absl::Status signed_ok = directory.VerifyNodeSignature(
       status.responder_org_id(), canonical::kDisclosureContext, st, sealed.node_signature(), now);
   if (!signed_ok.ok()) return bad(StrCat("sealed.node_signature: ", signed_ok.message()));
   return absl::OkStatus();
@@ -1430,7 +1434,8 @@ void GatewayService::Sweep() {
 
 absl::StatusOr<uint64_t> GatewayService::PushNotifications(const std::string& org,
                                                            const v1::DeliverNotificationsRequest& request) {
-  const DirectoryOrg* node = parts_.directory->FindActive(org);
+  const std::shared_ptr<const Directory> directory = parts_.current_directory();
+  const DirectoryOrg* node = directory->FindActive(org);
   if (node == nullptr) return absl::UnavailableError("not an active organisation in the directory");
   std::shared_ptr<v1::Node::Stub> stub = NodeStub(*node);
   if (stub == nullptr) {
@@ -1445,7 +1450,9 @@ absl::StatusOr<uint64_t> GatewayService::PushNotifications(const std::string& or
 }
 
 absl::StatusOr<v1::RequestDisclosureResponse> GatewayService::RequestDisclosureFor(
-    std::string_view caller_org, const v1::RequestDisclosureRequest& req, absl::Time caller_deadline) {
+    std::string_view caller_org, const v1::RequestDisclosureRequest& req, absl::Time caller_deadline,
+    std::shared_ptr<const Directory> directory) {
+  if (directory == nullptr) directory = parts_.current_directory();
   const absl::Time now = Now();
   const std::shared_ptr<const Policy> policy = parts_.current_policy();
   const std::string org(caller_org);
@@ -1654,7 +1661,7 @@ absl::StatusOr<v1::RequestDisclosureResponse> GatewayService::RequestDisclosureF
   }
   const AskDecision may_ask = policy->MayAsk(purpose_id, org, req.actor().role(), absl::ToCivilDay(now, options_.zone));
   if (!may_ask.allowed()) return Refuse(refusal.With(CodeFor(may_ask.reason), may_ask.reason, may_ask.message));
-  const DirectoryOrg* me = parts_.directory->FindActive(org);
+  const DirectoryOrg* me = directory->FindActive(org);
   const DirectoryKey* box_key = nullptr;
   if (me != nullptr) {
     for (const DirectoryKey& k : me->box_keys) {
@@ -1744,7 +1751,7 @@ absl::StatusOr<v1::RequestDisclosureResponse> GatewayService::RequestDisclosureF
   auto node_receipt = parts_.receipts->Issue(*requested_entry, req.responder_org_id(), req.exchange_id());
   if (!node_receipt.ok()) return node_receipt.status();
   *disclose.mutable_receipt() = *std::move(node_receipt);
-  const DirectoryOrg* responder = parts_.directory->FindActive(req.responder_org_id());
+  const DirectoryOrg* responder = directory->FindActive(req.responder_org_id());
   std::shared_ptr<v1::Node::Stub> stub = responder != nullptr ? NodeStub(*responder) : nullptr;
   v1::DiscloseResponse answer;
   absl::Status call = absl::OkStatus();
@@ -1781,7 +1788,7 @@ absl::StatusOr<v1::RequestDisclosureResponse> GatewayService::RequestDisclosureF
     pending = true;
   } else if ((answer.state() == v1::DISCLOSURE_STATE_DELIVERED || answer.state() == v1::DISCLOSURE_STATE_DENIED) &&
              answer.has_sealed()) {
-    absl::Status checked = CheckSealed(d, answer.sealed(), c.now);
+    absl::Status checked = CheckSealed(d, answer.sealed(), c.now, *directory);
     const v1::DisclosureStatement& st = answer.sealed().statement();
     if (checked.ok() && StateOf(st.decision()) != answer.state()) {
       checked = absl::InvalidArgumentError("state: does not match the statement's decision");
@@ -1865,7 +1872,9 @@ absl::StatusOr<v1::GetDisclosureResponse> GatewayService::GetDisclosureFor(std::
 }
 
 absl::StatusOr<v1::CompleteDisclosureResponse> GatewayService::CompleteDisclosureFor(
-    std::string_view caller_org, const v1::CompleteDisclosureRequest& req) {
+    std::string_view caller_org, const v1::CompleteDisclosureRequest& req,
+    std::shared_ptr<const Directory> directory) {
+  if (directory == nullptr) directory = parts_.current_directory();
   const absl::Time now = Now();
   const std::shared_ptr<const Policy> policy = parts_.current_policy();
   const std::string org(caller_org);
@@ -1931,7 +1940,7 @@ absl::StatusOr<v1::CompleteDisclosureResponse> GatewayService::CompleteDisclosur
                                StrCat("disclosure_id: already decided differently (",
                                       v1::DisclosureState_Name(d.status.state()), ")")));
   }
-  if (absl::Status checked = CheckSealed(d, sealed, now); !checked.ok()) {
+  if (absl::Status checked = CheckSealed(d, sealed, now, *directory); !checked.ok()) {
     *refusal.record.mutable_disclosure()->mutable_statement() = sealed.statement();
     *refusal.record.mutable_disclosure()->mutable_node_signature() = sealed.node_signature();
     return Refuse(refusal.With(absl::StatusCode::kInvalidArgument, v1::DENIAL_REASON_INVALID_PROOF,
@@ -1978,13 +1987,14 @@ absl::StatusOr<v1::FetchNotificationsResponse> GatewayService::FetchNotification
 // ------------------------------------------------------------------ Reads
 
 absl::StatusOr<v1::GetDirectoryResponse> GatewayService::GetDirectoryFor(
-    std::string_view, const v1::GetDirectoryRequest& req) const {
+    std::string_view, const v1::GetDirectoryRequest& req, std::shared_ptr<const Directory> directory) const {
+  if (directory == nullptr) directory = parts_.current_directory();
   v1::GetDirectoryResponse response;
   const std::set<std::string> only(req.org_ids().begin(), req.org_ids().end());
-  for (const DirectoryOrg& o : parts_.directory->organisations()) {
+  for (const DirectoryOrg& o : directory->organisations()) {
     if (!only.empty() && only.count(o.org_id) == 0) continue;
     if (!o.active && !req.include_inactive()) continue;
-    *response.add_organisations() = parts_.directory->ToProto(o);
+    *response.add_organisations() = directory->ToProto(o);
   }
   v1::GatewayIdentity& gateway = *response.mutable_gateway();
   v1::PublicKey& key = *gateway.add_signing_keys();
@@ -1993,7 +2003,7 @@ absl::StatusOr<v1::GetDirectoryResponse> GatewayService::GetDirectoryFor(
   const canonical::KeyIdBytes id = canonical::KeyId(parts_.receipts->verify_key());
   key.set_key_id(std::string(id.begin(), id.end()));
   gateway.set_certificate_identity(OrgUri(options_.gateway_org_id));
-  response.set_directory_version(parts_.directory->version());
+  response.set_directory_version(directory->version());
   return response;
 }
 
@@ -2044,6 +2054,10 @@ absl::StatusOr<v1::IndexAck> GatewayService::ApplyIndexBatch(std::string_view ca
   const std::shared_ptr<const Policy> policy = parts_.current_policy();
   if (policy == nullptr) return absl::UnavailableError("no policy is in force");
   const std::string org(caller_org);
+  // A stream outlives reloads: its organisation must still be active.
+  if (parts_.current_directory()->FindActive(org) == nullptr) {
+    return absl::UnauthenticatedError("certificate names no active organisation");
+  }
   auto may_answer = [&](const std::string& purpose_id) {
     const Purpose* p = policy->Find(purpose_id);
     return p != nullptr && p->MayAnswer(org);
@@ -2093,8 +2107,9 @@ absl::Time CallerDeadline(const grpc::ServerContext& context) {
 }  // namespace
 
 absl::StatusOr<std::string> GatewayService::IdentifyLogged(const grpc::ServerContext& context,
-                                                           std::string_view method, v1::LogRecord refusal) {
-  auto org = IdentifyCaller(*parts_.directory, context, *parts_.log, std::move(refusal));
+                                                           std::string_view method, v1::LogRecord refusal,
+                                                           const Directory& directory) {
+  auto org = IdentifyCaller(directory, context, *parts_.log, std::move(refusal));
   if (!org.ok()) {
     Appended();
     LogLine(StrCat("refused ", method, ": UNAUTHENTICATED: ", org.status().message(), " (presented ",
@@ -2106,9 +2121,10 @@ absl::StatusOr<std::string> GatewayService::IdentifyLogged(const grpc::ServerCon
 grpc::Status GatewayService::GetDirectory(grpc::ServerContext* context,
                                           const v1::GetDirectoryRequest* request,
                                           v1::GetDirectoryResponse* response) {
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  const std::shared_ptr<const Directory> directory = parts_.current_directory();
+  auto org = IdentifyCaller(*directory, *context, *parts_.log, v1::LogRecord());
   if (!org.ok()) return Finish("GetDirectory", org.status());
-  auto result = GetDirectoryFor(*org, *request);
+  auto result = GetDirectoryFor(*org, *request, directory);
   if (result.ok()) *response = *std::move(result);
   return Finish("GetDirectory", result.status());
 }
@@ -2116,7 +2132,7 @@ grpc::Status GatewayService::GetDirectory(grpc::ServerContext* context,
 grpc::Status GatewayService::ListPurposes(grpc::ServerContext* context,
                                           const v1::ListPurposesRequest* request,
                                           v1::ListPurposesResponse* response) {
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  auto org = IdentifyCaller(*parts_.current_directory(), *context, *parts_.log, v1::LogRecord());
   if (!org.ok()) return Finish("ListPurposes", org.status());
   auto result = ListPurposesFor(*org, *request);
   if (result.ok()) *response = *std::move(result);
@@ -2132,10 +2148,11 @@ grpc::Status GatewayService::OpenExchange(grpc::ServerContext* context,
       crypto::ValidatePurposeId(request->purpose_id()).ok() ? request->purpose_id() : "", "",
       LoggableActor(request->actor()));
   if (ValidCaseId(request->case_id())) refusal.set_case_id(request->case_id());
-  auto org = IdentifyLogged(*context, "OpenExchange", std::move(refusal));
+  const std::shared_ptr<const Directory> directory = parts_.current_directory();
+  auto org = IdentifyLogged(*context, "OpenExchange", std::move(refusal), *directory);
   if (!org.ok()) return rpc::ToGrpcStatus(org.status());
   const absl::Time caller_deadline = CallerDeadline(*context);
-  auto result = OpenExchangeFor(*org, *request, caller_deadline);
+  auto result = OpenExchangeFor(*org, *request, caller_deadline, directory);
   if (result.ok()) *response = *std::move(result);
   return Finish("OpenExchange", result.status());
 }
@@ -2147,7 +2164,7 @@ grpc::Status GatewayService::ResolveMatches(grpc::ServerContext* context,
                                        parts_.current_policy().get(), "", "",
                                        LoggableActor(request->actor()));
   if (request->exchange_id().size() == kIdSize) refusal.set_exchange_id(request->exchange_id());
-  auto org = IdentifyLogged(*context, "ResolveMatches", std::move(refusal));
+  auto org = IdentifyLogged(*context, "ResolveMatches", std::move(refusal), *parts_.current_directory());
   if (!org.ok()) return rpc::ToGrpcStatus(org.status());
   auto result = ResolveMatchesFor(*org, *request);
   if (result.ok()) *response = *std::move(result);
@@ -2161,10 +2178,11 @@ grpc::Status GatewayService::RequestDisclosure(grpc::ServerContext* context,
                                        parts_.current_policy().get(), "", "",
                                        LoggableActor(request->actor()));
   if (request->exchange_id().size() == kIdSize) refusal.set_exchange_id(request->exchange_id());
-  auto org = IdentifyLogged(*context, "RequestDisclosure", std::move(refusal));
+  const std::shared_ptr<const Directory> directory = parts_.current_directory();
+  auto org = IdentifyLogged(*context, "RequestDisclosure", std::move(refusal), *directory);
   if (!org.ok()) return rpc::ToGrpcStatus(org.status());
   const absl::Time caller_deadline = CallerDeadline(*context);
-  auto result = RequestDisclosureFor(*org, *request, caller_deadline);
+  auto result = RequestDisclosureFor(*org, *request, caller_deadline, directory);
   if (result.ok()) *response = *std::move(result);
   return Finish("RequestDisclosure", result.status());
 }
@@ -2172,7 +2190,7 @@ grpc::Status GatewayService::RequestDisclosure(grpc::ServerContext* context,
 grpc::Status GatewayService::GetDisclosure(grpc::ServerContext* context,
                                            const v1::GetDisclosureRequest* request,
                                            v1::GetDisclosureResponse* response) {
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  auto org = IdentifyCaller(*parts_.current_directory(), *context, *parts_.log, v1::LogRecord());
   if (!org.ok()) return Finish("GetDisclosure", org.status());
   auto result = GetDisclosureFor(*org, *request);
   if (result.ok()) *response = *std::move(result);
@@ -2184,9 +2202,10 @@ grpc::Status GatewayService::CompleteDisclosure(grpc::ServerContext* context,
                                                 v1::CompleteDisclosureResponse* response) {
   v1::LogRecord refusal = NewLogRecord(v1::RECORD_KIND_DISCLOSURE_DECIDED, Now(),
                                        parts_.current_policy().get(), "", "", v1::Actor());
-  auto org = IdentifyLogged(*context, "CompleteDisclosure", std::move(refusal));
+  const std::shared_ptr<const Directory> directory = parts_.current_directory();
+  auto org = IdentifyLogged(*context, "CompleteDisclosure", std::move(refusal), *directory);
   if (!org.ok()) return rpc::ToGrpcStatus(org.status());
-  auto result = CompleteDisclosureFor(*org, *request);
+  auto result = CompleteDisclosureFor(*org, *request, directory);
   if (result.ok()) *response = *std::move(result);
   return Finish("CompleteDisclosure", result.status());
 }
@@ -2194,7 +2213,7 @@ grpc::Status GatewayService::CompleteDisclosure(grpc::ServerContext* context,
 grpc::Status GatewayService::FetchNotifications(grpc::ServerContext* context,
                                                 const v1::FetchNotificationsRequest* request,
                                                 v1::FetchNotificationsResponse* response) {
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  auto org = IdentifyCaller(*parts_.current_directory(), *context, *parts_.log, v1::LogRecord());
   if (!org.ok()) return Finish("FetchNotifications", org.status());
   auto result = FetchNotificationsFor(*org, *request);
   if (result.ok()) *response = *std::move(result);
@@ -2203,7 +2222,7 @@ grpc::Status GatewayService::FetchNotifications(grpc::ServerContext* context,
 
 grpc::Status GatewayService::GetIndexState(grpc::ServerContext* context, const v1::GetIndexStateRequest*,
                                            v1::GetIndexStateResponse* response) {
-  auto org = IdentifyCaller(*parts_.directory, *context, *parts_.log, v1::LogRecord());
+  auto org = IdentifyCaller(*parts_.current_directory(), *context, *parts_.log, v1::LogRecord());
   if (!org.ok()) return Finish("GetIndexState", org.status());
   auto result = GetIndexStateFor(*org);
   if (result.ok()) *response = *std::move(result);
@@ -2327,7 +2346,7 @@ class IndexStream final : public grpc::ServerBidiReactor<v1::IndexBatch, v1::Ind
 
 grpc::ServerBidiReactor<v1::IndexBatch, v1::IndexAck>* GatewayService::PublishIndex(
     grpc::CallbackServerContext* context) {
-  auto org = parts_.directory->CallerOrg(*context);
+  auto org = parts_.current_directory()->CallerOrg(*context);
   if (!org.ok()) {
     class Refused final : public grpc::ServerBidiReactor<v1::IndexBatch, v1::IndexAck> {
      public:

@@ -90,6 +90,16 @@
 // Logging: one line per refusal through Options::log_line (code, reason,
 // message; the messages name fields and counts, never an identifier).
 //
+// Directory: each rpc reads the directory in force once
+// (Parts::current_directory), identifies the caller with it and uses it to
+// the end, so a reload never shows a call two directories: an exchange
+// started before a reload fans out to the partners, endpoints and keys it
+// started with; the next call sees the new directory (a deactivated
+// organisation is refused). Channels follow a changed endpoint (a stub is
+// made anew when the endpoint differs from the one it was made for). An
+// index stream stays bound to the organisation it was opened by; each batch
+// is refused once that organisation is no longer active.
+//
 // Ownership and thread safety: the parts are not owned and must outlive the
 // service; gRPC calls the handlers concurrently, which all parts allow. The
 // service owns its disclosure store and notification outbox (kept in the
@@ -141,7 +151,9 @@ class GatewayService final
     QuotaBook* quota = nullptr;
     ExchangeStore* exchanges = nullptr;
     CaseStore* cases = nullptr;
-    const Directory* directory = nullptr;
+    // The directory in force (a reload swaps what it returns); read once
+    // per call.
+    CurrentDirectory current_directory;
     const Authoriser* authoriser = nullptr;
     const ReceiptIssuer* receipts = nullptr;
     // The policy in force (a reload swaps what it returns).
@@ -208,15 +220,19 @@ class GatewayService final
   // The rpcs for a caller whose organisation is known (from its
   // certificate); tests call them in-process. `caller_deadline` (on the
   // real clock, whatever Options::now says) bounds the fan-out
-  // (absl::InfiniteFuture(): only the per-partner deadline).
+  // (absl::InfiniteFuture(): only the per-partner deadline). `directory`,
+  // where taken, is the one the caller was identified with (null: the one
+  // in force); the call uses it throughout.
   // Errors: as gateway.proto lists them per rpc, with an ErrorDetail.
   absl::StatusOr<v1::OpenExchangeResponse> OpenExchangeFor(std::string_view caller_org,
                                                            const v1::OpenExchangeRequest& request,
-                                                           absl::Time caller_deadline);
+                                                           absl::Time caller_deadline,
+                                                           std::shared_ptr<const Directory> directory = nullptr);
   absl::StatusOr<v1::ResolveMatchesResponse> ResolveMatchesFor(
       std::string_view caller_org, const v1::ResolveMatchesRequest& request);
-  absl::StatusOr<v1::GetDirectoryResponse> GetDirectoryFor(std::string_view caller_org,
-                                                           const v1::GetDirectoryRequest& request) const;
+  absl::StatusOr<v1::GetDirectoryResponse> GetDirectoryFor(
+      std::string_view caller_org, const v1::GetDirectoryRequest& request,
+      std::shared_ptr<const Directory> directory = nullptr) const;
   absl::StatusOr<v1::ListPurposesResponse> ListPurposesFor(std::string_view caller_org,
                                                            const v1::ListPurposesRequest& request) const;
   absl::StatusOr<v1::GetIndexStateResponse> GetIndexStateFor(std::string_view caller_org) const;
@@ -225,11 +241,12 @@ class GatewayService final
                                                const v1::IndexBatch& batch);
   absl::StatusOr<v1::RequestDisclosureResponse> RequestDisclosureFor(
       std::string_view caller_org, const v1::RequestDisclosureRequest& request,
-      absl::Time caller_deadline);
+      absl::Time caller_deadline, std::shared_ptr<const Directory> directory = nullptr);
   absl::StatusOr<v1::GetDisclosureResponse> GetDisclosureFor(std::string_view caller_org,
                                                              const v1::GetDisclosureRequest& request);
   absl::StatusOr<v1::CompleteDisclosureResponse> CompleteDisclosureFor(
-      std::string_view caller_org, const v1::CompleteDisclosureRequest& request);
+      std::string_view caller_org, const v1::CompleteDisclosureRequest& request,
+      std::shared_ptr<const Directory> directory = nullptr);
   absl::StatusOr<v1::FetchNotificationsResponse> FetchNotificationsFor(
       std::string_view caller_org, const v1::FetchNotificationsRequest& request);
 
@@ -261,9 +278,10 @@ class GatewayService final
   // The per-partner deadline, shorter than the caller's remaining one.
   absl::Duration PartnerDeadline(absl::Time caller_deadline) const;
   // Checks a node's SealedDisclosure for the stored disclosure `d` from
-  // `responder` (INVALID_ARGUMENT naming what does not hold).
+  // `responder` (INVALID_ARGUMENT naming what does not hold), with its
+  // keys in `directory`.
   absl::Status CheckSealed(const StoredDisclosure& d, const v1::SealedDisclosure& sealed,
-                           absl::Time now) const;
+                           absl::Time now, const Directory& directory) const;
   // Records a decision (or expiry, or UNAVAILABLE) of `d`: DISCLOSURE_DECIDED
   // with the stored disclosure and, when `notify`, a DisclosureNotice to the
   // requester, in one write. `d` must be locked (DisclosureStore::Lock).
@@ -275,10 +293,10 @@ class GatewayService final
                                              const v1::DeliverNotificationsRequest& request);
   void Sweep();
   grpc::Status Finish(std::string_view method, const absl::Status& status) const;
-  // The caller (IdentifyCaller), logging `refusal` and a line when the
-  // certificate names no active organisation.
+  // The caller (IdentifyCaller with `directory`), logging `refusal` and a
+  // line when the certificate names no active organisation.
   absl::StatusOr<std::string> IdentifyLogged(const grpc::ServerContext& context, std::string_view method,
-                                             v1::LogRecord refusal);
+                                             v1::LogRecord refusal, const Directory& directory);
 
   // Index streams: the newest per organisation (a newer one supersedes).
   void RegisterStream(const std::string& org, IndexStream* stream);

@@ -19,8 +19,14 @@
 // reason (never an identifier of a person: the gateway never has one).
 // With "metrics" in the config, GET /metrics is served on its own address.
 //
-// SIGHUP: re-read the policy file, as GatewayAdmin.ReloadPolicy does (a bad
-// file is refused as a whole, logged, and the policy in force stays).
+// SIGHUP: re-read the policy file, as GatewayAdmin.ReloadPolicy does, and
+// then the directory file, as GatewayAdmin.ReloadDirectory does (each
+// independently: a bad file is refused as a whole, logged, and what is in
+// force stays; a change is written to the exchange log before it is put in
+// force, and not made when the log cannot be written). A directory given
+// inline in the config is not reloaded (a note says so): only a directory
+// file can be. This is how a `schakel partners register|deactivate` takes
+// effect without a restart.
 // SIGTERM or SIGINT: stop accepting calls, give running calls up to
 // shutdown_grace_ms (default 10 s), cancel what is left, exit 0.
 #include <iostream>
@@ -42,7 +48,8 @@ constexpr char kUsage[] =
     "\n"
     "Serves the Schakel gateway (schakel.v1.Gateway, Cases, Audit) to the partner nodes\n"
     "over mutual TLS. The configuration format is described in docs/gateway-config.md;\n"
-    "deploy/examples/gateway.json is an example. SIGHUP re-reads the policy file.\n"
+    "deploy/examples/gateway.json is an example. SIGHUP re-reads the policy file and the\n"
+    "directory file (a refused file changes nothing; an inline directory is not reloaded).\n"
     "\n"
     "Exit status: 0 stopped by SIGTERM/SIGINT, 1 could not start, 2 usage error.\n";
 
@@ -70,8 +77,8 @@ int Run(const std::string& config_path) {
             {{"org_id", config->org_id},
              {"policy_version", policy->version()},
              {"purposes", policy->purposes().size()},
-             {"directory_version", (*server)->directory().version()},
-             {"organisations", (*server)->directory().organisations().size()},
+             {"directory_version", (*server)->directory()->version()},
+             {"organisations", (*server)->directory()->organisations().size()},
              {"log_head", (*server)->log().head_sequence()},
              {"listen", (*server)->bound_address()},
              {"metrics", (*server)->metrics_address()}});
@@ -90,6 +97,24 @@ int Run(const std::string& config_path) {
                  {"code", absl::StatusCodeToString(reloaded.status().code())},
                  {"message", std::string(reloaded.status().message())},
                  {"policy_version", (*server)->policy()->version()}});
+    }
+    if (config->directory_file.empty()) {
+      log.Event(JsonLog::Level::kInfo, "directory_not_reloaded",
+                {{"signal", "SIGHUP"}, {"reason", "the directory is inline in the config; only a file can be reloaded"}});
+      continue;
+    }
+    auto directory = (*server)->ReloadDirectory();
+    if (directory.ok()) {
+      log.Event(JsonLog::Level::kInfo, directory->changed ? "directory_reloaded" : "directory_unchanged",
+                {{"signal", "SIGHUP"},
+                 {"directory_version", directory->directory->version()},
+                 {"changes", directory->changes.size()}});
+    } else {
+      log.Event(JsonLog::Level::kError, "directory_reload_refused",
+                {{"signal", "SIGHUP"},
+                 {"code", absl::StatusCodeToString(directory.status().code())},
+                 {"message", std::string(directory.status().message())},
+                 {"directory_version", (*server)->directory()->version()}});
     }
   }
   const absl::Duration grace = absl::Milliseconds(config->shutdown_grace_ms);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -405,6 +406,87 @@ ProcessResult Federation::Cli(const std::string& org, const std::string& user,
   full.push_back("--config");
   full.push_back(CliConfig(org, user).string());
   return RunProcess(SCHAKEL_CLI_BINARY, full);
+}
+
+std::string ValidBsn(int seed) {
+  for (int attempt = 0;; ++attempt) {
+    const std::string prefix = StrCat(10000000 + (seed * 7919 + attempt * 104729) % 89999999);
+    int sum = 0;
+    for (int i = 0; i < 8; ++i) sum += (9 - i) * (prefix[static_cast<size_t>(i)] - '0');
+    for (int last = 0; last <= 9; ++last) {
+      if ((sum - last) % 11 == 0) return StrCat(prefix, last);
+    }
+  }
+}
+
+std::vector<std::string> PersonFlags(const Person& p) {
+  return {"--bsn", p.bsn, "--given-names", p.given_names, "--surname", p.surname,
+          "--birth-date", p.birth_date, "--postcode", p.postcode, "--house-number",
+          p.house_number};
+}
+
+std::string CsvHeader() {
+  return "signal_id,category,bsn,given_names,surname,birth_date,postcode,house_number,"
+         "family_id,relation,contact_name,contact_phone,contact_email,free_text\n";
+}
+
+std::string CsvRow(const std::string& id, const std::string& category, const Person& p,
+                   bool with_bsn, bool with_name, bool with_address) {
+  return StrCat(id, ",", category, ",", with_bsn ? p.bsn : "", ",",
+                with_name ? p.given_names : "", ",", with_name ? p.surname : "", ",",
+                with_name ? p.birth_date : "", ",", with_address ? p.postcode : "", ",",
+                with_address ? p.house_number : "",
+                ",,,A. Medewerker,0131234567,a.medewerker@example.nl,testsignaal\n");
+}
+
+std::set<std::string> Hits(const nlohmann::json& response, size_t index, const std::string& org) {
+  std::set<std::string> out;
+  const nlohmann::json& subjects = response["result"]["subjects"];
+  if (!subjects.is_array() || index >= subjects.size()) return out;
+  for (const nlohmann::json& partner : subjects[index]["partners"]) {
+    if (partner.value("org_id", "") != org) continue;
+    for (const nlohmann::json& kt : partner["key_types"]) {
+      if (!kt.value("hit", false)) continue;
+      std::string name = kt.value("key_type", "");
+      constexpr std::string_view kPrefix = "MATCH_KEY_TYPE_";
+      if (name.rfind(kPrefix, 0) == 0) name = name.substr(kPrefix.size());
+      for (char& c : name) c = static_cast<char>(std::tolower(c));
+      out.insert(name);
+    }
+  }
+  return out;
+}
+
+std::string PartnerStatus(const nlohmann::json& response, const std::string& org) {
+  for (const nlohmann::json& p : response["result"]["partners"]) {
+    if (p.value("org_id", "") == org) return p.value("status", "");
+  }
+  return "absent";
+}
+
+std::vector<std::string> PartnersAsked(const nlohmann::json& response) {
+  std::vector<std::string> out;
+  for (const nlohmann::json& p : response["result"]["partners"]) {
+    out.push_back(p.value("org_id", ""));
+  }
+  return out;
+}
+
+std::string FirstHexId(const std::string& text) {
+  std::smatch m;
+  static const std::regex kId("[0-9a-f]{32}");
+  return std::regex_search(text, m, kId) ? m.str() : "";
+}
+
+std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) out.push_back(entry.path().string());
+  }
+  return out;
 }
 
 }  // namespace schakel::integration

@@ -24,8 +24,11 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/server_process.h"
 #include "tests/integration/subprocess.h"
@@ -119,6 +122,51 @@ class Federation {
   ServerProcess gateway_;
   std::map<std::string, std::unique_ptr<ServerProcess>> nodes_;
 };
+
+// ---- Test data and the CLI's answers, shared by the federation tests.
+
+// The purposes of the test convenant (federation.cc).
+inline constexpr char kRiecPurpose[] = "riec-ondermijning";
+inline constexpr char kZorgPurpose[] = "zorg-signalering";
+
+// A nine-digit BSN that passes the elfproef, made from `seed`.
+std::string ValidBsn(int seed);
+
+// One person as the test data knows them.
+struct Person {
+  std::string bsn;
+  std::string given_names;
+  std::string surname;
+  std::string birth_date;
+  std::string postcode;
+  std::string house_number;
+};
+
+// The flags of `schakel match` / `audit subject` naming `p` by every key.
+std::vector<std::string> PersonFlags(const Person& p);
+
+// CSV for `schakel signals import` (docs/cli.md): the header, and a row with
+// a fixed contact person and free text.
+std::string CsvHeader();
+std::string CsvRow(const std::string& id, const std::string& category, const Person& p,
+                   bool with_bsn = true, bool with_name = true, bool with_address = true);
+
+// Key types that hit for subject `index` at `org` in a `schakel match
+// --json` answer ("bsn", "name_dob", "address"); empty when none or the
+// partner is absent.
+std::set<std::string> Hits(const nlohmann::json& response, size_t index, const std::string& org);
+// A partner's status in that answer ("PARTNER_STATUS_OK"), "absent" when
+// it was not asked.
+std::string PartnerStatus(const nlohmann::json& response, const std::string& org);
+// The partners asked, in the answer's order.
+std::vector<std::string> PartnersAsked(const nlohmann::json& response);
+
+// The first 32-hex-digit id in `text` (the CLI prints ids in hex).
+std::string FirstHexId(const std::string& text);
+
+// Every file under `dir` whose bytes contain `needle`.
+std::vector<std::string> FilesContaining(const std::filesystem::path& dir,
+                                         const std::string& needle);
 
 }  // namespace schakel::integration
 

@@ -46,49 +46,10 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using json = nlohmann::json;
 
-constexpr char kRiecPurpose[] = "riec-ondermijning";
-constexpr char kZorgPurpose[] = "zorg-signalering";
-
-// A nine-digit BSN that passes the elfproef, made from `seed`.
-std::string ValidBsn(int seed) {
-  for (int attempt = 0;; ++attempt) {
-    const std::string prefix = StrCat(10000000 + (seed * 7919 + attempt * 104729) % 89999999);
-    int sum = 0;
-    for (int i = 0; i < 8; ++i) sum += (9 - i) * (prefix[static_cast<size_t>(i)] - '0');
-    for (int last = 0; last <= 9; ++last) {
-      if ((sum - last) % 11 == 0) return StrCat(prefix, last);
-    }
-  }
-}
-
-// One person as the test data knows them.
-struct Person {
-  std::string bsn;
-  std::string given_names;
-  std::string surname;
-  std::string birth_date;
-  std::string postcode;
-  std::string house_number;
-};
-
 const Person kAnna{ValidBsn(1), "Anna", "de Vries", "1984-03-12", "5038AB", "12"};
 const Person kBram{ValidBsn(2), "Bram", "Jansen", "2010-07-01", "5038AB", "12"};
 const Person kCees{ValidBsn(3), "Cees", "van den Berg", "1975-11-30", "5041CD", "7"};
 const Person kDirk{ValidBsn(4), "Dirk", "Bakker", "1990-01-01", "5011EF", "3"};
-
-// CSV rows for `schakel signals import` (docs/cli.md).
-std::string CsvHeader() {
-  return "signal_id,category,bsn,given_names,surname,birth_date,postcode,house_number,"
-         "family_id,relation,contact_name,contact_phone,contact_email,free_text\n";
-}
-std::string CsvRow(const std::string& id, const std::string& category, const Person& p,
-                   bool with_bsn = true, bool with_name = true, bool with_address = true) {
-  return StrCat(id, ",", category, ",", with_bsn ? p.bsn : "", ",",
-                with_name ? p.given_names : "", ",", with_name ? p.surname : "", ",",
-                with_name ? p.birth_date : "", ",", with_address ? p.postcode : "", ",",
-                with_address ? p.house_number : "",
-                ",,,A. Medewerker,0131234567,a.medewerker@example.nl,testsignaal\n");
-}
 
 // Every DenialReason name found in the gateway's exchange log, with the
 // record kind, read from its store while it is stopped.
@@ -223,45 +184,6 @@ class FederationTest : public ::testing::Test {
     return j.is_discarded() ? json() : j;
   }
 
-  static std::vector<std::string> PersonFlags(const Person& p) {
-    return {"--bsn", p.bsn, "--given-names", p.given_names, "--surname", p.surname,
-            "--birth-date", p.birth_date, "--postcode", p.postcode, "--house-number",
-            p.house_number};
-  }
-
-  // Key types that hit for subject `index` at `org` ("bsn", "name_dob",
-  // "address"); empty when none or the partner is absent.
-  static std::set<std::string> Hits(const json& response, size_t index, const std::string& org) {
-    std::set<std::string> out;
-    const json& subjects = response["result"]["subjects"];
-    if (!subjects.is_array() || index >= subjects.size()) return out;
-    for (const json& partner : subjects[index]["partners"]) {
-      if (partner.value("org_id", "") != org) continue;
-      for (const json& kt : partner["key_types"]) {
-        if (!kt.value("hit", false)) continue;
-        std::string name = kt.value("key_type", "");
-        constexpr std::string_view kPrefix = "MATCH_KEY_TYPE_";
-        if (name.rfind(kPrefix, 0) == 0) name = name.substr(kPrefix.size());
-        for (char& c : name) c = static_cast<char>(std::tolower(c));
-        out.insert(name);
-      }
-    }
-    return out;
-  }
-
-  static std::string PartnerStatus(const json& response, const std::string& org) {
-    for (const json& p : response["result"]["partners"]) {
-      if (p.value("org_id", "") == org) return p.value("status", "");
-    }
-    return "absent";
-  }
-
-  static std::vector<std::string> PartnersAsked(const json& response) {
-    std::vector<std::string> out;
-    for (const json& p : response["result"]["partners"]) out.push_back(p.value("org_id", ""));
-    return out;
-  }
-
   // Stops the gateway and reads its whole exchange log from the store.
   std::vector<v1::LogEntry> ReadGatewayLog() {
     EXPECT_EQ(fed_->gateway().SignalAndWait(SIGTERM, 10s), 0);
@@ -327,18 +249,6 @@ class FederationTest : public ::testing::Test {
       std::this_thread::sleep_for(200ms);
     } while (std::chrono::steady_clock::now() < deadline);
     return r;
-  }
-
-  // Every file under `dir` whose bytes contain `needle`.
-  static std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& needle) {
-    std::vector<std::string> out;
-    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-      if (!entry.is_regular_file()) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (bytes.find(needle) != std::string::npos) out.push_back(entry.path().string());
-    }
-    return out;
   }
 
   fs::path root_;
@@ -740,13 +650,6 @@ TEST_F(FederationTest, AuditVerifyNamesAnEditedEntry) {
 // zorg-signalering, where zorg's own policy lets an approver decide.
 class DisclosureTest : public FederationTest {
  protected:
-  // The first 32-hex-digit id in `text` (the CLI prints ids in hex).
-  static std::string FirstId(const std::string& text) {
-    std::smatch m;
-    static const std::regex kId("[0-9a-f]{32}");
-    return std::regex_search(text, m, kId) ? m.str() : "";
-  }
-
   // zorg's professional registers a signal about Anna with this contact,
   // phone and note; gemeente's analyst then matches Anna under
   // zorg-signalering, a hit at zorg. The match output goes to MatchFile()
@@ -802,7 +705,7 @@ TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
   // Approved by a person.
   r = disclose("contact_name,contact_phone");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const std::string approved = FirstId(r.out);
+  const std::string approved = FirstHexId(r.out);
   ASSERT_FALSE(approved.empty()) << r.out;
   r = fed_->Cli("zorg", "z.fg", {"approvals", "list"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -821,7 +724,7 @@ TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
   // Denied by a person, with the reason shown to the requester.
   r = disclose("contact_name");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const std::string denied = FirstId(r.out);
+  const std::string denied = FirstHexId(r.out);
   ASSERT_FALSE(denied.empty()) << r.out;
   r = fed_->Cli("zorg", "z.fg",
                 {"approvals", "deny", denied, "--reason", "geen betrokkenheid van ons team"});
@@ -948,7 +851,7 @@ TEST_F(DisclosureTest, ANotificationIsDeliveredWhenThePartnerIsBackOnline) {
                 {"disclose", "--match", MatchFile().string(), "--partner", "zorg", "--subject",
                  "0", "--fields", "contact_name", "--reason", "afstemming plan van aanpak"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const std::string id = FirstId(r.out);
+  const std::string id = FirstHexId(r.out);
   ASSERT_FALSE(id.empty()) << r.out;
 
   // gemeente goes offline; zorg's approver decides meanwhile.

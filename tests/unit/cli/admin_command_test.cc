@@ -252,7 +252,7 @@ TEST_F(AdminCommandTest, RegisterAddsEntriesTheGatewayAcceptsAndRefusesDuplicate
     const Outcome r = RunCli({"partners", "register", (dir_ / org / "partner.json").string(),
                               "--directory", directory().string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_THAT(r.out, HasSubstr("restart"));
+    EXPECT_THAT(r.out, HasSubstr("systemctl reload schakel-gateway"));
   }
   auto loaded = gateway::Directory::Load(directory());
   ASSERT_TRUE(loaded.ok()) << loaded.status();

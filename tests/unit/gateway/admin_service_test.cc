@@ -22,23 +22,8 @@ using ::schakel::testing::WriteFile;
 using ::testing::HasSubstr;
 using namespace ::schakel::gateway::testing;  // NOLINT: test support
 
-// The test convenant with an operator, in version `version`.
-std::string PolicyText(std::string_view version) {
-  std::string text = kTestPolicy;
-  text.replace(text.find("\"test.1\""), 8, StrCat("\"", version, "\""));
-  const std::string supervisors = R"("supervisor_org_ids": ["schakel-beheer"],)";
-  text.replace(text.find(supervisors), supervisors.size(),
-               supervisors + R"( "operator_org_ids": ["schakel-beheer"],)");
-  return text;
-}
-
-v1::Requester Operator() {
-  v1::Requester r;
-  r.set_org_id("schakel-beheer");
-  r.set_user_id("beheerder");
-  r.set_role(v1::ROLE_ADMIN);
-  return r;
-}
+std::string PolicyText(std::string_view version) { return OperatorPolicyText(version); }
+v1::Requester Operator() { return OperatorAdmin(); }
 
 class PolicyReloadTest : public ::testing::Test {
  protected:
@@ -52,8 +37,10 @@ class PolicyReloadTest : public ::testing::Test {
     ASSERT_TRUE(initial.ok()) << initial.status();
     policy_ = std::make_unique<PolicyInForce>(*std::move(initial), now_, log_.get(),
                                               PolicyInForce::Options{.file = file_, .now = [this] { return now_; }, .log_line = {}, .on_reloaded = {}});
-    directory_ = TestDirectory();
-    admin_ = std::make_unique<AdminService>(policy_.get(), log_.get(), directory_.get(), &receipts_,
+    auto directory = DirectoryInForce::Start(TestDirectory(), log_.get(), v1::Requester(), {});
+    ASSERT_TRUE(directory.ok()) << directory.status();
+    directory_ = *std::move(directory);
+    admin_ = std::make_unique<AdminService>(policy_.get(), directory_.get(), log_.get(), &receipts_,
                                             absl::UTCTimeZone(), [this] { return now_; });
   }
 
@@ -64,7 +51,7 @@ class PolicyReloadTest : public ::testing::Test {
   std::unique_ptr<ExchangeLog> log_;
   absl::Time now_ = TestStart();
   std::unique_ptr<PolicyInForce> policy_;
-  std::unique_ptr<Directory> directory_;
+  std::unique_ptr<DirectoryInForce> directory_;
   ReceiptIssuer receipts_{crypto::SigningKey::Generate(), [this] { return now_; }};
   std::unique_ptr<AdminService> admin_;
 };

@@ -42,7 +42,7 @@ class AuditServiceTest : public ::testing::Test {
     directory_ = testing::TestDirectory();
     policy_ = testing::TestPolicy();
     service_ = std::make_unique<AuditService>(
-        log_.get(), checkpoints_.get(), directory_.get(), [this] { return policy_; },
+        log_.get(), checkpoints_.get(), [this] { return directory_; }, [this] { return policy_; },
         [this] { return now_; });
   }
   // Entries 1..n: exchanges by riec-zwb (even) and ggz-breburg (odd).
@@ -92,7 +92,7 @@ class AuditServiceTest : public ::testing::Test {
   store::MemoryStore store_;
   std::unique_ptr<ExchangeLog> log_;
   std::unique_ptr<CheckpointStore> checkpoints_;
-  std::unique_ptr<Directory> directory_;
+  std::shared_ptr<const Directory> directory_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<AuditService> service_;
 };

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -107,6 +108,25 @@ inline std::unique_ptr<Directory> TestDirectory() {
   auto directory = Directory::Parse(StrCat(R"({"organisations": [)", orgs, "]}"), "test");
   EXPECT_TRUE(directory.ok()) << directory.status();
   return directory.ok() ? *std::move(directory) : nullptr;
+}
+
+// The test convenant with schakel-beheer as operator, in version `version`.
+inline std::string OperatorPolicyText(std::string_view version = "test.1") {
+  std::string text = kTestPolicy;
+  text.replace(text.find("\"test.1\""), 8, StrCat("\"", version, "\""));
+  const std::string supervisors = R"("supervisor_org_ids": ["schakel-beheer"],)";
+  text.replace(text.find(supervisors), supervisors.size(),
+               supervisors + R"( "operator_org_ids": ["schakel-beheer"],)");
+  return text;
+}
+
+// An admin of the operator organisation of OperatorPolicyText.
+inline v1::Requester OperatorAdmin() {
+  v1::Requester r;
+  r.set_org_id("schakel-beheer");
+  r.set_user_id("beheerder");
+  r.set_role(v1::ROLE_ADMIN);
+  return r;
 }
 
 inline std::shared_ptr<const Policy> TestPolicy() {

@@ -36,7 +36,7 @@ class CasesServiceTest : public ::testing::Test {
     receipts_ = std::make_unique<ReceiptIssuer>(crypto::SigningKey::FromSeed(seed_),
                                                 [this] { return now_; });
     service_ = std::make_unique<CasesService>(
-        cases_.get(), log_.get(), directory_.get(), [this] { return policy_; },
+        cases_.get(), log_.get(), [this] { return directory_; }, [this] { return policy_; },
         [this] { return now_; }, receipts_.get());
   }
 
@@ -82,7 +82,7 @@ class CasesServiceTest : public ::testing::Test {
   store::FaultyStore faulty_{&store_};
   std::unique_ptr<ExchangeLog> log_;
   std::unique_ptr<CaseStore> cases_;
-  std::unique_ptr<Directory> directory_;
+  std::shared_ptr<const Directory> directory_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<ReceiptIssuer> receipts_;
   std::unique_ptr<CasesService> service_;
@@ -133,7 +133,7 @@ TEST_F(CasesServiceTest, CaseAndLogEntryAreOneWrite) {
 
   log_ = ExchangeLog::Open(&faulty_).value();
   service_ = std::make_unique<CasesService>(
-      cases_.get(), log_.get(), directory_.get(), [this] { return policy_; },
+      cases_.get(), log_.get(), [this] { return directory_; }, [this] { return policy_; },
       [this] { return now_; }, receipts_.get());
   EXPECT_EQ(OpenOne().case_id(), "2026-0001");
   EXPECT_EQ(AllEntries(*log_).size(), 1u);

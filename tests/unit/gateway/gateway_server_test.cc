@@ -71,7 +71,7 @@ TEST(GatewayServerTest, RecordsPolicyAndDirectoryAtStartAndOnlyChanges) {
   EXPECT_EQ(policy.requester().org_id(), kGatewayOrg);
   EXPECT_EQ(entries[1].record().directory().change(), v1::DIRECTORY_CHANGE_REGISTERED);
   EXPECT_EQ(entries[1].record().directory().organisation().org_id(), kGemeente);
-  EXPECT_EQ(env.server().directory().version(), 4u);
+  EXPECT_EQ(env.server().directory()->version(), 4u);
 
   // A restart with the same files records nothing new; an exchange made
   // before it is still there, and so is its quota count.
@@ -81,7 +81,7 @@ TEST(GatewayServerTest, RecordsPolicyAndDirectoryAtStartAndOnlyChanges) {
   env.Stop();
   env.Start();
   EXPECT_EQ(env.AllEntries().size(), count);
-  EXPECT_EQ(env.server().directory().version(), 4u);
+  EXPECT_EQ(env.server().directory()->version(), 4u);
   EXPECT_EQ(env.server().quota().Current(kRiec, kRiecPurpose, env.clock().Now()).subjects_used, 1u);
   auto stored = env.server().exchanges().Get(opened.exchange_id());
   ASSERT_TRUE(stored.ok() && stored->has_value());
