@@ -11,8 +11,14 @@
 // signal and no person). GetIndexStatus answers FAILED_PRECONDITION on a
 // node without a gateway (nothing is published).
 //
-// Not served yet (UNIMPLEMENTED): ReloadLocalPolicy (the policy is read at
-// start; restart the node after changing it) and RepublishIndex.
+// A policy change takes effect when the node restarts: the policy is read
+// at start, and there is no reload. Before the restarted node serves,
+// SignalStore::Create re-derives the tags of the stored signals whose
+// category became, or stopped being, matchable under a purpose (or whose
+// purpose is no longer answered), and queues the additions and withdrawals
+// for publication; GetIndexStatus shows them go out and
+// `schakel node status --wait-published` waits for them. The service shows
+// the policy it was given and never changes it.
 //
 // Thread safety: safe for concurrent calls. Ownership: borrows the
 // authenticator and the publisher, which must outlive the service.

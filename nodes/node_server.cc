@@ -286,6 +286,12 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
                                      secret->Clone(), parts->log.get());
   if (!signals.ok()) return signals.status();
   parts->signals = *std::move(signals);
+  if (const auto& retag = parts->signals->retag(); retag.has_value()) {
+    // The local policy's matchable categories changed since the last start:
+    // the changes are queued before anything is served (and published once
+    // the publisher starts).
+    log_line(StrCat("local policy ", (*policy)->version(), ": ", retag->Describe()));
+  }
   auto recovered = SignalImport::Recover(parts->signals.get(), kv);
   if (!recovered.ok()) {
     return absl::Status(

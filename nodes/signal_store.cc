@@ -34,6 +34,8 @@ constexpr std::string_view kCountPrefix = "idx/c/";
 constexpr std::string_view kQueuePrefix = "idx/q/";
 constexpr std::string_view kQueuedThroughKey = "idx/m/queued_through";
 constexpr std::string_view kAcknowledgedThroughKey = "idx/m/acknowledged_through";
+constexpr std::string_view kTaggedUnderKey = "idx/m/tagged_under";
+constexpr std::string_view kRetagKey = "idx/m/retag";
 
 constexpr size_t kMaxSignalIdChars = 64;
 constexpr size_t kMaxFreeTextChars = 10'000;
@@ -192,6 +194,81 @@ class Reader {
   std::string_view in_;
 };
 
+// ---- what the stored tags were derived under (idx/m/tagged_under)
+
+// Category -> the purposes under which its signals get tags; only
+// categories with at least one purpose.
+using Matchable = std::map<std::string, std::set<std::string>>;
+
+Matchable MatchableOf(const LocalPolicy& policy) {
+  Matchable out;
+  for (const auto& [id, purpose] : policy.purposes()) {
+    for (const std::string& category : purpose.matchable_categories) out[category].insert(id);
+  }
+  return out;
+}
+
+// Per category: its id, the number of purposes (u32) and each purpose id.
+std::string EncodeMatchable(const Matchable& matchable) {
+  std::string out;
+  for (const auto& [category, purposes] : matchable) {
+    PutBytes(out, category);
+    PutU32(out, static_cast<uint32_t>(purposes.size()));
+    for (const std::string& purpose : purposes) PutBytes(out, purpose);
+  }
+  return out;
+}
+
+std::optional<Matchable> DecodeMatchable(std::string_view in) {
+  Matchable out;
+  Reader r(in);
+  while (!r.done()) {
+    std::string_view category, purpose;
+    uint32_t n = 0;
+    if (!r.Bytes(category) || !r.U32(n)) return std::nullopt;
+    std::set<std::string>& purposes = out[std::string(category)];
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!r.Bytes(purpose)) return std::nullopt;
+      purposes.emplace(purpose);
+    }
+  }
+  return out;
+}
+
+// A re-derivation under way (idx/m/retag): the matchable sets it converges
+// to (EncodeMatchable), whether every category or only `categories` are
+// re-derived, and the last signal id done (signals are visited by id).
+struct RetagState {
+  std::string target;
+  bool all = false;
+  std::set<std::string> categories;
+  std::string after;
+
+  // 1 byte `all`, target, after, then each category (u32 length, bytes).
+  std::string Encode() const {
+    std::string out(1, all ? '\1' : '\0');
+    PutBytes(out, target);
+    PutBytes(out, after);
+    for (const std::string& c : categories) PutBytes(out, c);
+    return out;
+  }
+  static std::optional<RetagState> Parse(std::string_view in) {
+    if (in.empty() || static_cast<uint8_t>(in[0]) > 1) return std::nullopt;
+    RetagState out;
+    out.all = in[0] == 1;
+    Reader r(in.substr(1));
+    std::string_view target, after, category;
+    if (!r.Bytes(target) || !r.Bytes(after)) return std::nullopt;
+    out.target = target;
+    out.after = after;
+    while (!r.done()) {
+      if (!r.Bytes(category)) return std::nullopt;
+      out.categories.emplace(category);
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 // ---- a stored signal's keys record (sig/k/): its address group and its
@@ -302,6 +379,147 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Create(
       new SignalStore(kv, std::move(policy), std::move(keys), std::move(secret), log));
   if (auto queued = out->ReadCounter(kQueuedThroughKey); !queued.ok()) return queued.status();
   if (absl::Status migrated = out->MigrateLegacyKeys(); !migrated.ok()) return migrated;
+  if (absl::Status retagged = out->RetagForPolicy(); !retagged.ok()) return retagged;
+  return out;
+}
+
+absl::Status SignalStore::RetagForPolicy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Matchable target = MatchableOf(*policy_);
+  const std::string target_bytes = EncodeMatchable(target);
+  auto stored = kv_->Get(kTaggedUnderKey);
+  if (!stored.ok()) return stored.status();
+  auto pending_bytes = kv_->Get(kRetagKey);
+  if (!pending_bytes.ok()) return pending_bytes.status();
+  std::optional<RetagState> pending;
+  if (pending_bytes->has_value()) {
+    pending = RetagState::Parse(**pending_bytes);
+    if (!pending) {
+      return absl::DataLossError("signal store: the record of an unfinished tag re-derivation "
+                                 "(idx/m/retag) does not parse");
+    }
+  }
+  if (!pending && stored->has_value() && **stored == target_bytes) return absl::OkStatus();
+
+  // What to re-derive: the categories whose purposes differ from those the
+  // stored tags were derived under (every category when that was not
+  // recorded), and those of an unfinished run.
+  RetagState work;
+  work.target = target_bytes;
+  if (!stored->has_value()) {
+    auto any = kv_->Scan(kSignalPrefix, store::PrefixEnd(kSignalPrefix), 1);
+    if (!any.ok()) return any.status();
+    work.all = !any->empty();
+  } else {
+    auto before = DecodeMatchable(**stored);
+    if (!before) {
+      return absl::DataLossError(
+          "signal store: the record of the matchable categories the tags were derived under "
+          "(idx/m/tagged_under) does not parse");
+    }
+    const auto purposes_of = [](const Matchable& m, const std::string& category) {
+      auto it = m.find(category);
+      return it == m.end() ? std::set<std::string>() : it->second;
+    };
+    for (const Matchable* m : {static_cast<const Matchable*>(&*before), &target}) {
+      for (const auto& [category, purposes] : *m) {
+        if (purposes_of(*before, category) != purposes_of(target, category)) {
+          work.categories.insert(category);
+        }
+      }
+    }
+  }
+  if (pending) {
+    const bool same_work = pending->target == target_bytes && pending->all == work.all &&
+                           std::includes(pending->categories.begin(), pending->categories.end(),
+                                         work.categories.begin(), work.categories.end());
+    work.all = work.all || pending->all;
+    work.categories.insert(pending->categories.begin(), pending->categories.end());
+    // Resume after the last signal done only when it was done for the same
+    // target and the same categories; otherwise start again (a signal done
+    // already yields no change).
+    if (same_work) work.after = pending->after;
+  }
+
+  PolicyRetag report;
+  report.all_categories = work.all;
+  report.categories.assign(work.categories.begin(), work.categories.end());
+  report.resumed = !work.after.empty();
+  if (work.all || !work.categories.empty()) {
+    for (;;) {
+      const std::string from =
+          work.after.empty() ? std::string(kSignalPrefix) : SignalKey(work.after) + '\0';
+      auto page = kv_->Scan(from, store::PrefixEnd(kSignalPrefix), kRetagChunk);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      std::vector<Change> changes;
+      for (const auto& [key, value] : *page) {
+        std::string id = key.substr(kSignalPrefix.size());
+        auto signal = ParseSignal(value);
+        if (!signal.ok()) {
+          return absl::DataLossError(StrCat(
+              "signal store: re-deriving the tags for the changed local policy stopped: a stored "
+              "signal record does not parse (record ", report.signals_seen + 1,
+              " of this run, in id order); what was re-derived before it stays, the node resumes "
+              "from there at the next start once the record is repaired or restored"));
+        }
+        ++report.signals_seen;
+        if (!work.all && !work.categories.contains(signal->category())) continue;
+        auto derived = Derive(*signal);
+        if (!derived.ok()) {
+          if (!absl::IsInvalidArgument(derived.status())) return derived.status();
+          // Keys that no longer derive (older rules): without keys there is
+          // no knowing which tags may stay, so all of them are withdrawn.
+          derived = PreparedSignal{};
+          derived->signal = *signal;
+          ++report.untaggable;
+        }
+        changes.push_back(Change{std::move(id), *std::move(signal), *std::move(derived),
+                                 /*retag=*/true});
+      }
+      report.signals_retagged += changes.size();
+      work.after = page->back().first.substr(kSignalPrefix.size());
+      store::WriteBatch progress;
+      progress.Put(kRetagKey, work.Encode());
+      auto committed = Commit(std::move(changes), nullptr, std::move(progress));
+      if (!committed.ok()) return committed.status();
+      report.tags_added += committed->tags_added;
+      report.tags_removed += committed->tags_removed;
+      if (page->size() < kRetagChunk) break;
+    }
+  }
+  // Done: record what the tags are now derived under.
+  store::WriteBatch done;
+  done.Put(kTaggedUnderKey, target_bytes);
+  done.Delete(kRetagKey);
+  if (log_ != nullptr && (work.all || !work.categories.empty())) {
+    v1::LocalLogRecord record = RecordFor(v1::LOCAL_EVENT_KIND_POLICY_LOADED, {});
+    record.set_element_count(report.signals_retagged);
+    record.set_detail(report.Describe());
+    auto appended = log_->AppendWith(std::move(record), std::move(done));
+    if (!appended.ok()) return appended.status();
+  } else if (absl::Status written = kv_->Write(done, store::Durability::kSynced); !written.ok()) {
+    return written;
+  }
+  if (work.all || !work.categories.empty()) retag_ = std::move(report);
+  return absl::OkStatus();
+}
+
+std::string PolicyRetag::Describe() const {
+  std::string which = "every category (the store did not record what its tags were derived under)";
+  if (!all_categories) {
+    which = StrCat("changed categories: ", categories.empty() ? "none" : "");
+    for (size_t i = 0; i < categories.size(); ++i) {
+      which += StrCat(i == 0 ? "" : ", ", categories[i]);
+    }
+  }
+  std::string out =
+      StrCat("tags re-derived for the local policy, ", which, resumed ? "; resumed" : "", ": ",
+             signals_retagged, " signals re-tagged, ", tags_added, " tags queued for publication, ",
+             tags_removed, " for withdrawal");
+  if (untaggable > 0) {
+    out += StrCat("; ", untaggable, " signals whose subject no longer yields keys lost all tags");
+  }
   return out;
 }
 

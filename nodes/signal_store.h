@@ -25,6 +25,27 @@
 // parses (older validation rules, a damaged record) therefore never blocks
 // ExpireDue or Delete.
 //
+// Tags follow the local policy. The store records which purposes each
+// category's tags were derived under (idx/m/tagged_under). When Create gets
+// a policy whose matchable categories differ (an operator edited the local
+// policy and restarted the node), it re-derives the tags of every signal of
+// each category whose purposes changed, kRetagChunk signals per atomic
+// write through the same path as every change: tags no longer matchable are
+// withdrawn (removals queued for publication), newly matchable ones added,
+// under a purpose the policy no longer answers too. Each chunk's write also
+// records how far the run got (idx/m/retag), so a run that is interrupted
+// (a crash, a failed write) resumes from there at the next Create, or starts
+// again over the union of categories when the policy changed meanwhile; the
+// last write records the new matchable sets and, with a LocalLog, one
+// POLICY_LOADED record (PolicyRetag::Describe; category names and counts
+// only). A store that never recorded them (written before 2026-11-24) has every
+// signal re-derived once. A signal whose subject no longer yields keys loses
+// all its tags (which may stay cannot be known without keys). Nothing is
+// ever deleted: a failure stops the run with the signals as they were,
+// every chunk either fully re-tagged or not at all. The exclusion list and
+// max_persons_per_address are NOT re-applied to stored signals (an address
+// group is re-evaluated when one of its signals changes).
+//
 // Node-local digests (address groups and persons) are BLAKE2b-256 keyed with
 // the node's secret (nodes/node_secret.h): a copy of the database does not
 // let anyone test whether an address or a BSN is registered.
@@ -59,6 +80,13 @@
 //   idx/q/<sequence>                       -> v1::IndexBatch (serialized)
 //   idx/m/queued_through                   -> highest sequence queued (u64)
 //   idx/m/acknowledged_through             -> highest sequence acknowledged
+//   idx/m/tagged_under                     -> the matchable sets the tags
+//       were derived under: per category with purposes, its id, a u32
+//       count and each purpose id (u32 length, bytes)
+//   idx/m/retag                            -> an unfinished re-derivation:
+//       1 byte (1: every category), the matchable sets it converges to,
+//       the last signal id done, then each category re-derived (u32
+//       length, bytes)
 //
 // Publication queue: sequences start at 1 and increase by one per queued
 // batch, node-wide across purposes, without gaps (IndexBatch.sequence). A
@@ -110,6 +138,23 @@ namespace schakel::nodes {
 
 // Signals removed per atomic write (and per queue entry) by ExpireDue.
 inline constexpr size_t kExpiryChunk = 128;
+// Signals read per atomic write (and per queue entry) when tags are
+// re-derived for a changed policy (see the top of this file).
+inline constexpr size_t kRetagChunk = 512;
+
+// What Create re-derived for a changed policy.
+struct PolicyRetag {
+  bool all_categories = false;          // the store had not recorded them
+  std::vector<std::string> categories;  // whose purposes changed (sorted)
+  bool resumed = false;                 // continued an interrupted run
+  uint64_t signals_seen = 0;            // signal records read
+  uint64_t signals_retagged = 0;        // of the categories re-derived
+  uint64_t untaggable = 0;              // subject yields no keys: tags withdrawn
+  uint64_t tags_added = 0;              // queued for publication
+  uint64_t tags_removed = 0;            // queued for withdrawal
+  // One line for logs: categories and counts, never a signal id.
+  std::string Describe() const;
+};
 
 // A page of List.
 struct SignalPage {
@@ -184,6 +229,12 @@ class SignalStore {
   // `secret` keys the node-local digests and must stay the same for the
   // life of the data directory. `log` (optional, not owned; on the same
   // KvStore) receives a record of every change, written atomically with it.
+  // When the policy's matchable categories differ from those the stored
+  // tags were derived under, re-derives them before returning (see the top
+  // of this file; retag() says what was done). Further errors: DATA_LOSS
+  // for a stored signal or re-derivation record that does not parse
+  // (nothing further changed; what was re-derived stays and is resumed
+  // from); UNAVAILABLE / INTERNAL from the store (likewise).
   static absl::StatusOr<std::unique_ptr<SignalStore>> Create(
       store::KvStore* kv, std::shared_ptr<const LocalPolicy> policy,
       std::map<std::string, crypto::PurposeKey> purpose_keys, NodeSecret secret,
@@ -353,6 +404,10 @@ class SignalStore {
 
   const LocalPolicy& policy() const { return *policy_; }
 
+  // What Create re-derived for a changed policy; nullopt when nothing had
+  // to be (the tags were derived under this policy's matchable categories).
+  const std::optional<PolicyRetag>& retag() const { return retag_; }
+
   // Whether a signal id is well formed (1 to 64 of [A-Za-z0-9_-]).
   static bool ValidSignalId(std::string_view id);
 
@@ -401,6 +456,8 @@ class SignalStore {
   std::optional<AddressMeta> MetaOf(const KeysRecord* record, const v1::Signal& stored) const;
   // Moves the keys of a store written before sig/k/ into it (Create).
   absl::Status MigrateLegacyKeys();
+  // Re-derives tags for a changed policy (Create; see the top of this file).
+  absl::Status RetagForPolicy();
   absl::StatusOr<std::optional<v1::Signal>> Read(std::string_view signal_id) const;
   absl::StatusOr<uint64_t> ReadCounter(std::string_view key) const;
 
@@ -409,6 +466,7 @@ class SignalStore {
   const std::map<std::string, crypto::PurposeKey> purpose_keys_;
   const NodeSecret secret_;
   LocalLog* const log_;
+  std::optional<PolicyRetag> retag_;  // set by Create, then constant
   std::mutex mu_;  // serialises changes
 };
 

@@ -2,19 +2,21 @@
 // commands end to end over real TLS: a gRPC server on 127.0.0.1 (an
 // ephemeral port) with a certificate from a test PKI (deploy/pki.sh), not
 // asking for a client certificate, like the node's local listener. It
-// serves schakel.v1.Signals, Matching, Cases, Audit, LocalLog and Users;
-// each rpc runs the handler the test set (std::function members), or
-// answers UNIMPLEMENTED. Every call's "authorization" and "x-schakel-role"
+// serves schakel.v1.Signals, Matching, Cases, Audit, LocalLog, Users and
+// NodeAdmin; each rpc runs the handler the test set (std::function
+// members), or answers UNIMPLEMENTED. Every call's "authorization" and "x-schakel-role"
 // metadata is recorded.
 //
 // Also: a client config and credential file pointing at the server
-// (WriteClientConfig), and RunCli with an explicit environment.
+// (WriteClientConfig), RunCli with an explicit environment, and
+// FakeNodeTest, a test fixture with a node and its client config.
 //
 // Thread safety: set handlers before running a command; the server calls
 // them from its own threads. calls() may be read after the command.
 #ifndef SCHAKEL_TESTS_UNIT_CLI_FAKE_NODE_H_
 #define SCHAKEL_TESTS_UNIT_CLI_FAKE_NODE_H_
 
+#include <gmock/gmock.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -221,6 +223,16 @@ class FakeUsers final : public v1::Users::Service {
   CallRecorder* recorder_;
 };
 
+class FakeNodeAdmin final : public v1::NodeAdmin::Service {
+ public:
+  explicit FakeNodeAdmin(CallRecorder* recorder) : recorder_(recorder) {}
+  SCHAKEL_FAKE_UNARY(GetLocalPolicy, GetLocalPolicyRequest, GetLocalPolicyResponse, policy)
+  SCHAKEL_FAKE_UNARY(GetIndexStatus, GetIndexStatusRequest, GetIndexStatusResponse, status)
+
+ private:
+  CallRecorder* recorder_;
+};
+
 #undef SCHAKEL_FAKE_UNARY
 #undef SCHAKEL_FAKE_STREAM
 
@@ -243,6 +255,7 @@ class FakeNode {
     builder.RegisterService(&audit);
     builder.RegisterService(&log);
     builder.RegisterService(&users);
+    builder.RegisterService(&node_admin);
     server_ = builder.BuildAndStart();
     if (server_ == nullptr) port_ = 0;
   }
@@ -281,10 +294,34 @@ class FakeNode {
   FakeAudit audit{&recorder_};
   FakeLocalLog log{&recorder_};
   FakeUsers users{&recorder_};
+  FakeNodeAdmin node_admin{&recorder_};
 
  private:
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+};
+
+// A fake node and a client config for it. Run runs `schakel` with the
+// config and checks that the credential's secret is never printed.
+class FakeNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(node_.ok()) << "fake node or test PKI did not start";
+    config_ = node_.WriteClientConfig(dir_.path());
+  }
+
+  Outcome Run(std::vector<std::string> args) {
+    args.push_back("--config");
+    args.push_back(config_.string());
+    Outcome outcome = RunCli(args, TestEnvironment({}));
+    EXPECT_THAT(outcome.out, ::testing::Not(::testing::HasSubstr(kSecret)));
+    EXPECT_THAT(outcome.err, ::testing::Not(::testing::HasSubstr(kSecret)));
+    return outcome;
+  }
+
+  FakeNode node_;
+  schakel::testing::TempDir dir_;
+  fs::path config_;
 };
 
 // A failed status with an ErrorDetail, as the node's services return them.

@@ -33,28 +33,10 @@ using ::testing::StartsWith;
 namespace fs = std::filesystem;
 namespace v1 = schakel::v1;
 
-class NodeCommandTest : public ::testing::Test {
+// Whatever happens, the secret is never shown (FakeNodeTest::Run).
+class NodeCommandTest : public ::schakel::cli::testing::FakeNodeTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(node_.ok()) << "fake node or test PKI did not start";
-    config_ = node_.WriteClientConfig(dir_.path());
-  }
-
-  Outcome Run(std::vector<std::string> args) {
-    args.push_back("--config");
-    args.push_back(config_.string());
-    Outcome outcome = RunCli(args, TestEnvironment({}));
-    // Whatever happened, the secret is never shown.
-    EXPECT_THAT(outcome.out, Not(HasSubstr(kSecret)));
-    EXPECT_THAT(outcome.err, Not(HasSubstr(kSecret)));
-    return outcome;
-  }
-
   std::string Bearer() const { return StrCat("Bearer ", kUserId, ".", kSecret); }
-
-  FakeNode node_;
-  TempDir dir_;
-  fs::path config_;
 };
 
 v1::Signal StoredSignal() {
