@@ -100,6 +100,10 @@ class LocalPolicy {
   bool ExceedsPersonsPerAddress(uint64_t persons) const;
   uint32_t max_persons_per_address() const { return max_persons_per_address_; }
   size_t excluded_address_count() const { return excluded_addresses_.size(); }
+  // The exclusion list, canonical forms (identifiers: never log them).
+  const std::set<std::string, std::less<>>& excluded_addresses() const {
+    return excluded_addresses_;
+  }
 
   const std::map<std::string, CategoryPolicy, std::less<>>& categories() const {
     return categories_;

@@ -36,6 +36,8 @@ constexpr std::string_view kQueuedThroughKey = "idx/m/queued_through";
 constexpr std::string_view kAcknowledgedThroughKey = "idx/m/acknowledged_through";
 constexpr std::string_view kTaggedUnderKey = "idx/m/tagged_under";
 constexpr std::string_view kRetagKey = "idx/m/retag";
+constexpr std::string_view kAddressedUnderKey = "idx/m/addressed_under";
+constexpr std::string_view kReaddressKey = "idx/m/readdress";
 
 constexpr size_t kMaxSignalIdChars = 64;
 constexpr size_t kMaxFreeTextChars = 10'000;
@@ -269,6 +271,48 @@ struct RetagState {
   }
 };
 
+// ---- what the address decisions were made under (idx/m/addressed_under)
+
+struct AddressRules {
+  uint32_t max_persons = 0;      // max_persons_per_address; 0: no limit
+  std::set<std::string> listed;  // address digests (16 bytes) of the excluded addresses
+
+  bool Listed(const std::string& digest) const { return listed.contains(digest); }
+  // The decision of LocalPolicy::ExceedsPersonsPerAddress and the list.
+  bool Excluded(const std::string& digest, size_t persons) const {
+    return Listed(digest) || (max_persons > 0 && persons > max_persons);
+  }
+  // u32 max_persons, then the digests, sorted, concatenated.
+  std::string Encode() const {
+    std::string out;
+    PutU32(out, max_persons);
+    for (const std::string& digest : listed) out += digest;
+    return out;
+  }
+  static std::optional<AddressRules> Parse(std::string_view in) {
+    AddressRules out;
+    Reader r(in);
+    if (!r.U32(out.max_persons)) return std::nullopt;
+    while (!r.done()) {
+      std::string_view digest;
+      if (!r.Raw(16, digest)) return std::nullopt;
+      out.listed.emplace(digest);
+    }
+    return out;
+  }
+};
+
+// An address group record (sig/a/): member signal id -> person digest.
+bool ParseAddressGroup(std::string_view in, std::map<std::string, std::string>& members) {
+  Reader r(in);
+  while (!r.done()) {
+    std::string_view id, person;
+    if (!r.Bytes(id) || !r.Raw(16, person)) return false;
+    members.emplace(id, person);
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---- a stored signal's keys record (sig/k/): its address group and its
@@ -278,7 +322,7 @@ struct SignalStore::KeysRecord {
   enum class Address : uint8_t {
     kNone = 0,
     kUnlisted = 1,  // an address group; the policy's exclusion list does not name it
-    kListed = 2,    // an address group the exclusion list names
+    kListed = 2,    // one the exclusion list named when written (informational)
     kUnknown = 3,   // migrated from a store that did not record it: from the subject
   };
   Address address = Address::kNone;
@@ -377,9 +421,13 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Create(
   }
   std::unique_ptr<SignalStore> out(
       new SignalStore(kv, std::move(policy), std::move(keys), std::move(secret), log));
+  for (const std::string& address : out->policy_->excluded_addresses()) {
+    out->excluded_digests_.insert(Digest16(out->secret_, kAddressDigestContext, address));
+  }
   if (auto queued = out->ReadCounter(kQueuedThroughKey); !queued.ok()) return queued.status();
   if (absl::Status migrated = out->MigrateLegacyKeys(); !migrated.ok()) return migrated;
   if (absl::Status retagged = out->RetagForPolicy(); !retagged.ok()) return retagged;
+  if (absl::Status rechecked = out->RecheckAddresses(); !rechecked.ok()) return rechecked;
   return out;
 }
 
@@ -465,15 +513,8 @@ absl::Status SignalStore::RetagForPolicy() {
         }
         ++report.signals_seen;
         if (!work.all && !work.categories.contains(signal->category())) continue;
-        auto derived = Derive(*signal);
-        if (!derived.ok()) {
-          if (!absl::IsInvalidArgument(derived.status())) return derived.status();
-          // Keys that no longer derive (older rules): without keys there is
-          // no knowing which tags may stay, so all of them are withdrawn.
-          derived = PreparedSignal{};
-          derived->signal = *signal;
-          ++report.untaggable;
-        }
+        auto derived = Rederive(*signal, report.untaggable);
+        if (!derived.ok()) return derived.status();
         changes.push_back(Change{std::move(id), *std::move(signal), *std::move(derived),
                                  /*retag=*/true});
       }
@@ -489,20 +530,28 @@ absl::Status SignalStore::RetagForPolicy() {
     }
   }
   // Done: record what the tags are now derived under.
-  store::WriteBatch done;
-  done.Put(kTaggedUnderKey, target_bytes);
-  done.Delete(kRetagKey);
-  if (log_ != nullptr && (work.all || !work.categories.empty())) {
-    v1::LocalLogRecord record = RecordFor(v1::LOCAL_EVENT_KIND_POLICY_LOADED, {});
-    record.set_element_count(report.signals_retagged);
-    record.set_detail(report.Describe());
-    auto appended = log_->AppendWith(std::move(record), std::move(done));
-    if (!appended.ok()) return appended.status();
-  } else if (absl::Status written = kv_->Write(done, store::Durability::kSynced); !written.ok()) {
-    return written;
+  const bool ran = work.all || !work.categories.empty();
+  if (absl::Status finished = FinishPolicyRun(kTaggedUnderKey, target_bytes, kRetagKey, ran,
+                                              report.signals_retagged, report.Describe());
+      !finished.ok()) {
+    return finished;
   }
-  if (work.all || !work.categories.empty()) retag_ = std::move(report);
+  if (ran) retag_ = std::move(report);
   return absl::OkStatus();
+}
+
+absl::Status SignalStore::FinishPolicyRun(std::string_view under_key, std::string_view under,
+                                          std::string_view progress_key, bool ran,
+                                          uint64_t signals_retagged, std::string detail) {
+  store::WriteBatch done;
+  done.Put(under_key, under);
+  done.Delete(progress_key);
+  if (log_ == nullptr || !ran) return kv_->Write(done, store::Durability::kSynced);
+  v1::LocalLogRecord record = RecordFor(v1::LOCAL_EVENT_KIND_POLICY_LOADED, {});
+  record.set_element_count(signals_retagged);
+  record.set_detail(std::move(detail));
+  auto appended = log_->AppendWith(std::move(record), std::move(done));
+  return appended.ok() ? absl::OkStatus() : appended.status();
 }
 
 std::string PolicyRetag::Describe() const {
@@ -517,6 +566,166 @@ std::string PolicyRetag::Describe() const {
       StrCat("tags re-derived for the local policy, ", which, resumed ? "; resumed" : "", ": ",
              signals_retagged, " signals re-tagged, ", tags_added, " tags queued for publication, ",
              tags_removed, " for withdrawal");
+  if (untaggable > 0) {
+    out += StrCat("; ", untaggable, " signals whose subject no longer yields keys lost all tags");
+  }
+  return out;
+}
+
+absl::StatusOr<PreparedSignal> SignalStore::Rederive(const v1::Signal& stored,
+                                                     uint64_t& untaggable) const {
+  auto derived = Derive(stored);
+  if (derived.ok() || !absl::IsInvalidArgument(derived.status())) return derived;
+  // Keys that no longer derive (older rules): without keys there is no
+  // knowing which tags may stay, so all of them are withdrawn.
+  PreparedSignal none;
+  none.signal = stored;
+  ++untaggable;
+  return none;
+}
+
+absl::Status SignalStore::RecheckAddresses() {
+  std::lock_guard<std::mutex> lock(mu_);
+  AddressRules target;
+  target.max_persons = policy_->max_persons_per_address();
+  target.listed = excluded_digests_;
+  const std::string target_bytes = target.Encode();
+  auto stored = kv_->Get(kAddressedUnderKey);
+  if (!stored.ok()) return stored.status();
+  auto pending = kv_->Get(kReaddressKey);
+  if (!pending.ok()) return pending.status();
+  if (!pending->has_value() && stored->has_value() && **stored == target_bytes) {
+    return absl::OkStatus();
+  }
+  const auto damaged = [](std::string_view what) {
+    return absl::DataLossError(
+        StrCat("signal store: re-applying the exclusion list and max_persons_per_address "
+               "stopped: ", what, " does not parse; what was re-evaluated before it stays, the "
+               "node resumes from there at the next start once the record is repaired or "
+               "restored"));
+  };
+
+  // The rules a group's stored tags may have been decided under: those
+  // recorded, and those of an unfinished run for another policy. Without a
+  // record, every group is re-evaluated.
+  std::vector<AddressRules> before;
+  AddressRecheck report;
+  if (stored->has_value()) {
+    auto rules = AddressRules::Parse(**stored);
+    if (!rules) return damaged("the record of the rules (idx/m/addressed_under)");
+    before.push_back(*std::move(rules));
+  } else {
+    auto any = kv_->Scan(kAddressPrefix, store::PrefixEnd(kAddressPrefix), 1);
+    if (!any.ok()) return any.status();
+    report.all_groups = !any->empty();
+  }
+  std::string after;  // hex digest of the last group done
+  if (pending->has_value()) {
+    Reader r(**pending);
+    std::string_view pending_target, pending_after;
+    if (!r.Bytes(pending_target) || !r.Bytes(pending_after) || !r.done()) {
+      return damaged("the record of an unfinished run (idx/m/readdress)");
+    }
+    if (pending_target == target_bytes) {
+      after = pending_after;  // resume: the groups before it are done
+    } else {
+      auto rules = AddressRules::Parse(pending_target);
+      if (!rules) return damaged("the record of an unfinished run (idx/m/readdress)");
+      before.push_back(*std::move(rules));
+    }
+  }
+  report.resumed = !after.empty();
+  const bool run = report.all_groups ||
+                   std::any_of(before.begin(), before.end(), [&](const AddressRules& rules) {
+                     return rules.Encode() != target_bytes;
+                   });
+
+  if (run) {
+    std::vector<Change> changes;
+    const auto flush = [&](std::string_view last) -> absl::Status {
+      std::string progress_bytes;
+      PutBytes(progress_bytes, target_bytes);
+      PutBytes(progress_bytes, last);
+      store::WriteBatch progress;
+      progress.Put(kReaddressKey, std::move(progress_bytes));
+      report.signals_retagged += changes.size();
+      auto committed = Commit(std::exchange(changes, {}), nullptr, std::move(progress));
+      if (!committed.ok()) return committed.status();
+      report.tags_added += committed->tags_added;
+      report.tags_removed += committed->tags_removed;
+      return absl::OkStatus();
+    };
+    for (;;) {
+      const std::string from =
+          after.empty() ? std::string(kAddressPrefix) : StrCat(kAddressPrefix, after) + '\0';
+      auto page = kv_->Scan(from, store::PrefixEnd(kAddressPrefix), kRetagChunk);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      for (const auto& [key, value] : *page) {
+        const std::string_view hex = std::string_view(key).substr(kAddressPrefix.size());
+        std::map<std::string, std::string> members;
+        auto digest_bytes = crypto::FromHex(hex);
+        if (!digest_bytes.ok() || digest_bytes->size() != 16 ||
+            !ParseAddressGroup(value, members)) {
+          return damaged(StrCat("address group record ", report.groups_seen + 1,
+                                " of this run (in digest order)"));
+        }
+        ++report.groups_seen;
+        const std::string digest(digest_bytes->begin(), digest_bytes->end());
+        const size_t persons = DistinctPersons(members);
+        bool changed = report.all_groups;
+        for (const AddressRules& rules : before) {
+          changed = changed || rules.Listed(digest) != target.Listed(digest) ||
+                    rules.Excluded(digest, persons) != target.Excluded(digest, persons);
+        }
+        if (!changed) continue;
+        ++report.groups_changed;
+        // The whole group in one write: its decision holds for all members.
+        for (const auto& [id, person] : members) {
+          auto signal = Read(id);
+          if (!signal.ok()) {
+            if (!absl::IsDataLoss(signal.status())) return signal.status();
+            return damaged(StrCat("a stored signal record (in address group record ",
+                                  report.groups_seen, " of this run)"));
+          }
+          if (!signal->has_value()) continue;
+          auto derived = Rederive(**signal, report.untaggable);
+          if (!derived.ok()) return derived.status();
+          changes.push_back(Change{id, **std::move(signal), *std::move(derived),
+                                   /*retag=*/true});
+        }
+        if (changes.size() >= kRetagChunk) {
+          if (absl::Status s = flush(hex); !s.ok()) return s;
+        }
+      }
+      const std::string_view last =
+          std::string_view(page->back().first).substr(kAddressPrefix.size());
+      if (!changes.empty()) {
+        if (absl::Status s = flush(last); !s.ok()) return s;
+      }
+      if (page->size() < kRetagChunk) break;
+      after = last;
+    }
+  }
+  // Done: record what the address decisions are now made under.
+  if (absl::Status finished = FinishPolicyRun(kAddressedUnderKey, target_bytes, kReaddressKey,
+                                              run, report.signals_retagged, report.Describe());
+      !finished.ok()) {
+    return finished;
+  }
+  if (run) address_recheck_ = std::move(report);
+  return absl::OkStatus();
+}
+
+std::string AddressRecheck::Describe() const {
+  std::string out = StrCat(
+      "address decisions re-applied for the local policy's exclusion list and "
+      "max_persons_per_address",
+      all_groups ? " (every address group: the store did not record what they were made under)"
+                 : "",
+      resumed ? "; resumed" : "", ": ", groups_seen, " address groups read, ", groups_changed,
+      " re-evaluated, ", signals_retagged, " signals re-tagged, ", tags_added,
+      " tags queued for publication, ", tags_removed, " for withdrawal");
   if (untaggable > 0) {
     out += StrCat("; ", untaggable, " signals whose subject no longer yields keys lost all tags");
   }
@@ -859,32 +1068,26 @@ absl::StatusOr<PreparedCommit> SignalStore::Commit(std::vector<Change> changes,
     bool excluded_before = false, excluded_after = false;
   };
   std::map<std::string, Group> groups;  // by address digest
-  const auto touch = [&](const std::string& digest, bool listed) -> absl::Status {
+  // Listed or not is the current policy's decision, not what a keys record
+  // says (the list may have changed since it was written).
+  const auto touch = [&](const std::string& digest) -> absl::Status {
     auto [it, inserted] = groups.try_emplace(digest);
-    Group& g = it->second;
-    g.listed = g.listed || listed;
     if (!inserted) return absl::OkStatus();
+    Group& g = it->second;
+    g.listed = excluded_digests_.contains(digest);
     auto members = kv_->Get(AddressGroupKey(digest));
     if (!members.ok()) return members.status();
-    if (!members->has_value()) return absl::OkStatus();
-    Reader r(**members);
-    while (!r.done()) {
-      std::string_view id, person;
-      if (!r.Bytes(id) || !r.Raw(16, person)) {
-        return absl::DataLossError("signal store: an address group record does not parse");
-      }
-      g.before.emplace(id, person);
+    if (members->has_value() && !ParseAddressGroup(**members, g.before)) {
+      return absl::DataLossError("signal store: an address group record does not parse");
     }
     return absl::OkStatus();
   };
   for (const Change& c : changes) {
     if (auto it = before_meta.find(c.id); it != before_meta.end() && it->second) {
-      if (absl::Status s = touch(it->second->digest, it->second->listed); !s.ok()) return s;
+      if (absl::Status s = touch(it->second->digest); !s.ok()) return s;
     }
     if (c.after && !c.after->address_digest.empty()) {
-      if (absl::Status s = touch(c.after->address_digest, c.after->address_listed); !s.ok()) {
-        return s;
-      }
+      if (absl::Status s = touch(c.after->address_digest); !s.ok()) return s;
     }
   }
   for (auto& [digest, g] : groups) {

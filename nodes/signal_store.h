@@ -42,9 +42,32 @@
 // signal re-derived once. A signal whose subject no longer yields keys loses
 // all its tags (which may stay cannot be known without keys). Nothing is
 // ever deleted: a failure stops the run with the signals as they were,
-// every chunk either fully re-tagged or not at all. The exclusion list and
-// max_persons_per_address are NOT re-applied to stored signals (an address
-// group is re-evaluated when one of its signals changes).
+// every chunk either fully re-tagged or not at all.
+//
+// Address decisions follow the local policy too. Whether an address group
+// is institutional is always decided from the current policy (its
+// exclusion list and max_persons_per_address), never from what a signal's
+// keys record says. The store records what the decisions of the stored
+// tags were made under (idx/m/addressed_under: the threshold and the
+// node-keyed digests of the excluded addresses). When Create gets a policy
+// where that differs, after the category re-derivation above, it
+// re-evaluates every address group (sig/a/) whose decision (or listed
+// flag) differs between the recorded rules and the current ones: all the
+// signals of such a group are re-tagged together through the same path as
+// every change, so an address newly excluded (or now over the threshold)
+// has its address tags withdrawn, and one no longer excluded has them
+// queued again; other tags (BSN, name + birth date) stay as they are.
+// Whole groups per atomic write (one once kRetagChunk signals are
+// collected, and at the end of each page of kRetagChunk groups read); each
+// write records how far the run got (idx/m/readdress), so an interrupted
+// run resumes at the next Create, or starts over (over the groups either
+// change affects) when the policy changed meanwhile. The last write records
+// the new rules and, with a LocalLog, one POLICY_LOADED record
+// (AddressRecheck::Describe; counts only). A store that never recorded them
+// has every address group re-evaluated once. A signal whose subject no
+// longer yields keys loses all its tags (and leaves its group).
+// Nothing is ever deleted; a record that does not parse stops the start
+// with DATA_LOSS (no identifier in the message), what was done staying.
 //
 // Node-local digests (address groups and persons) are BLAKE2b-256 keyed with
 // the node's secret (nodes/node_secret.h): a copy of the database does not
@@ -59,8 +82,9 @@
 //   sig/e/<expires_at µs>/<signal id>      -> ""  (ExpireDue)
 //   sig/k/<signal id>                      -> what the signal holds in the
 //       index, one record: 1 byte (0 no address; 1 an address group; 2 one
-//       the policy's exclusion list names; 3 not recorded, from the subject:
-//       migrated from an older store), the address digest (16 bytes) for 1
+//       the policy's exclusion list named when it was written, for
+//       information only; 3 not recorded, from the subject: migrated from
+//       an older store), the address digest (16 bytes) for 1
 //       and 2, then per purpose with tags its id and its tags (16 bytes each,
 //       concatenated), each as u32 length and bytes. (Stores from before
 //       2026-11-24 kept these in sig/t/<id>/<purpose> and sig/m/<id>; Create
@@ -87,6 +111,13 @@
 //       1 byte (1: every category), the matchable sets it converges to,
 //       the last signal id done, then each category re-derived (u32
 //       length, bytes)
+//   idx/m/addressed_under                  -> the rules the address
+//       decisions were made under: max_persons_per_address (u32), then the
+//       node-keyed address digest (16 bytes, as in sig/a/) of each excluded
+//       address, sorted, concatenated
+//   idx/m/readdress                        -> an unfinished address
+//       re-evaluation: the rules it converges to and the hex digest of the
+//       last address group done (each u32 length, bytes)
 //
 // Publication queue: sequences start at 1 and increase by one per queued
 // batch, node-wide across purposes, without gaps (IndexBatch.sequence). A
@@ -119,6 +150,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -139,7 +171,9 @@ namespace schakel::nodes {
 // Signals removed per atomic write (and per queue entry) by ExpireDue.
 inline constexpr size_t kExpiryChunk = 128;
 // Signals read per atomic write (and per queue entry) when tags are
-// re-derived for a changed policy (see the top of this file).
+// re-derived for a changed policy; address groups read per page, and
+// signals collected before a write, when address decisions are
+// re-evaluated (see the top of this file).
 inline constexpr size_t kRetagChunk = 512;
 
 // What Create re-derived for a changed policy.
@@ -153,6 +187,21 @@ struct PolicyRetag {
   uint64_t tags_added = 0;              // queued for publication
   uint64_t tags_removed = 0;            // queued for withdrawal
   // One line for logs: categories and counts, never a signal id.
+  std::string Describe() const;
+};
+
+// What Create re-applied for a changed exclusion list or
+// max_persons_per_address.
+struct AddressRecheck {
+  bool all_groups = false;        // the store had not recorded the rules
+  bool resumed = false;           // continued an interrupted run
+  uint64_t groups_seen = 0;       // address group records read
+  uint64_t groups_changed = 0;    // whose decision changed: re-tagged
+  uint64_t signals_retagged = 0;  // in those groups
+  uint64_t untaggable = 0;        // subject yields no keys: tags withdrawn
+  uint64_t tags_added = 0;        // queued for publication
+  uint64_t tags_removed = 0;      // queued for withdrawal
+  // One line for logs: counts only, never an address or a signal id.
   std::string Describe() const;
 };
 
@@ -230,11 +279,14 @@ class SignalStore {
   // life of the data directory. `log` (optional, not owned; on the same
   // KvStore) receives a record of every change, written atomically with it.
   // When the policy's matchable categories differ from those the stored
-  // tags were derived under, re-derives them before returning (see the top
-  // of this file; retag() says what was done). Further errors: DATA_LOSS
-  // for a stored signal or re-derivation record that does not parse
-  // (nothing further changed; what was re-derived stays and is resumed
-  // from); UNAVAILABLE / INTERNAL from the store (likewise).
+  // tags were derived under, re-derives them before returning; when its
+  // exclusion list or max_persons_per_address differ from those the address
+  // decisions were made under, re-evaluates the address groups affected
+  // (see the top of this file; retag() and address_recheck() say what was
+  // done). Further errors: DATA_LOSS for a stored signal, address group or
+  // re-derivation record that does not parse (nothing further changed; what
+  // was re-derived stays and is resumed from); UNAVAILABLE / INTERNAL from
+  // the store (likewise).
   static absl::StatusOr<std::unique_ptr<SignalStore>> Create(
       store::KvStore* kv, std::shared_ptr<const LocalPolicy> policy,
       std::map<std::string, crypto::PurposeKey> purpose_keys, NodeSecret secret,
@@ -407,6 +459,9 @@ class SignalStore {
   // What Create re-derived for a changed policy; nullopt when nothing had
   // to be (the tags were derived under this policy's matchable categories).
   const std::optional<PolicyRetag>& retag() const { return retag_; }
+  // What Create re-applied for a changed exclusion list or threshold;
+  // nullopt when nothing had to be.
+  const std::optional<AddressRecheck>& address_recheck() const { return address_recheck_; }
 
   // Whether a signal id is well formed (1 to 64 of [A-Za-z0-9_-]).
   static bool ValidSignalId(std::string_view id);
@@ -458,6 +513,18 @@ class SignalStore {
   absl::Status MigrateLegacyKeys();
   // Re-derives tags for a changed policy (Create; see the top of this file).
   absl::Status RetagForPolicy();
+  // The last write of a policy run: `under` at `under_key`, `progress_key`
+  // deleted and, when the run `ran` and the store has a log, one
+  // POLICY_LOADED record with `detail` in the same write. Caller holds mu_.
+  absl::Status FinishPolicyRun(std::string_view under_key, std::string_view under,
+                               std::string_view progress_key, bool ran,
+                               uint64_t signals_retagged, std::string detail);
+  // Re-evaluates address groups for a changed exclusion list or threshold
+  // (Create; see the top of this file).
+  absl::Status RecheckAddresses();
+  // Derive(stored); a subject that no longer yields keys gets no tags (and
+  // no address group), counted in `untaggable`.
+  absl::StatusOr<PreparedSignal> Rederive(const v1::Signal& stored, uint64_t& untaggable) const;
   absl::StatusOr<std::optional<v1::Signal>> Read(std::string_view signal_id) const;
   absl::StatusOr<uint64_t> ReadCounter(std::string_view key) const;
 
@@ -467,6 +534,10 @@ class SignalStore {
   const NodeSecret secret_;
   LocalLog* const log_;
   std::optional<PolicyRetag> retag_;  // set by Create, then constant
+  std::optional<AddressRecheck> address_recheck_;  // likewise
+  // Address digests (16 bytes) of the policy's excluded addresses: whether
+  // an address group is listed. Set by Create, then constant.
+  std::set<std::string> excluded_digests_;
   std::mutex mu_;  // serialises changes
 };
 

@@ -853,6 +853,16 @@ class PolicyRetagTest : public SignalStoreTest {
     return sets;
   }
 
+  // The log's only entry, a POLICY_LOADED record for `signals` signals.
+  static void OnlyPolicyLoaded(LocalLog& log, uint64_t signals, v1::LocalLogEntry& out) {
+    auto entries = log.Read(1, 0);
+    ASSERT_TRUE(entries.ok());
+    ASSERT_EQ(entries->size(), 1u);
+    out = (*entries)[0];
+    EXPECT_EQ(out.record().kind(), v1::LOCAL_EVENT_KIND_POLICY_LOADED);
+    EXPECT_EQ(out.record().element_count(), signals);
+  }
+
   // The tags the store holds (reference counts above 0).
   Sets Held(store::KvStore& kv) {
     Sets sets;
@@ -1007,12 +1017,9 @@ TEST_F(PolicyRetagTest, AStoreThatDidNotRecordItIsRederivedOnceAndLogged) {
   EXPECT_EQ(Published(**store), NarrowedExpected());
   EXPECT_EQ(Held(memory_), NarrowedExpected());
 
-  auto entries = (*log)->Read(1, 0);
-  ASSERT_TRUE(entries.ok());
-  ASSERT_EQ(entries->size(), 1u);
-  const v1::LocalLogRecord& record = (*entries)[0].record();
-  EXPECT_EQ(record.kind(), v1::LOCAL_EVENT_KIND_POLICY_LOADED);
-  EXPECT_EQ(record.element_count(), 4u);
+  v1::LocalLogEntry entry;
+  ASSERT_NO_FATAL_FAILURE(OnlyPolicyLoaded(**log, 4, entry));
+  const v1::LocalLogRecord& record = entry.record();
   EXPECT_NE(record.local_policy_version(), policy_->version());
   EXPECT_THAT(record.local_policy_version(), ::testing::StartsWith("test+"));
   EXPECT_THAT(record.detail(), HasSubstr("every category"));
@@ -1020,7 +1027,7 @@ TEST_F(PolicyRetagTest, AStoreThatDidNotRecordItIsRederivedOnceAndLogged) {
                                          "1 for withdrawal"));
   EXPECT_THAT(record.signal_ids(), IsEmpty());
   for (const char* identifier : {"111222333", "Vries", "Bakker", "1234AB"}) {
-    EXPECT_THAT((*entries)[0].SerializeAsString(), Not(HasSubstr(identifier)));
+    EXPECT_THAT(entry.SerializeAsString(), Not(HasSubstr(identifier)));
   }
   store->reset();
   auto again = OpenWith(&memory_, kNarrowedPolicy, log->get());
@@ -1200,6 +1207,297 @@ TEST_F(PolicyRetagTest, DISABLED_Timing100kSignalsInRocksDb) {
               << (*store)->retag()->signals_seen << " signals read\n";
   }
   std::filesystem::remove_all(tmpl);
+}
+
+// --- address decisions follow the exclusion list and the threshold ----------
+
+// kPolicy with 1234 AB 12 (FullSignal's address) on the exclusion list too.
+const std::string kListedPolicy =
+    Edited(R"("excluded_addresses": [{"postcode": "1011 AB", "house_number": 1}])",
+           R"("excluded_addresses": [{"postcode": "1011 AB", "house_number": 1},
+                                     {"postcode": "1234 AB", "house_number": 12}])");
+// kPolicy with at most one person per address.
+const std::string kCrowdedAtTwoPolicy =
+    Edited(R"("max_persons_per_address": 3)", R"("max_persons_per_address": 1)");
+
+class AddressRecheckTest : public PolicyRetagTest {
+ protected:
+  const std::string address_tag_ = Tag("zvh", crypto::MatchKeyType::kAddress, "1234AB|12");
+
+  // Two persons at 1234 AB 12 (sig-alpha, sig-gamma; the same name and
+  // birth date) and one without an address (sig-beta), all under zvh.
+  void AddHousehold(SignalStore& store) {
+    v1::Signal gamma = FullSignal("sig-gamma");
+    gamma.mutable_subject()->set_bsn("123456782");
+    for (const v1::Signal& s :
+         {FullSignal("sig-alpha"), MakeSignal("sig-beta", "100000009"), gamma}) {
+      ASSERT_TRUE(store.Add(s, kNow, "u").ok()) << s.signal_id();
+    }
+  }
+
+  // AddHousehold in a store opened under kPolicy, closed again.
+  void SeedHousehold() {
+    auto store = OpenWith(&memory_, kPolicy);
+    ASSERT_TRUE(store.ok()) << store.status();
+    AddHousehold(**store);
+  }
+
+  // What the gateway must hold for AddHousehold's signals.
+  Sets HouseholdExpected(bool with_address) {
+    Sets sets = {{"zvh",
+                  {BsnTag("zvh", "111222333"), BsnTag("zvh", "123456782"),
+                   BsnTag("zvh", "100000009"),
+                   Tag("zvh", crypto::MatchKeyType::kNameDob, "vries|j|1990-02-01")}}};
+    if (with_address) sets["zvh"].insert(address_tag_);
+    return sets;
+  }
+
+  static void ExpectNoIdentifier(std::string_view text) {
+    for (const char* identifier : {"1234AB", "1234 AB", "1234ab", "1011AB", "111222333",
+                                   "123456782", "Vries", "sig-alpha", "sig-gamma"}) {
+      EXPECT_THAT(std::string(text), Not(HasSubstr(identifier)));
+    }
+  }
+};
+
+TEST_F(AddressRecheckTest, AnAddressAddedToTheListLosesItsAddressTagsAndRemovedGetsThemBack) {
+  {
+    auto store = OpenWith(&memory_, kPolicy);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_FALSE((*store)->address_recheck().has_value());  // a new store
+    AddHousehold(**store);
+    ASSERT_EQ(Published(**store), HouseholdExpected(true));
+  }
+  // The operator adds the household's address to the exclusion list.
+  auto log = LocalLog::Open(&memory_);
+  ASSERT_TRUE(log.ok());
+  auto listed = OpenWith(&memory_, kListedPolicy, log->get());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  SignalStore& store = **listed;
+  EXPECT_FALSE(store.retag().has_value());  // the matchable sets did not change
+  ASSERT_TRUE(store.address_recheck().has_value());
+  const AddressRecheck& recheck = *store.address_recheck();
+  EXPECT_FALSE(recheck.all_groups);
+  EXPECT_FALSE(recheck.resumed);
+  EXPECT_EQ(recheck.groups_seen, 1u);
+  EXPECT_EQ(recheck.groups_changed, 1u);
+  EXPECT_EQ(recheck.signals_retagged, 2u);
+  EXPECT_EQ(recheck.tags_removed, 1u);
+  EXPECT_EQ(recheck.tags_added, 0u);
+  // Withdrawn at the gateway; BSN and name + birth date tags stay.
+  EXPECT_EQ(Published(store), HouseholdExpected(false));
+  EXPECT_EQ(Held(memory_), HouseholdExpected(false));
+  for (const char* id : {"sig-alpha", "sig-gamma"}) {
+    auto signal = store.Get(id);
+    ASSERT_TRUE(signal.ok());
+    EXPECT_TRUE(signal->address_excluded()) << id;
+    EXPECT_EQ(signal->version(), 1u) << id;  // re-tagging is not an edit
+    EXPECT_THAT(List(signal->tagged_purpose_ids()), ElementsAre("zvh"));
+  }
+  EXPECT_EQ(StoredTags(store, "sig-alpha", "zvh"),
+            (std::vector<std::string>{
+                BsnTag("zvh", "111222333"),
+                Tag("zvh", crypto::MatchKeyType::kNameDob, "vries|j|1990-02-01")}));
+  // One local log record, counts only.
+  v1::LocalLogEntry entry;
+  ASSERT_NO_FATAL_FAILURE(OnlyPolicyLoaded(**log, 2, entry));
+  const v1::LocalLogRecord& record = entry.record();
+  EXPECT_THAT(record.detail(), HasSubstr("1 address groups read, 1 re-evaluated, 2 signals "
+                                         "re-tagged, 0 tags queued for publication, 1 for "
+                                         "withdrawal"));
+  EXPECT_THAT(record.signal_ids(), IsEmpty());
+  ExpectNoIdentifier(entry.SerializeAsString());
+  listed->reset();
+
+  // The same policy again: nothing is done, not a single write.
+  {
+    store::FaultyStore counting(&memory_);
+    auto again = OpenWith(&counting, kListedPolicy);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_FALSE((*again)->address_recheck().has_value());
+    EXPECT_EQ(counting.writes(), 0);
+  }
+
+  // Off the list again: the address tag comes back.
+  auto unlisted = OpenWith(&memory_, kPolicy, log->get());
+  ASSERT_TRUE(unlisted.ok()) << unlisted.status();
+  EXPECT_EQ((*unlisted)->address_recheck()->tags_added, 1u);
+  EXPECT_EQ(Published(**unlisted), HouseholdExpected(true));
+  EXPECT_EQ(Held(memory_), HouseholdExpected(true));
+  EXPECT_FALSE((*unlisted)->Get("sig-alpha")->address_excluded());
+  EXPECT_EQ(Refs(**unlisted, "zvh", address_tag_), 2u);
+  EXPECT_EQ((*log)->Read(1, 0)->size(), 2u);
+  // And a later change works from there: one of them leaves, the tag stays.
+  ASSERT_TRUE((*unlisted)->Delete("sig-gamma", 0).ok());
+  EXPECT_EQ(Refs(**unlisted, "zvh", address_tag_), 1u);
+}
+
+TEST_F(AddressRecheckTest, ALoweredThresholdWithdrawsTheAddressTagsAndARaisedOneAddsThem) {
+  ASSERT_NO_FATAL_FAILURE(SeedHousehold());
+  auto lowered = OpenWith(&memory_, kCrowdedAtTwoPolicy);
+  ASSERT_TRUE(lowered.ok()) << lowered.status();
+  EXPECT_EQ((*lowered)->address_recheck()->groups_changed, 1u);
+  EXPECT_EQ((*lowered)->address_recheck()->tags_removed, 1u);
+  EXPECT_EQ(Published(**lowered), HouseholdExpected(false));
+  EXPECT_EQ(Held(memory_), HouseholdExpected(false));
+  EXPECT_TRUE((*lowered)->Get("sig-gamma")->address_excluded());
+  // Under the lowered threshold one person less is listed no longer.
+  ASSERT_TRUE((*lowered)->Delete("sig-gamma", 0).ok());
+  EXPECT_EQ(Refs(**lowered, "zvh", address_tag_), 1u);
+  ASSERT_TRUE((*lowered)->Add(FullSignal("sig-gamma"), kNow, "u").ok());  // the same person
+  EXPECT_EQ(Refs(**lowered, "zvh", address_tag_), 2u);
+  v1::Signal other = FullSignal("sig-delta");
+  other.mutable_subject()->set_bsn("123456782");
+  ASSERT_TRUE((*lowered)->Add(other, kNow, "u").ok());  // a second person: listed
+  EXPECT_EQ(Refs(**lowered, "zvh", address_tag_), 0u);
+  lowered->reset();
+
+  auto raised = OpenWith(&memory_, kPolicy);
+  ASSERT_TRUE(raised.ok()) << raised.status();
+  EXPECT_EQ((*raised)->address_recheck()->signals_retagged, 3u);
+  EXPECT_EQ((*raised)->address_recheck()->tags_added, 1u);
+  EXPECT_EQ(Refs(**raised, "zvh", address_tag_), 3u);
+  EXPECT_EQ(Published(**raised), HouseholdExpected(true));
+  EXPECT_EQ(Held(memory_), HouseholdExpected(true));
+  EXPECT_FALSE((*raised)->Get("sig-delta")->address_excluded());
+}
+
+TEST_F(AddressRecheckTest, OnlyGroupsWhoseDecisionChangesAreTouched) {
+  {
+    auto store = OpenWith(&memory_, kPolicy);
+    ASSERT_TRUE(store.ok());
+    AddHousehold(**store);
+    v1::Signal single = MakeSignal("sig-single", "");
+    single.mutable_subject()->mutable_address()->set_postcode("2000AA");
+    single.mutable_subject()->mutable_address()->set_house_number(5);
+    ASSERT_TRUE((*store)->Add(single, kNow, "u").ok());
+  }
+  const std::string single_before = memory_.Get("sig/k/sig-single")->value_or("");
+  // Another threshold that decides no group differently, another version.
+  auto store = OpenWith(&memory_, Edited(R"("max_persons_per_address": 3)",
+                                         R"("max_persons_per_address": 2)"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->address_recheck().has_value());
+  EXPECT_EQ((*store)->address_recheck()->groups_seen, 2u);
+  EXPECT_EQ((*store)->address_recheck()->groups_changed, 0u);
+  EXPECT_EQ((*store)->address_recheck()->signals_retagged, 0u);
+  EXPECT_EQ(Published(**store), [&] {
+    Sets sets = HouseholdExpected(true);
+    sets["zvh"].insert(Tag("zvh", crypto::MatchKeyType::kAddress, "2000AA|5"));
+    return sets;
+  }());
+  EXPECT_EQ(memory_.Get("sig/k/sig-single")->value_or(""), single_before);
+}
+
+TEST_F(AddressRecheckTest, AStoreThatDidNotRecordTheRulesIsReEvaluatedOnce) {
+  ASSERT_NO_FATAL_FAILURE(SeedHousehold());
+  // As written before the store recorded the rules, under the old list and
+  // with the household's address listed since.
+  store::WriteBatch legacy;
+  legacy.Delete("idx/m/addressed_under");
+  ASSERT_TRUE(memory_.Write(legacy, store::Durability::kSynced).ok());
+  auto store = OpenWith(&memory_, kListedPolicy);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->address_recheck()->all_groups);
+  EXPECT_EQ((*store)->address_recheck()->groups_changed, 1u);
+  EXPECT_EQ(Published(**store), HouseholdExpected(false));
+  EXPECT_THAT((*store)->address_recheck()->Describe(), HasSubstr("every address group"));
+  store->reset();
+  auto again = OpenWith(&memory_, kListedPolicy);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE((*again)->address_recheck().has_value());
+}
+
+TEST_F(AddressRecheckTest, AnInterruptedRunLosesNothingAndResumes) {
+  // kGroups addresses with two persons each (address-only subjects: each
+  // signal its own person); a threshold of one makes every one listed.
+  constexpr int kGroups = static_cast<int>(kRetagChunk) + 88;
+  {
+    auto store = OpenWith(&memory_, kPolicy);
+    ASSERT_TRUE(store.ok());
+    for (int i = 0; i < 2 * kGroups; ++i) {
+      v1::Signal s = MakeSignal(StrCat("s", 10000 + i), "");
+      s.mutable_subject()->mutable_address()->set_postcode(StrCat(1000 + i / 2, "AB"));
+      s.mutable_subject()->mutable_address()->set_house_number(2);  // 1011 AB 1 is listed
+      auto added = (*store)->Add(s, kNow, "u");
+      ASSERT_TRUE(added.ok()) << added.status();
+    }
+  }
+  ASSERT_EQ(Held(memory_).at("zvh").size(), static_cast<size_t>(kGroups));
+  // Whole groups per write: kRetagChunk / 2 groups fill a chunk.
+  constexpr size_t kGroupsPerChunk = kRetagChunk / 2;
+  FailWriteNumber faulty(&memory_);
+  faulty.FailWrite(2);  // the second chunk's write
+  auto failed = OpenWith(&faulty, kCrowdedAtTwoPolicy);
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  ExpectNoIdentifier(Message(failed.status()));
+  EXPECT_EQ(Held(memory_).at("zvh").size(), kGroups - kGroupsPerChunk);
+  EXPECT_TRUE(memory_.Get("idx/m/readdress")->has_value());
+  for (int i = 0; i < 2 * kGroups; ++i) {
+    ASSERT_TRUE(memory_.Get(StrCat("sig/s/s", 10000 + i))->has_value()) << i;
+  }
+
+  auto resumed = OpenWith(&memory_, kCrowdedAtTwoPolicy);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  const AddressRecheck& recheck = *(*resumed)->address_recheck();
+  EXPECT_TRUE(recheck.resumed);
+  EXPECT_EQ(recheck.groups_seen, kGroups - kGroupsPerChunk);
+  EXPECT_EQ(recheck.tags_removed, kGroups - kGroupsPerChunk);
+  EXPECT_FALSE(Held(memory_).contains("zvh"));
+  EXPECT_FALSE(Published(**resumed).contains("zvh"));
+  EXPECT_FALSE(memory_.Get("idx/m/readdress")->has_value());
+  EXPECT_EQ((*resumed)->GetIndexStatus()->tag_count.at("zvh"), 0u);
+}
+
+TEST_F(AddressRecheckTest, APolicyChangedAgainWhileInterruptedStartsOverForBoth) {
+  ASSERT_NO_FATAL_FAILURE(SeedHousehold());
+  // Interrupted after the (only) chunk was written, before the run was
+  // recorded as done.
+  FailWriteNumber faulty(&memory_);
+  faulty.FailWrite(2);
+  ASSERT_FALSE(OpenWith(&faulty, kListedPolicy).ok());
+  ASSERT_TRUE(memory_.Get("idx/m/readdress")->has_value());
+  ASSERT_EQ(Held(memory_), HouseholdExpected(false));
+  // Reverted: the address is re-evaluated although the policy equals what
+  // was recorded.
+  auto reverted = OpenWith(&memory_, kPolicy);
+  ASSERT_TRUE(reverted.ok()) << reverted.status();
+  EXPECT_FALSE((*reverted)->address_recheck()->resumed);
+  EXPECT_EQ((*reverted)->address_recheck()->tags_added, 1u);
+  EXPECT_EQ(Held(memory_), HouseholdExpected(true));
+  EXPECT_EQ(Published(**reverted), HouseholdExpected(true));
+}
+
+TEST_F(AddressRecheckTest, ADamagedRecordStopsTheStartWithoutAnIdentifier) {
+  ASSERT_NO_FATAL_FAILURE(SeedHousehold());
+  const Sets before = Held(memory_);
+  auto groups = memory_.Scan("sig/a/", "sig/a0", 0);
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 1u);
+  const auto [group_key, group] = groups->front();
+  const std::string signal = memory_.Get("sig/s/sig-gamma")->value_or("");
+
+  for (const auto& [key, damaged] :
+       std::vector<std::pair<std::string, std::string>>{{group_key, "xyz"},
+                                                        {"sig/s/sig-gamma", "\xff\xff no"}}) {
+    store::WriteBatch damage;
+    damage.Put(key, damaged);
+    ASSERT_TRUE(memory_.Write(damage, store::Durability::kSynced).ok());
+    auto refused = OpenWith(&memory_, kListedPolicy);
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << key;
+    EXPECT_THAT(Message(refused.status()), HasSubstr("does not parse"));
+    ExpectNoIdentifier(Message(refused.status()));
+    EXPECT_THAT(Message(refused.status()), Not(HasSubstr(group_key.substr(6))));
+    EXPECT_EQ(Held(memory_), before) << key;  // nothing changed
+    EXPECT_FALSE(memory_.Get("idx/m/readdress")->has_value());
+    store::WriteBatch repair;
+    repair.Put(group_key, group);
+    repair.Put("sig/s/sig-gamma", signal);
+    ASSERT_TRUE(memory_.Write(repair, store::Durability::kSynced).ok());
+  }
+  auto store = OpenWith(&memory_, kListedPolicy);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(Held(memory_), HouseholdExpected(false));
 }
 
 }  // namespace
