@@ -314,8 +314,9 @@ void PrintMatchTable(const MatchResponse& response, std::ostream& out) {
   const schakel::v1::MatchCounts& counts = result.counts();
   out << "\n"
       << counts.subjects_hit() << " of " << counts.subjects() << " subjects known to a partner; "
-      << counts.partners_answered() << " partners answered, " << counts.partners_failed()
-      << " did not\n";
+      << counts.partners_answered()
+      << (counts.partners_answered() == 1 ? " partner answered, " : " partners answered, ")
+      << counts.partners_failed() << " did not\n";
   out << "exchange id: " << crypto::ToHex(crypto::AsBytes(response.exchange_id())) << "\n";
 }
 

@@ -136,6 +136,14 @@ TEST(MatchTableTest, GroupedByFamilyWithHitKeyTypesPerPartner) {
   EXPECT_THAT(text, HasSubstr("exchange id: 0102030405060708090a0b0c0d0e0f10\n"));
 }
 
+TEST(MatchTableTest, OnePartnerIsSingular) {
+  v1::MatchResponse response = SampleResponse();
+  response.mutable_result()->mutable_counts()->set_partners_answered(1);
+  std::ostringstream out;
+  PrintMatchTable(response, out);
+  EXPECT_THAT(out.str(), HasSubstr("; 1 partner answered, 2 did not"));
+}
+
 TEST(MatchTableTest, NoPartnerAnsweredSaysSo) {
   v1::MatchResponse response = SampleResponse();
   for (auto& partner : *response.mutable_result()->mutable_partners()) {
