@@ -6,6 +6,7 @@
 #include "common/strings.h"
 #include "crypto/hash.h"
 #include "gateway/authoriser.h"
+#include "gateway/checkpoints.h"
 #include "gateway/directory.h"
 #include "gateway/receipts.h"
 #include "gateway/service_records.h"
@@ -153,13 +154,15 @@ absl::StatusOr<PolicyInForce::Reloaded> PolicyInForce::Reload(const v1::Requeste
 
 AdminService::AdminService(PolicyInForce* policy, DirectoryInForce* directory, ExchangeLog* log,
                            const ReceiptIssuer* receipts, absl::TimeZone zone,
-                           std::function<absl::Time()> now)
+                           std::function<absl::Time()> now,
+                           CheckpointStore* checkpoints)
     : policy_(policy),
       directory_(directory),
       log_(log),
       receipts_(receipts),
       zone_(zone),
-      now_(now ? std::move(now) : std::function<absl::Time()>(absl::Now)) {}
+      now_(now ? std::move(now) : std::function<absl::Time()>(absl::Now)),
+      checkpoints_(checkpoints) {}
 
 v1::PolicyInfo AdminService::Info(const Policy& policy) const {
   v1::PolicyInfo info = ToProto(policy, zone_);
@@ -172,22 +175,49 @@ v1::PolicyInfo AdminService::Info(const Policy& policy) const {
 absl::StatusOr<v1::GetPolicyResponse> AdminService::GetPolicyFor(
     std::string_view caller_org, const v1::GetPolicyRequest& request) const {
   const std::shared_ptr<const Policy> policy = policy_->current();
-  const v1::Role role = request.actor().role();
-  const bool admin = role == v1::ROLE_ADMIN && policy->IsOperator(caller_org);
-  if (!admin && role != v1::ROLE_AUDITOR) {
-    v1::ErrorDetail detail;
-    detail.set_reason(role == v1::ROLE_ADMIN ? v1::DENIAL_REASON_ORGANISATION_NOT_ALLOWED
-                                             : v1::DENIAL_REASON_ROLE_NOT_ALLOWED);
-    return rpc::WithErrorDetail(
-        absl::PermissionDeniedError(
-            role == v1::ROLE_ADMIN
-                ? "GetPolicy: the organisation is not an operator of the gateway (operator_org_ids)"
-                : StrCat("GetPolicy: role ", RoleName(role), " may not read the policy; admin or auditor required")),
-        detail);
+  if (absl::Status allowed = CheckOperatorAdminOrAuditor(caller_org, request.actor().role(), *policy,
+                                                         "GetPolicy", "read the policy");
+      !allowed.ok()) {
+    return allowed;
   }
   v1::GetPolicyResponse response;
   *response.mutable_policy() = Info(*policy);
   if (request.include_text()) response.set_policy_text(policy->text());
+  return response;
+}
+
+absl::Status AdminService::CheckOperatorAdminOrAuditor(std::string_view caller_org, v1::Role role,
+                                                       const Policy& policy, std::string_view method,
+                                                       std::string_view what) {
+  if (role == v1::ROLE_AUDITOR || (role == v1::ROLE_ADMIN && policy.IsOperator(caller_org))) {
+    return absl::OkStatus();
+  }
+  v1::ErrorDetail detail;
+  detail.set_reason(role == v1::ROLE_ADMIN ? v1::DENIAL_REASON_ORGANISATION_NOT_ALLOWED
+                                           : v1::DENIAL_REASON_ROLE_NOT_ALLOWED);
+  return rpc::WithErrorDetail(
+      absl::PermissionDeniedError(
+          role == v1::ROLE_ADMIN
+              ? StrCat(method, ": the organisation is not an operator of the gateway (operator_org_ids)")
+              : StrCat(method, ": role ", RoleName(role), " may not ", what, "; admin or auditor required")),
+      detail);
+}
+
+absl::StatusOr<v1::CreateCheckpointResponse> AdminService::CreateCheckpointFor(
+    std::string_view caller_org, const v1::CreateCheckpointRequest& request) {
+  if (absl::Status allowed = CheckOperatorAdminOrAuditor(
+          caller_org, request.actor().role(), *policy_->current(), "CreateCheckpoint",
+          "ask for a checkpoint");
+      !allowed.ok()) {
+    return allowed;
+  }
+  if (checkpoints_ == nullptr) {
+    return absl::FailedPreconditionError("CreateCheckpoint: this gateway signs no checkpoints");
+  }
+  auto checkpoint = checkpoints_->CheckpointNow();
+  if (!checkpoint.ok()) return checkpoint.status();
+  v1::CreateCheckpointResponse response;
+  *response.mutable_checkpoint() = *std::move(checkpoint);
   return response;
 }
 
@@ -298,11 +328,12 @@ grpc::Status AdminService::ReloadDirectory(grpc::ServerContext* context,
                      [&](const std::string& caller) { return ReloadDirectoryFor(caller, *request); });
 }
 
-grpc::Status AdminService::CreateCheckpoint(grpc::ServerContext*, const v1::CreateCheckpointRequest*,
-                                            v1::CreateCheckpointResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "CreateCheckpoint comes in a later version; the gateway makes checkpoints "
-                      "periodically (config \"checkpoint\")");
+grpc::Status AdminService::CreateCheckpoint(grpc::ServerContext* context,
+                                            const v1::CreateCheckpointRequest* request,
+                                            v1::CreateCheckpointResponse* response) {
+  auto org = IdentifyCaller(*directory_->current(), *context, *log_, v1::LogRecord());
+  return AnswerUnary(org, response,
+                     [&](const std::string& caller) { return CreateCheckpointFor(caller, *request); });
 }
 
 }  // namespace schakel::gateway

@@ -29,8 +29,12 @@
 // DIRECTORY_CHANGED); the reload itself is DirectoryInForce's
 // (directory_in_force.h); its response lists the changes with one receipt
 // per DIRECTORY_CHANGED entry. The directory has no rpcs to edit it: the
-// operator edits the file (`schakel partners`) and reloads. CreateCheckpoint
-// answers UNIMPLEMENTED (the gateway makes checkpoints periodically).
+// operator edits the file (`schakel partners`) and reloads.
+// CreateCheckpoint: as GetPolicy (an admin of an operator organisation, or
+// an auditor of any: an auditor may want a fresh signed head before a
+// verification); not logged, as it discloses nothing and changes no entry.
+// It signs the current head (checkpoints.h, CheckpointNow) besides the
+// periodic checkpoints.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef SCHAKEL_GATEWAY_ADMIN_SERVICE_H_
@@ -55,6 +59,7 @@
 
 namespace schakel::gateway {
 
+class CheckpointStore;
 class ReceiptIssuer;
 
 // Store key of the version last recorded in the log (POLICY_LOADED): a
@@ -113,8 +118,11 @@ class AdminService final : public v1::GatewayAdmin::Service {
   // `directory` is the directory in force (callers are identified with it;
   // ReloadDirectory reloads it). `receipts` signs the receipts of logged
   // entries; `zone` is the zone of the policy's dates.
+  // `checkpoints` signs CreateCheckpoint's checkpoints; null: that rpc
+  // answers FAILED_PRECONDITION.
   AdminService(PolicyInForce* policy, DirectoryInForce* directory, ExchangeLog* log,
-               const ReceiptIssuer* receipts, absl::TimeZone zone, std::function<absl::Time()> now);
+               const ReceiptIssuer* receipts, absl::TimeZone zone, std::function<absl::Time()> now,
+               CheckpointStore* checkpoints = nullptr);
 
   // The work for a caller whose organisation is known (tests call these).
   absl::StatusOr<v1::GetPolicyResponse> GetPolicyFor(std::string_view caller_org,
@@ -123,6 +131,8 @@ class AdminService final : public v1::GatewayAdmin::Service {
                                                            const v1::ReloadPolicyRequest& request);
   absl::StatusOr<v1::ReloadDirectoryResponse> ReloadDirectoryFor(std::string_view caller_org,
                                                                  const v1::ReloadDirectoryRequest& request);
+  absl::StatusOr<v1::CreateCheckpointResponse> CreateCheckpointFor(
+      std::string_view caller_org, const v1::CreateCheckpointRequest& request);
 
   grpc::Status GetPolicy(grpc::ServerContext* context, const v1::GetPolicyRequest* request,
                          v1::GetPolicyResponse* response) override;
@@ -139,6 +149,12 @@ class AdminService final : public v1::GatewayAdmin::Service {
   static v1::Requester Requester(std::string_view caller_org, const v1::Actor& actor);
   // A record of `kind` by `by`, now, under `policy`: what a refusal logs.
   v1::LogRecord RefusalRecord(v1::RecordKind kind, const Policy& policy, const v1::Requester& by) const;
+  // OK for an admin of an operator organisation or an auditor of any;
+  // otherwise PERMISSION_DENIED "<method>: ..." with its denial reason (not
+  // logged).
+  static absl::Status CheckOperatorAdminOrAuditor(std::string_view caller_org, v1::Role role,
+                                                  const Policy& policy, std::string_view method,
+                                                  std::string_view what);
   // OK for an admin of an operator organisation; otherwise the refusal,
   // logged as a `kind` record by `by` (PERMISSION_DENIED "<method>: ...",
   // ROLE_NOT_ALLOWED or ORGANISATION_NOT_ALLOWED, with its receipt).
@@ -152,6 +168,7 @@ class AdminService final : public v1::GatewayAdmin::Service {
   const ReceiptIssuer* const receipts_;
   const absl::TimeZone zone_;
   const std::function<absl::Time()> now_;
+  CheckpointStore* const checkpoints_;
 };
 
 }  // namespace schakel::gateway

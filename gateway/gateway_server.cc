@@ -189,7 +189,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
                                                      s->receipts_.get());
   s->audit_service_->ArchiveCurrent(s->policy());
   s->admin_service_ = std::make_unique<AdminService>(s->policy_.get(), s->directory_.get(), s->log_.get(),
-                                                     s->receipts_.get(), config.zone, now);
+                                                     s->receipts_.get(), config.zone, now,
+                                                     s->checkpoints_.get());
   return s;
 }
 

@@ -95,8 +95,9 @@
 // the end, so a reload never shows a call two directories: an exchange
 // started before a reload fans out to the partners, endpoints and keys it
 // started with; the next call sees the new directory (a deactivated
-// organisation is refused). Channels follow a changed endpoint (a stub is
-// made anew when the endpoint differs from the one it was made for). An
+// organisation is refused). Channels follow a changed endpoint (the client
+// of a node is made anew when its endpoint differs from the one it was made
+// for). An
 // index stream stays bound to the organisation it was opened by; each batch
 // is refused once that organisation is no longer active.
 //

@@ -36,9 +36,15 @@ absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::st
                                                " subjects for the requester under this purpose is used up (",
                                                used.subjects, " used, ", subjects, " asked)"));
   }
-  if (used.elements + elements > options_.daily_element_quota) {
-    return absl::ResourceExhaustedError(StrCat("quota: this node's daily quota of ",
-                                               options_.daily_element_quota,
+  uint32_t element_quota = options_.daily_element_quota;
+  std::string_view whose = "this node's";
+  if (auto own = options_.purpose_element_quotas.find(purpose);
+      own != options_.purpose_element_quotas.end() && own->second < element_quota) {
+    element_quota = own->second;
+    whose = "the local policy's";
+  }
+  if (used.elements + elements > element_quota) {
+    return absl::ResourceExhaustedError(StrCat("quota: ", whose, " daily quota of ", element_quota,
                                                " elements for the requester under this purpose is used up (",
                                                used.elements, " used, ", elements, " asked)"));
   }

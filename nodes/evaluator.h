@@ -52,6 +52,10 @@ class Evaluator {
     // element count is what bounds enumeration: a gateway cannot lower it.
     uint32_t daily_subject_quota = 10000;
     uint32_t daily_element_quota = 60000;
+    // A lower element quota per purpose (local policy,
+    // purposes[].daily_element_quota); a purpose not listed has only
+    // daily_element_quota.
+    std::map<std::string, uint32_t> purpose_element_quotas;
     // Largest number of keys (elements) per subject (policy.proto: 1..16).
     uint32_t max_keys_per_subject = 16;
     // Requesting organisations this node refuses, per purpose (local policy).

@@ -349,6 +349,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     if (!purpose.refused_requester_org_ids.empty()) {
       evaluator_options.refused_requesters[id] = purpose.refused_requester_org_ids;
     }
+    if (purpose.daily_element_quota > 0) {
+      evaluator_options.purpose_element_quotas[id] = purpose.daily_element_quota;
+    }
   }
   auto evaluator = Evaluator::Create(*std::move(oprf_key), *std::move(signing_key), purposes,
                                      parts->check.get(), std::move(evaluator_options));

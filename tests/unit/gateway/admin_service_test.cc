@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/strings.h"
+#include "gateway/checkpoints.h"
 #include "gateway/receipts.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -181,6 +182,45 @@ TEST_F(PolicyReloadTest, GetPolicyIsForOperatorAdminsAndAnyAuditor) {
   request.mutable_actor()->set_role(v1::ROLE_ANALYST);
   EXPECT_EQ(admin_->GetPolicyFor("schakel-beheer", request).status().code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(PolicyReloadTest, CreateCheckpointSignsTheHeadForOperatorAdminsAndAnyAuditor) {
+  v1::CreateCheckpointRequest request;
+  request.mutable_actor()->set_role(v1::ROLE_AUDITOR);
+  // Without a checkpoint store the rpc says so instead of pretending.
+  EXPECT_EQ(admin_->CreateCheckpointFor("gemeente-tilburg", request).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  auto checkpoints = CheckpointStore::Open(&faulty_, log_.get(), crypto::SigningKey::Generate(),
+                                           CheckpointOptions{.every_entries = 0, .every = absl::ZeroDuration()},
+                                           [this] { return now_; });
+  ASSERT_TRUE(checkpoints.ok()) << checkpoints.status();
+  AdminService admin(policy_.get(), directory_.get(), log_.get(), &receipts_, absl::UTCTimeZone(),
+                     [this] { return now_; }, checkpoints->get());
+  const uint64_t entries = log_->head_sequence();
+  ASSERT_GT(entries, 0u);
+
+  auto made = admin.CreateCheckpointFor("gemeente-tilburg", request);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->checkpoint().payload().sequence(), entries);
+  EXPECT_EQ(log_->head_sequence(), entries) << "asking for a checkpoint appends no entry";
+  auto listed = (*checkpoints)->List(0, 0);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+
+  request.mutable_actor()->set_role(v1::ROLE_ADMIN);
+  auto again = admin.CreateCheckpointFor("schakel-beheer", request);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->checkpoint().payload().sequence(), entries) << "the head did not move";
+  EXPECT_EQ((*checkpoints)->List(0, 0)->size(), 1u);
+
+  auto not_operator = admin.CreateCheckpointFor("riec-zwb", request);
+  EXPECT_EQ(not_operator.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(not_operator.status().message()), HasSubstr("not an operator"));
+  request.mutable_actor()->set_role(v1::ROLE_ANALYST);
+  auto analyst = admin.CreateCheckpointFor("schakel-beheer", request);
+  EXPECT_EQ(analyst.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(analyst.status().message()), HasSubstr("admin or auditor required"));
 }
 
 }  // namespace

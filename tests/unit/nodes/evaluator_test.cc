@@ -1,5 +1,7 @@
 #include "nodes/evaluator.h"
 
+#include <map>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -24,10 +26,12 @@ struct World {
   store::MemoryStore nonces;
   AuthorisationCheck check{{gateway.verify_key()}, {.own_org_id = "politie"}, &nonces, [] { return kNow; }};
   std::unique_ptr<Evaluator> evaluator;
-  explicit World(uint32_t quota = 10000, uint32_t element_quota = 60000) {
+  explicit World(uint32_t quota = 10000, uint32_t element_quota = 60000,
+                 std::map<std::string, uint32_t> purpose_element_quotas = {}) {
     Evaluator::Options options{.own_org_id = "politie",
                                .daily_subject_quota = quota,
                                .daily_element_quota = element_quota,
+                               .purpose_element_quotas = std::move(purpose_element_quotas),
                                .max_keys_per_subject = 16,
                                .refused_requesters = {{kPurpose, {"belastingdienst"}}},
                                .threads = 2};
@@ -169,6 +173,20 @@ TEST(EvaluatorTest, AGatewayCannotDodgeTheQuotaByUnderstatingSubjects) {
   auto over = w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 1), kNow);
   EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(over.status().message()), HasSubstr("5 elements"));
+}
+
+TEST(EvaluatorTest, TheLocalPolicysLowerElementQuotaForAPurposeApplies) {
+  World w(/*quota=*/10000, /*element_quota=*/60000, {{kPurpose, 5}});
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  EXPECT_TRUE(w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 1), kNow).ok());
+  auto over = w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 1), kNow);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(over.status().message()),
+              HasSubstr("the local policy's daily quota of 5 elements"));
+  // Another requester has its own count.
+  EXPECT_TRUE(w.evaluator->Evaluate(w.Request(requester.Blind(views).value().BlindedEncodings(), 1, "gemeente"), kNow).ok());
 }
 
 TEST(EvaluatorTest, RefusesARequesterItsLocalPolicyRefuses) {
