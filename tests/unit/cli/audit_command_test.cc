@@ -15,31 +15,14 @@
 namespace schakel::cli {
 namespace {
 
-using ::schakel::cli::testing::FakeNode;
 using ::schakel::cli::testing::Outcome;
 using ::schakel::cli::testing::RunCli;
 using ::schakel::cli::testing::TestEnvironment;
-using ::schakel::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace v1 = schakel::v1;
 
-class AuditCommandTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(node_.ok()) << "fake node or test PKI did not start";
-    config_ = node_.WriteClientConfig(dir_.path());
-  }
-  Outcome Run(std::vector<std::string> args) {
-    args.push_back("--config");
-    args.push_back(config_.string());
-    return RunCli(args, TestEnvironment({}));
-  }
-
-  FakeNode node_;
-  TempDir dir_;
-  std::filesystem::path config_;
-};
+class AuditCommandTest : public ::schakel::cli::testing::FakeNodeTest {};
 
 v1::LogEntry Entry(uint64_t sequence, v1::Outcome outcome) {
   v1::LogEntry e;
