@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -58,15 +59,6 @@ std::string LoopbackFor(std::string_view host_port) {
   if (!IsWildcardHost(host_port)) return std::string(host_port);
   const size_t colon = host_port.rfind(':');
   return StrCat("127.0.0.1", host_port.substr(colon));
-}
-
-constexpr std::string_view kDomains[] = {"safety", "care", "social", "housing"};
-
-bool IsDomain(std::string_view d) {
-  for (std::string_view known : kDomains) {
-    if (d == known) return true;
-  }
-  return false;
 }
 
 // What an init command writes: texts and new secret keys, by path relative
@@ -362,7 +354,7 @@ void RunInitNodeChecked(const InitNodeRequest& r, CommandContext& context) {
   std::string advertise = r.advertise.empty() ? r.listen : r.advertise;
   if (!r.ask_only && IsWildcardHost(advertise)) {
     context.Fail(ExitCode::kUsageError,
-                 StrCat("--listen ", r.listen,
+                 StrCat(r.advertise.empty() ? "--listen " : "--advertise ", advertise,
                         " does not say where the gateway can reach this node"),
                  "add --advertise HOST:PORT (the address the gateway calls), or --ask-only when "
                  "this organisation only asks");
@@ -372,7 +364,12 @@ void RunInitNodeChecked(const InitNodeRequest& r, CommandContext& context) {
   plan.keys = {{"keys/oprf.key", crypto::KeyKind::kOprfRistretto255Sha512},
                {"keys/signing.key", crypto::KeyKind::kEd25519},
                {"keys/box.key", crypto::KeyKind::kX25519}};
-  const std::string credential = GivenPath(r.admin_credential, "admin.credential");
+  // Beside the store by default: the folder the node may write to (its
+  // systemd unit makes the rest of the file system read-only).
+  const std::string credential =
+      !r.admin_credential.empty() ? GivenPath(r.admin_credential, "")
+      : r.data_dir.empty()        ? std::string("admin.credential")
+                                  : GivenPath(r.data_dir / "admin.credential", "");
   const std::string server_name =
       r.gateway_server_name.empty()
           ? std::string()
@@ -521,10 +518,27 @@ absl::Status WriteDirectory(const fs::path& path, const DirectoryFile& old,
   if (auto parsed = gateway::Directory::Parse(text, path.string()); !parsed.ok()) {
     return parsed.status();
   }
+  // The gateway's user must still read the new file: it gets the old one's
+  // owner and mode (files are written with mode 0600 first, so the moment
+  // between is only stricter).
+  struct stat before {};
+  if (::stat(path.c_str(), &before) != 0) {
+    return absl::FailedPreconditionError(
+        StrCat("cannot read the owner and mode of ", path.string(), ": ", std::strerror(errno)));
+  }
   if (absl::Status kept = WriteFileWhole(path.string() + ".previous", old.text); !kept.ok()) {
     return kept;
   }
-  return WriteFileWhole(path.string(), text);
+  if (absl::Status written = WriteFileWhole(path.string(), text); !written.ok()) return written;
+  for (const std::string& file : {path.string(), path.string() + ".previous"}) {
+    if (::chown(file.c_str(), before.st_uid, before.st_gid) != 0 ||
+        ::chmod(file.c_str(), before.st_mode & 07777) != 0) {
+      return absl::FailedPreconditionError(
+          StrCat(file, " was written, but its owner and mode could not be set to the old file's (",
+                 std::strerror(errno), "); set them by hand before the gateway reloads"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void FailDirectory(const absl::Status& status, CommandContext& context) {
@@ -544,7 +558,7 @@ bool CheckOrgId(std::string_view flag, std::string_view org_id, CommandContext& 
   return false;
 }
 
-constexpr std::string_view kRestartNote =
+constexpr std::string_view kReloadNote =
     "The gateway reads its directory at start and on a reload: reload it for this to take\n"
     "effect (systemctl reload schakel-gateway, or SIGHUP). The previous file is kept as ";
 
@@ -557,7 +571,7 @@ void RunInitGateway(const InitGatewayRequest& request, CommandContext& context) 
 
 void RunInitNode(const InitNodeRequest& request, CommandContext& context) {
   if (!CheckOrgId("--org", request.org_id, context)) return;
-  if (!IsDomain(request.domain)) {
+  if (!gateway::ParseDomain(request.domain).has_value()) {
     context.Fail(ExitCode::kUsageError,
                  StrCat("--domain \"", QuoteForMessage(request.domain), "\" is not a domain"),
                  "use --domain safety, care, social or housing");
@@ -610,7 +624,7 @@ void RunPartnersRegister(const PartnersRegisterRequest& request, CommandContext&
   }
   context.out() << (replaced ? "replaced " : "registered ") << org_id << " in "
                 << request.directory.string() << " (" << orgs.size() << " organisation(s))\n"
-                << kRestartNote << request.directory.string() << ".previous.\n"
+                << kReloadNote << request.directory.string() << ".previous.\n"
                 << "To let " << org_id
                 << " ask or answer, name it in the convenant's purposes (docs/policy.md).\n";
 }
@@ -682,7 +696,7 @@ void RunPartnersDeactivate(const fs::path& directory, const std::string& org_id,
   }
   context.out() << "deactivated " << org_id << " in " << directory.string()
                 << ": once the gateway reloads, its certificate is refused and it is not asked.\n"
-                << kRestartNote << directory.string() << ".previous.\n";
+                << kReloadNote << directory.string() << ".previous.\n";
 }
 
 void RegisterAdminCommands(CLI::App& app, CommandContext& context) {
@@ -735,7 +749,8 @@ void RegisterAdminCommands(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
   node->add_option("--data-dir", n->data_dir, "the node's store (default: DIR/data)");
   node->add_option("--admin-credential", n->admin_credential,
-                   "where the first start writes admin's credential (default: DIR/admin.credential)");
+                   "where the first start writes admin's credential (default: in --data-dir, "
+                   "else DIR/admin.credential)");
   node->add_option("--ca", n->ca, "the federation's CA certificate (default: DIR/pki/ca.pem)");
   node->add_option("--cert", n->cert, "this node's certificate (default: DIR/pki/ORG.pem)");
   node->add_option("--key", n->key, "this node's TLS key (default: DIR/pki/ORG.key)");
@@ -769,7 +784,7 @@ void RegisterAdminCommands(CLI::App& app, CommandContext& context) {
       "  schakel partners register politie-zwb.json --directory /etc/schakel/directory.json\n"
       "\n"
       "The new directory is checked with the gateway's own rules first; a refused entry\n"
-      "changes nothing. Restart the gateway afterwards."));
+      "changes nothing. Then reload the gateway: systemctl reload schakel-gateway."));
   reg->callback([rr, &context] { RunPartnersRegister(*rr, context); });
 
   CLI::App* list = partners->add_subcommand("list", "Show the directory's organisations");

@@ -23,13 +23,16 @@
 // operator. Every config is written with a comment per setting and checked
 // with the same parser the server uses before anything is written. Existing
 // files are never replaced: when any of them exists the command refuses
-// (exit 7) and writes nothing. The files appear whole or not at all (made in
-// a staging folder inside DIR, then renamed).
+// (exit 7) and writes nothing. The files are made in a staging folder
+// inside DIR, then linked into place one by one; a failure removes those
+// already linked (a crash in between can leave some, which the next run
+// names and refuses).
 //
 // `partners register` adds (or with --replace, replaces) an organisation in
 // the gateway's directory file. The new directory is checked with the
 // gateway's own rules (gateway/directory.h) before the file is replaced
-// (atomically, fsynced; the previous file is kept as FILE.previous), so a
+// (atomically, fsynced, with the old file's owner and mode; the previous
+// file is kept as FILE.previous), so a
 // refused entry changes nothing. Comments of the old file are not kept. The
 // gateway reads its directory at start and on a reload (SIGHUP, or
 // GatewayAdmin.ReloadDirectory), which logs every change before it takes
@@ -80,7 +83,7 @@ struct InitNodeRequest {
   std::string local_listen = "127.0.0.1:9443";
   std::string advertise;  // empty: listen (when its host is not a wildcard)
   std::filesystem::path data_dir;          // empty: DIR/data
-  std::filesystem::path admin_credential;  // empty: DIR/admin.credential
+  std::filesystem::path admin_credential;  // empty: in data_dir, else DIR/admin.credential
   std::filesystem::path ca, cert, key;     // empty: DIR/pki/{ca.pem,<org>.pem,<org>.key}
   bool ask_only = false;  // the organisation only asks: no endpoint in partner.json
 };
@@ -107,7 +110,7 @@ void RunPartnersRegister(const PartnersRegisterRequest& request, CommandContext&
 void RunPartnersList(const std::filesystem::path& directory, bool json, CommandContext& context);
 
 // Marks an organisation inactive ("active": false): its certificate is no
-// longer accepted and it is no longer asked, once the gateway restarts.
+// longer accepted and it is no longer asked, once the gateway reloads.
 void RunPartnersDeactivate(const std::filesystem::path& directory, const std::string& org_id,
                            CommandContext& context);
 

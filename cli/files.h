@@ -11,10 +11,10 @@
 
 namespace schakel::cli {
 
-// Writes `content` to `path` through "<path>.partial" (mode 0600: what the
-// CLI saves may name people by their labels) and a rename, so that `path`
-// is the old file or the whole new one. Errors: FAILED_PRECONDITION naming
-// the path and the reason; nothing is left behind.
+// Writes `content` to `path` (mode 0600: what the CLI saves may name people
+// by their labels) atomically, so that `path` is the old file or the whole
+// new one: crypto::WriteFileAtomically (temporary file, fsync, rename, fsync
+// of the folder). Errors: those of WriteFileAtomically, naming the path.
 absl::Status WriteFileWhole(const std::string& path, std::string_view content);
 
 }  // namespace schakel::cli

@@ -214,6 +214,8 @@ create_users() {
   local org="$1" user role name
   [ -f "$VAR/$org/.users" ] && return
   while read -r user role name; do
+    # A user of an interrupted earlier run exists already.
+    [ -f "$VAR/$org/$user.credential" ] && { cli_config "$org" "$user"; continue; }
     schakel_as "$org" admin users create "$user" --role "$role" --name "$name" \
       --credential-out "$VAR/$org/$user.credential" >/dev/null
     cli_config "$org" "$user"
@@ -251,7 +253,13 @@ else
     check_port_free "$(node_port "$org")" "$org"
     check_port_free "$(local_port "$org")" "$org, local"
   done
+  # Only a folder this script made (or an empty one) is cleared: the marker
+  # is the first thing set_up writes.
+  if [ -d "$VAR" ] && [ ! -f "$VAR/.schakel-demo" ] && [ -n "$(ls -A "$VAR")" ]; then
+    die "$VAR exists, is not empty and is not a demo folder; choose another SCHAKEL_DEMO_DIR"
+  fi
   rm -rf "$VAR"
+  mkdir -p "$VAR" && touch "$VAR/.schakel-demo"
   set_up
   touch "$VAR/.set-up"
 fi
@@ -316,13 +324,16 @@ rm -f "$VAR/gemeente/match.json"
 show_and_run gemeente g.smit match --purpose verwijsindex-signalering \
   --subjects "$SHOWN/data/families.csv" --save "$SHOWN/gemeente/match.json" ||
   die "the municipality's match failed"
-# The first family that hit at zorg (disclose refuses, exit 3, a family
-# without a hit there).
+# The first family that hit at zorg (disclose refuses a family without a hit
+# there with exit 3; any other failure stops the demo).
 disclosure_id=""
 for family in $(sed -n '2,$p' "$VAR/data/families.csv" | awk -F, '{ print $10 }' | sort -u); do
-  if out=$(schakel_as gemeente g.smit disclose --match "$SHOWN/gemeente/match.json" --partner zorg \
+  status=0
+  out=$(schakel_as gemeente g.smit disclose --match "$SHOWN/gemeente/match.json" --partner zorg \
       --family "$family" --fields contact_name,contact_phone \
-      --reason "afstemming hulpverlening aan het gezin" 2>/dev/null); then
+      --reason "afstemming hulpverlening aan het gezin" 2>&1) || status=$?
+  [ "$status" = 0 ] || [ "$status" = 3 ] || die "disclose failed (exit $status): $out"
+  if [ "$status" = 0 ]; then
     disclosure_id=$(printf '%s\n' "$out" | sed -n 's/^disclosure: *//p' | head -n 1)
     printf '\n   \033[2m$ SCHAKEL_CONFIG=%s/gemeente/cli-g.smit.json schakel disclose --match %s/gemeente/match.json --partner zorg --family %s --fields contact_name,contact_phone --reason "afstemming hulpverlening aan het gezin"\033[0m\n' "$SHOWN" "$SHOWN" "$family"
     printf '%s\n' "$out" | sed 's/^/   /'

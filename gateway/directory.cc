@@ -124,13 +124,6 @@ void ParseKeys(JsonChecker& c, const Json& org, const std::string& prefix, const
   }
 }
 
-std::optional<v1::Domain> ParseDomain(std::string_view name) {
-  for (v1::Domain d : {v1::DOMAIN_SAFETY, v1::DOMAIN_CARE, v1::DOMAIN_SOCIAL, v1::DOMAIN_HOUSING}) {
-    if (DomainName(d) == name) return d;
-  }
-  return std::nullopt;
-}
-
 bool ValidEndpoint(std::string_view endpoint) {
   const size_t colon = endpoint.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == endpoint.size()) return false;
@@ -162,6 +155,13 @@ void AddKeys(const std::vector<DirectoryKey>& keys,
 }
 
 }  // namespace
+
+std::optional<v1::Domain> ParseDomain(std::string_view name) {
+  for (v1::Domain d : {v1::DOMAIN_SAFETY, v1::DOMAIN_CARE, v1::DOMAIN_SOCIAL, v1::DOMAIN_HOUSING}) {
+    if (DomainName(d) == name) return d;
+  }
+  return std::nullopt;
+}
 
 std::string_view DomainName(v1::Domain domain) {
   switch (domain) {

@@ -176,6 +176,8 @@ std::string PresentedIdentity(const grpc::ServerContextBase& context);
 
 // "safety", "care", "social", "housing"; "unspecified" otherwise.
 std::string_view DomainName(v1::Domain domain);
+// The domain named by DomainName, or nullopt (also for "unspecified").
+std::optional<v1::Domain> ParseDomain(std::string_view name);
 
 }  // namespace schakel::gateway
 

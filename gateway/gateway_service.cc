@@ -783,7 +783,9 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
 // ------------------------------------------------------------- ResolveMatches
 
 absl::StatusOr<v1::ResolveMatchesResponse> GatewayService::ResolveMatchesFor(
-    std::string_view caller_org, const v1::ResolveMatchesRequest& req) {
+    std::string_view caller_org, const v1::ResolveMatchesRequest& req,
+    std::shared_ptr<const Directory> directory) {
+  if (directory == nullptr) directory = parts_.current_directory();
   const absl::Time now = Now();
   const std::shared_ptr<const Policy> policy = parts_.current_policy();
   const std::string org(caller_org);
@@ -932,7 +934,13 @@ absl::StatusOr<v1::ResolveMatchesResponse> GatewayService::ResolveMatchesFor(
     Hits hits;
     if (outcome.status() == v1::PARTNER_STATUS_OK) {
       const v1::PartnerTags* p = given.at(outcome.org_id());
-      if (p->check() == v1::EVALUATION_CHECK_VERIFIED) {
+      if (directory == nullptr || directory->FindActive(outcome.org_id()) == nullptr) {
+        // Deactivated by a reload after the exchange was opened: fail
+        // closed, its tag set is not consulted.
+        outcome.set_status(v1::PARTNER_STATUS_REFUSED_BY_POLICY);
+        outcome.set_reason(v1::DENIAL_REASON_PARTNER_NOT_PERMITTED);
+        outcome.set_detail("deactivated in the directory since the exchange was opened");
+      } else if (p->check() == v1::EVALUATION_CHECK_VERIFIED) {
         std::vector<TagBytes> tags;
         tags.reserve(element_count);
         for (const std::string& t : p->tags()) tags.push_back(ToTag(t, "tag").value());
@@ -2164,9 +2172,10 @@ grpc::Status GatewayService::ResolveMatches(grpc::ServerContext* context,
                                        parts_.current_policy().get(), "", "",
                                        LoggableActor(request->actor()));
   if (request->exchange_id().size() == kIdSize) refusal.set_exchange_id(request->exchange_id());
-  auto org = IdentifyLogged(*context, "ResolveMatches", std::move(refusal), *parts_.current_directory());
+  const std::shared_ptr<const Directory> directory = parts_.current_directory();
+  auto org = IdentifyLogged(*context, "ResolveMatches", std::move(refusal), *directory);
   if (!org.ok()) return rpc::ToGrpcStatus(org.status());
-  auto result = ResolveMatchesFor(*org, *request);
+  auto result = ResolveMatchesFor(*org, *request, directory);
   if (result.ok()) *response = *std::move(result);
   return Finish("ResolveMatches", result.status());
 }

@@ -52,7 +52,8 @@
 // the caller must still be allowed to ask under the new version (refused
 // otherwise, as a request would be), notify_on_hit is the new version's,
 // and the EXCHANGE_RESOLVED entry names that version. Fail closed: a right
-// withdrawn by a reload is withdrawn for exchanges in flight too.
+// withdrawn by a reload is withdrawn for exchanges in flight too; so is a
+// partner deactivated by a directory reload (see Directory below).
 //
 // RequestDisclosure, in this order (gateway.proto lists the codes):
 //   1. caller; the request's shape (INVALID_ARGUMENT); idempotency by
@@ -95,11 +96,14 @@
 // the end, so a reload never shows a call two directories: an exchange
 // started before a reload fans out to the partners, endpoints and keys it
 // started with; the next call sees the new directory (a deactivated
-// organisation is refused). Channels follow a changed endpoint (the client
-// of a node is made anew when its endpoint differs from the one it was made
-// for). An
-// index stream stays bound to the organisation it was opened by; each batch
-// is refused once that organisation is no longer active.
+// organisation is refused). ResolveMatches checks the partners of the
+// exchange against the directory of the resolve call: one deactivated since
+// the exchange was opened is reported REFUSED_BY_POLICY with no hits (its
+// tag set is not looked up) for the rest of the resolve window. Channels
+// follow a changed endpoint (the client of a node is made anew when its
+// endpoint differs from the one it was made for). An index stream stays
+// bound to the organisation it was opened by; each batch is refused once
+// that organisation is no longer active.
 //
 // Ownership and thread safety: the parts are not owned and must outlive the
 // service; gRPC calls the handlers concurrently, which all parts allow. The
@@ -229,8 +233,13 @@ class GatewayService final
                                                            const v1::OpenExchangeRequest& request,
                                                            absl::Time caller_deadline,
                                                            std::shared_ptr<const Directory> directory = nullptr);
+  // ResolveMatchesFor: a partner that answered OK but is no longer active
+  // in `directory` (deactivated by a reload since the exchange was opened)
+  // is reported REFUSED_BY_POLICY (PARTNER_NOT_PERMITTED) and its tag set
+  // is not looked up; its entry in the request is still required.
   absl::StatusOr<v1::ResolveMatchesResponse> ResolveMatchesFor(
-      std::string_view caller_org, const v1::ResolveMatchesRequest& request);
+      std::string_view caller_org, const v1::ResolveMatchesRequest& request,
+      std::shared_ptr<const Directory> directory = nullptr);
   absl::StatusOr<v1::GetDirectoryResponse> GetDirectoryFor(
       std::string_view caller_org, const v1::GetDirectoryRequest& request,
       std::shared_ptr<const Directory> directory = nullptr) const;

@@ -170,6 +170,18 @@ TEST_F(AdminCommandTest, InitNodeWritesWhatTheNodeAndTheGatewayAccept) {
   EXPECT_THAT(ReadAll(node / "partner.json"), Not(HasSubstr("secret")));
 }
 
+TEST_F(AdminCommandTest, WithADataDirTheAdminCredentialIsWrittenThere) {
+  gateway_key_ = InitGateway();
+  const fs::path data = dir_ / "var-lib";
+  ASSERT_EQ(InitNode("politie", {"--advertise", "n:1", "--data-dir", data.string()}).exit_code, 0);
+  auto config = nodes::LoadNodeConfig(dir_ / "politie" / "node.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->data_dir, data);
+  EXPECT_EQ(config->bootstrap_admin_credential_file, data / "admin.credential");
+  EXPECT_THAT(ReadAll(dir_ / "politie" / "cli-admin.json"),
+              HasSubstr((data / "admin.credential").string()));
+}
+
 TEST_F(AdminCommandTest, InitNodeAskOnlyHasNoEndpointOrOprfKeyInItsEntry) {
   gateway_key_ = InitGateway();
   const Outcome r = InitNode("riec-zwb", {"--ask-only"});
@@ -316,6 +328,9 @@ TEST_F(AdminCommandTest, ReplaceAndDeactivateKeepThePreviousFile) {
   const std::string entry = (dir_ / "politie" / "partner.json").string();
   ASSERT_EQ(RunCli({"partners", "register", entry, "--directory", directory().string()}).exit_code, 0);
 
+  // The gateway's user reads the file through its group: it stays so.
+  ASSERT_EQ(::chmod(directory().c_str(), 0640), 0);
+
   // A new endpoint, e.g. after a move to another host.
   auto doc = nlohmann::json::parse(ReadAll(entry));
   doc["endpoint"] = "10.1.0.9:8443";
@@ -327,6 +342,8 @@ TEST_F(AdminCommandTest, ReplaceAndDeactivateKeepThePreviousFile) {
   EXPECT_THAT(r.out, HasSubstr("replaced politie"));
   EXPECT_EQ(ReadAll(directory().string() + ".previous"), before);
   EXPECT_EQ((*gateway::Directory::Load(directory()))->Find("politie")->endpoint, "10.1.0.9:8443");
+  EXPECT_EQ(Mode(directory()), 0640u);
+  EXPECT_EQ(Mode(directory().string() + ".previous"), 0640u);
 
   r = RunCli({"partners", "deactivate", "politie", "--directory", directory().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;

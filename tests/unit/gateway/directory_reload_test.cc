@@ -359,6 +359,98 @@ TEST_F(GatewayDirectoryReloadTest, AnAddedOrganisationCanCallAndADeactivatedOneI
   EXPECT_EQ(DirectoryCall(t::kStranger), grpc::StatusCode::OK);
 }
 
+// A partner deactivated after OpenExchange gets no look-up when the
+// exchange is resolved: it is reported REFUSED_BY_POLICY with no hits,
+// while the partner still active resolves exactly as before the reload.
+TEST_F(GatewayDirectoryReloadTest, APartnerDeactivatedAfterTheExchangeWasOpenedHasNoHits) {
+  ASSERT_TRUE(env_.Publish(t::kPolitie, {env_.Batch(1, t::kPolitie, t::kRiecPurpose, {t::Bsn("100000001")})}).ok());
+  ASSERT_TRUE(env_.Publish(t::kGemeente, {env_.Batch(1, t::kGemeente, t::kRiecPurpose,
+                                                    {t::Bsn("100000001"), t::Bsn("100000002")})}).ok());
+  const std::vector<t::TestSubject> subjects = {{{{v1::MATCH_KEY_TYPE_BSN, t::Bsn("100000001")}}},
+                                                {{{v1::MATCH_KEY_TYPE_BSN, t::Bsn("100000002")}}}};
+  auto open = [&](t::GatewayTestEnv::Blinded& b, v1::OpenExchangeResponse* opened) {
+    b.request.add_target_org_ids(t::kPolitie);
+    b.request.add_target_org_ids(t::kGemeente);
+    const grpc::Status status = env_.Open(t::kRiec, b.request, opened);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_THAT(opened->evaluations(), SizeIs(2));
+    for (const v1::PartnerEvaluation& e : opened->evaluations()) {
+      ASSERT_EQ(e.outcome().status(), v1::PARTNER_STATUS_OK) << e.outcome().org_id();
+    }
+  };
+  auto partner_match = [](const v1::SubjectMatch& s, const std::string& org) -> const v1::PartnerMatch* {
+    for (const v1::PartnerMatch& p : s.partners()) {
+      if (p.org_id() == org) return &p;
+    }
+    return nullptr;
+  };
+  auto outcome_of = [](const v1::MatchResult& r, const std::string& org) {
+    for (const v1::PartnerOutcome& o : r.partners()) {
+      if (o.org_id() == org) return o;
+    }
+    ADD_FAILURE() << "no outcome for " << org;
+    return v1::PartnerOutcome();
+  };
+
+  // Two exchanges opened while both partners are active; the first is
+  // resolved before the reload (the reference).
+  t::GatewayTestEnv::Blinded before_b = t::GatewayTestEnv::Blind(t::kRiecPurpose, subjects);
+  v1::OpenExchangeResponse before_opened;
+  ASSERT_NO_FATAL_FAILURE(open(before_b, &before_opened));
+  t::GatewayTestEnv::Blinded after_b = t::GatewayTestEnv::Blind(t::kRiecPurpose, subjects);
+  v1::OpenExchangeResponse after_opened;
+  ASSERT_NO_FATAL_FAILURE(open(after_b, &after_opened));
+  v1::ResolveMatchesResponse before;
+  ASSERT_TRUE(env_.Resolve(t::kRiec, env_.ResolveRequest(before_b, before_opened), &before).ok());
+  ASSERT_THAT(before.result().subjects(), SizeIs(2));
+  ASSERT_NE(partner_match(before.result().subjects(0), t::kGemeente), nullptr);
+  EXPECT_TRUE(partner_match(before.result().subjects(0), t::kGemeente)->hit());
+  EXPECT_TRUE(partner_match(before.result().subjects(1), t::kGemeente)->hit());
+  EXPECT_EQ(before.result().counts().subject_partner_hits(), 3u);
+
+  // gemeente deactivated; the second exchange is resolved within its window.
+  EditDirectory([](nlohmann::json& orgs) { Entry(orgs, t::kGemeente)["active"] = false; });
+  ASSERT_TRUE(env_.server().ReloadDirectory().ok());
+  const v1::ResolveMatchesRequest request = env_.ResolveRequest(after_b, after_opened);
+  ASSERT_THAT(request.partners(), SizeIs(2));  // the requester still sends gemeente's tags
+  v1::ResolveMatchesResponse after;
+  const grpc::Status resolved = env_.Resolve(t::kRiec, request, &after);
+  ASSERT_TRUE(resolved.ok()) << resolved.error_message();
+  const v1::MatchResult& result = after.result();
+  ASSERT_THAT(result.subjects(), SizeIs(2));
+  for (int s = 0; s < 2; ++s) {
+    EXPECT_EQ(partner_match(result.subjects(s), t::kGemeente), nullptr) << s;
+    const v1::PartnerMatch* politie = partner_match(result.subjects(s), t::kPolitie);
+    const v1::PartnerMatch* reference = partner_match(before.result().subjects(s), t::kPolitie);
+    ASSERT_NE(politie, nullptr);
+    ASSERT_NE(reference, nullptr);
+    EXPECT_EQ(politie->SerializeAsString(), reference->SerializeAsString()) << s;
+  }
+  EXPECT_TRUE(partner_match(result.subjects(0), t::kPolitie)->hit());
+  EXPECT_FALSE(partner_match(result.subjects(1), t::kPolitie)->hit());
+  const v1::PartnerOutcome gemeente = outcome_of(result, t::kGemeente);
+  EXPECT_EQ(gemeente.status(), v1::PARTNER_STATUS_REFUSED_BY_POLICY);
+  EXPECT_EQ(gemeente.reason(), v1::DENIAL_REASON_PARTNER_NOT_PERMITTED);
+  EXPECT_THAT(gemeente.detail(), HasSubstr("deactivated in the directory"));
+  EXPECT_EQ(gemeente.subjects_hit(), 0u);
+  const v1::PartnerOutcome politie = outcome_of(result, t::kPolitie);
+  EXPECT_EQ(politie.status(), v1::PARTNER_STATUS_OK);
+  EXPECT_EQ(politie.subjects_hit(), outcome_of(before.result(), t::kPolitie).subjects_hit());
+  EXPECT_EQ(result.counts().subjects_hit(), 1u);
+  EXPECT_EQ(result.counts().subject_partner_hits(), 1u);
+  EXPECT_EQ(result.counts().partners_answered(), 1u);
+  EXPECT_EQ(result.counts().partners_failed(), 1u);
+
+  // The log records the refusal and holds no tags of gemeente.
+  ASSERT_THAT(after.receipts(), SizeIs(1));
+  const v1::LogEntry entry = env_.EntryOf(after.receipts(0));
+  EXPECT_EQ(entry.record().kind(), v1::RECORD_KIND_EXCHANGE_RESOLVED);
+  EXPECT_EQ(entry.record().outcome(), v1::OUTCOME_PARTIAL);
+  EXPECT_THAT(entry.record().denial_reasons(), ::testing::Contains(v1::DENIAL_REASON_PARTNER_NOT_PERMITTED));
+  ASSERT_THAT(entry.record().tags(), SizeIs(1));
+  EXPECT_EQ(entry.record().tags(0).org_id(), t::kPolitie);
+}
+
 TEST_F(GatewayDirectoryReloadTest, ChannelsFollowAChangedEndpoint) {
   auto politie = [&] {
     t::GatewayTestEnv::Blinded b =
