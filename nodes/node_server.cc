@@ -292,6 +292,11 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
     // the publisher starts).
     log_line(StrCat("local policy ", (*policy)->version(), ": ", retag->Describe()));
   }
+  if (const auto& recheck = parts->signals->address_recheck(); recheck.has_value()) {
+    // The exclusion list or max_persons_per_address changed since the last
+    // start: the address decisions were re-applied likewise (counts only).
+    log_line(StrCat("local policy ", (*policy)->version(), ": ", recheck->Describe()));
+  }
   auto recovered = SignalImport::Recover(parts->signals.get(), kv);
   if (!recovered.ok()) {
     return absl::Status(

@@ -607,7 +607,11 @@ absl::Status SignalStore::RecheckAddresses() {
 
   // The rules a group's stored tags may have been decided under: those
   // recorded, and those of an unfinished run for another policy. Without a
-  // record, every group is re-evaluated.
+  // record, every group is re-evaluated; so too when an unfinished run was
+  // for other rules: that run may itself have started over from yet other
+  // rules, which its record does not name, so no comparison can tell which
+  // groups it left decided differently. Such a run records that it covers
+  // every group (the flag in idx/m/readdress), and a resumed run keeps to it.
   std::vector<AddressRules> before;
   AddressRecheck report;
   if (stored->has_value()) {
@@ -622,16 +626,21 @@ absl::Status SignalStore::RecheckAddresses() {
   std::string after;  // hex digest of the last group done
   if (pending->has_value()) {
     Reader r(**pending);
-    std::string_view pending_target, pending_after;
-    if (!r.Bytes(pending_target) || !r.Bytes(pending_after) || !r.done()) {
+    std::string_view pending_target, pending_after, flag;
+    if (!r.Bytes(pending_target) || !r.Bytes(pending_after) ||
+        (!r.done() && !r.Raw(1, flag)) || !r.done() ||
+        (!flag.empty() && flag[0] != '\0' && flag[0] != '\1')) {
       return damaged("the record of an unfinished run (idx/m/readdress)");
     }
     if (pending_target == target_bytes) {
       after = pending_after;  // resume: the groups before it are done
+      // The flag is absent from records written before it existed: 0.
+      report.all_groups = report.all_groups || (!flag.empty() && flag[0] == '\1');
     } else {
       auto rules = AddressRules::Parse(pending_target);
       if (!rules) return damaged("the record of an unfinished run (idx/m/readdress)");
       before.push_back(*std::move(rules));
+      report.all_groups = true;  // starts over: every group (see above)
     }
   }
   report.resumed = !after.empty();
@@ -646,6 +655,7 @@ absl::Status SignalStore::RecheckAddresses() {
       std::string progress_bytes;
       PutBytes(progress_bytes, target_bytes);
       PutBytes(progress_bytes, last);
+      progress_bytes.push_back(report.all_groups ? '\1' : '\0');
       store::WriteBatch progress;
       progress.Put(kReaddressKey, std::move(progress_bytes));
       report.signals_retagged += changes.size();
@@ -721,7 +731,8 @@ std::string AddressRecheck::Describe() const {
   std::string out = StrCat(
       "address decisions re-applied for the local policy's exclusion list and "
       "max_persons_per_address",
-      all_groups ? " (every address group: the store did not record what they were made under)"
+      all_groups ? " (every address group: the store did not record what they were made "
+                   "under, or an unfinished run was for other rules)"
                  : "",
       resumed ? "; resumed" : "", ": ", groups_seen, " address groups read, ", groups_changed,
       " re-evaluated, ", signals_retagged, " signals re-tagged, ", tags_added,

@@ -60,8 +60,10 @@
 // Whole groups per atomic write (one once kRetagChunk signals are
 // collected, and at the end of each page of kRetagChunk groups read); each
 // write records how far the run got (idx/m/readdress), so an interrupted
-// run resumes at the next Create, or starts over (over the groups either
-// change affects) when the policy changed meanwhile. The last write records
+// run resumes at the next Create, or starts over when the policy changed
+// meanwhile: then over every group (an unfinished run may have started
+// over itself, from rules no record names), which the progress record
+// keeps for when that run is interrupted too. The last write records
 // the new rules and, with a LocalLog, one POLICY_LOADED record
 // (AddressRecheck::Describe; counts only). A store that never recorded them
 // has every address group re-evaluated once. A signal whose subject no
@@ -117,7 +119,8 @@
 //       address, sorted, concatenated
 //   idx/m/readdress                        -> an unfinished address
 //       re-evaluation: the rules it converges to and the hex digest of the
-//       last address group done (each u32 length, bytes)
+//       last address group done (each u32 length, bytes), then one byte: 1
+//       if the run re-evaluates every group, else 0 (absent: 0)
 //
 // Publication queue: sequences start at 1 and increase by one per queued
 // batch, node-wide across purposes, without gaps (IndexBatch.sequence). A
@@ -193,7 +196,8 @@ struct PolicyRetag {
 // What Create re-applied for a changed exclusion list or
 // max_persons_per_address.
 struct AddressRecheck {
-  bool all_groups = false;        // the store had not recorded the rules
+  bool all_groups = false;        // no record of the rules, or of them alone:
+                                  // every group re-evaluated
   bool resumed = false;           // continued an interrupted run
   uint64_t groups_seen = 0;       // address group records read
   uint64_t groups_changed = 0;    // whose decision changed: re-tagged

@@ -1468,6 +1468,80 @@ TEST_F(AddressRecheckTest, APolicyChangedAgainWhileInterruptedStartsOverForBoth)
   EXPECT_EQ(Published(**reverted), HouseholdExpected(true));
 }
 
+TEST_F(AddressRecheckTest, ARunStartedOverAndInterruptedAgainStillCoversEveryGroup) {
+  // The household (X, 1234 AB 12) and kGroups other addresses with two
+  // persons each (address-only subjects: their address tag is their only
+  // tag), as in AnInterruptedRunLosesNothingAndResumes.
+  constexpr int kGroups = static_cast<int>(kRetagChunk) + 88;
+  {
+    auto store = OpenWith(&memory_, kPolicy);
+    ASSERT_TRUE(store.ok());
+    AddHousehold(**store);
+    for (int i = 0; i < 2 * kGroups; ++i) {
+      v1::Signal s = MakeSignal(StrCat("s", 10000 + i), "");
+      s.mutable_subject()->mutable_address()->set_postcode(StrCat(1000 + i / 2, "AB"));
+      s.mutable_subject()->mutable_address()->set_house_number(2);
+      ASSERT_TRUE((*store)->Add(s, kNow, "u").ok()) << i;
+    }
+  }
+  const size_t everything = HouseholdExpected(true).at("zvh").size() + kGroups;
+  ASSERT_EQ(Held(memory_).at("zvh").size(), everything);
+  // S: X on the list, at most one person per address: no address tag stays.
+  std::string excluding = kListedPolicy;
+  excluding.replace(excluding.find(R"("max_persons_per_address": 3)"),
+                    std::string_view(R"("max_persons_per_address": 3)").size(),
+                    R"("max_persons_per_address": 1)");
+  {
+    auto store = OpenWith(&memory_, excluding);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_EQ(Held(memory_), HouseholdExpected(false));
+  }
+  // T1 (kPolicy) publishes every address tag again, X's too, and is
+  // interrupted at its last write (groups: 601, two signals each, 256 groups
+  // per write: three writes, then the one recording the rules).
+  {
+    FailWriteNumber faulty(&memory_);
+    faulty.FailWrite(4);
+    ASSERT_EQ(OpenWith(&faulty, kPolicy).status().code(), absl::StatusCode::kUnavailable);
+    ASSERT_TRUE(memory_.Get("idx/m/readdress")->has_value());
+    ASSERT_EQ(Held(memory_).at("zvh").size(), everything);
+    ASSERT_TRUE(Held(memory_).at("zvh").contains(address_tag_));
+  }
+  // Reverted to S (as recorded): the run starts over, over every group, and
+  // is interrupted after its first write, before the rest of the groups.
+  {
+    FailWriteNumber faulty(&memory_);
+    faulty.FailWrite(2);
+    ASSERT_EQ(OpenWith(&faulty, excluding).status().code(), absl::StatusCode::kUnavailable);
+    const std::string progress = memory_.Get("idx/m/readdress")->value_or("");
+    ASSERT_FALSE(progress.empty());
+    EXPECT_EQ(progress.back(), '\1');  // the run covers every group
+    const size_t held = Held(memory_).at("zvh").size();
+    ASSERT_LT(held, everything);
+    ASSERT_GT(held, HouseholdExpected(false).at("zvh").size());  // not all withdrawn yet
+  }
+  // The next start resumes it, still over every group (the recorded rules
+  // equal S: by comparison alone no group would be), and withdraws what T1
+  // published.
+  auto resumed = OpenWith(&memory_, excluding);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_TRUE((*resumed)->address_recheck().has_value());
+  EXPECT_TRUE((*resumed)->address_recheck()->resumed);
+  EXPECT_TRUE((*resumed)->address_recheck()->all_groups);
+  EXPECT_GT((*resumed)->address_recheck()->tags_removed, 0u);
+  EXPECT_FALSE(Held(memory_).at("zvh").contains(address_tag_));
+  EXPECT_FALSE(Published(**resumed).at("zvh").contains(address_tag_));
+  EXPECT_EQ(Refs(**resumed, "zvh", address_tag_), 0u);
+  EXPECT_EQ(Held(memory_), HouseholdExpected(false));
+  EXPECT_EQ(Published(**resumed), HouseholdExpected(false));
+  EXPECT_TRUE((*resumed)->Get("sig-alpha")->address_excluded());
+  EXPECT_FALSE(memory_.Get("idx/m/readdress")->has_value());
+  resumed->reset();
+  auto again = OpenWith(&memory_, excluding);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE((*again)->address_recheck().has_value());
+}
+
 TEST_F(AddressRecheckTest, ADamagedRecordStopsTheStartWithoutAnIdentifier) {
   ASSERT_NO_FATAL_FAILURE(SeedHousehold());
   const Sets before = Held(memory_);
