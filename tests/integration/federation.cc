@@ -12,7 +12,16 @@
 #include <sstream>
 #include <thread>
 
+#include <signal.h>
+
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
 #include "common/strings.h"
+#include "gateway/exchange_log.h"
+#include "rpc/channel.h"
+#include "rpc/tls.h"
+#include "store/rocksdb_store.h"
 
 namespace schakel::integration {
 namespace {
@@ -197,6 +206,18 @@ std::unique_ptr<Federation> Federation::Create(const fs::path& root,
   return f;
 }
 
+std::unique_ptr<Federation> Federation::StartForTest(const std::string& prefix,
+                                                     const FederationOptions& options,
+                                                     fs::path* root, std::string* error) {
+  *root = fs::temp_directory_path() /
+          StrCat(prefix, "-", ::getpid(), "-",
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::remove_all(*root);
+  std::unique_ptr<Federation> f = Create(*root, options, error);
+  if (f == nullptr || !f->StartAll(error)) return nullptr;
+  return f;
+}
+
 Federation::~Federation() {
   for (auto& [org, process] : nodes_) process->Kill();
   gateway_.Kill();
@@ -215,6 +236,53 @@ std::string Federation::ReadText(const fs::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::shared_ptr<grpc::Channel> Federation::ChannelAs(const std::string& cert_stem,
+                                                     const std::string& address) const {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (cert_stem.empty()) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = ReadText(ca_file());
+    credentials = grpc::SslCredentials(tls);
+  } else {
+    auto files = rpc::ClientCredentialsFromFiles(
+        {ca_file(), pki_dir() / (cert_stem + ".pem"), pki_dir() / (cert_stem + ".key")});
+    EXPECT_TRUE(files.ok()) << files.status();
+    if (!files.ok()) return nullptr;
+    credentials = *files;
+  }
+  auto channel = rpc::CreateChannel(address, credentials, "localhost");
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return channel.ok() ? *channel : nullptr;
+}
+
+std::unique_ptr<v1::Gateway::Stub> Federation::GatewayAs(const std::string& org) const {
+  auto channel = ChannelAs(org, gateway_address());
+  return channel == nullptr ? nullptr : v1::Gateway::NewStub(channel);
+}
+
+std::vector<v1::LogEntry> Federation::ReadGatewayLog() {
+  EXPECT_EQ(gateway_.SignalAndWait(SIGTERM, 10s), 0);
+  auto kv = store::RocksDbStore::Open(gateway_data_dir().string());
+  EXPECT_TRUE(kv.ok()) << kv.status();
+  if (!kv.ok()) return {};
+  auto log = gateway::ExchangeLog::Open(kv->get());
+  EXPECT_TRUE(log.ok()) << log.status();
+  if (!log.ok()) return {};
+  auto entries = (*log)->Read(1, 100000);
+  EXPECT_TRUE(entries.ok()) << entries.status();
+  return entries.ok() ? *entries : std::vector<v1::LogEntry>{};
+}
+
+std::set<std::string> LoggedReasons(const std::vector<v1::LogEntry>& entries) {
+  std::set<std::string> out;
+  for (const v1::LogEntry& e : entries) {
+    for (int reason : e.record().denial_reasons()) {
+      out.insert(v1::DenialReason_Name(static_cast<v1::DenialReason>(reason)));
+    }
+  }
+  return out;
 }
 
 bool Federation::Generate(const std::string& kind, const fs::path& out, std::string* pub,
@@ -296,7 +364,12 @@ bool Federation::Build(std::string* error) {
                    "endpoint": ")", gateway_address(), R"(", "server_name": "localhost" },
       "local": { "listen": ")", node_local_address(org), R"(" },
       "local_policy": "local-policy.json",
-      "threads": 2,
+      "threads": 2,)",
+                                           options_.node_daily_subject_quota > 0
+                                               ? StrCat(R"(
+      "daily_subject_quota": )", options_.node_daily_subject_quota, ",")
+                                               : std::string(),
+                                           R"(
       "retention_interval_s": )", options_.retention_interval_s, R"(,
       "publish": { "retry_ms": 200, "batch_max_changes": )", options_.publish_batch_max_changes,
                                            R"( },

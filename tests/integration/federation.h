@@ -28,8 +28,11 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/channel.h>
 #include <nlohmann/json.hpp>
 
+#include "schakel/v1/gateway.grpc.pb.h"
+#include "schakel/v1/log.pb.h"
 #include "tests/integration/server_process.h"
 #include "tests/integration/subprocess.h"
 
@@ -47,6 +50,9 @@ struct FederationOptions {
   // Largest index batch a node publishes (small values make publication
   // take many batches, to kill a node in the middle of it).
   int publish_batch_max_changes = 10000;
+  // Each node's own daily quota of subjects per requester and purpose
+  // (node.json daily_subject_quota); 0 leaves the node's default (10,000).
+  int node_daily_subject_quota = 0;
 };
 
 class Federation {
@@ -57,6 +63,12 @@ class Federation {
   // and sets `error` when a step failed (with what it printed).
   static std::unique_ptr<Federation> Create(const std::filesystem::path& root,
                                             const FederationOptions& options, std::string* error);
+  // For the running test: a fresh `root` in the temporary directory, named
+  // "<prefix>-<pid>-<test name>" (a leftover one is removed), then Create
+  // and StartAll. Null with `error` when a step failed.
+  static std::unique_ptr<Federation> StartForTest(const std::string& prefix,
+                                                  const FederationOptions& options,
+                                                  std::filesystem::path* root, std::string* error);
   ~Federation();
 
   // Starts the gateway / a node and waits for its startup line (and, for a
@@ -103,6 +115,24 @@ class Federation {
   std::filesystem::path key_file(const std::string& org) const {
     return pki_dir() / (org + ".key");
   }
+
+  // The gateway's signing key (to sign authorisations in its place).
+  std::filesystem::path gateway_signing_key_file() const {
+    return root_ / "gateway" / "keys" / "signing.key";
+  }
+
+  // A channel to `address` (e.g. gateway_address()) that trusts this PKI's
+  // CA and presents pki_dir()/<cert_stem>.pem with its key; with an empty
+  // `cert_stem` it presents no client certificate. Null (with a test
+  // failure) when the files cannot be read.
+  std::shared_ptr<grpc::Channel> ChannelAs(const std::string& cert_stem,
+                                           const std::string& address) const;
+  // A stub of the gateway's API, calling as `org` with its own certificate.
+  std::unique_ptr<v1::Gateway::Stub> GatewayAs(const std::string& org) const;
+
+  // Stops the gateway (SIGTERM) and reads its whole exchange log from its
+  // store. Empty (with a test failure) when it cannot be read.
+  std::vector<v1::LogEntry> ReadGatewayLog();
 
   // Reads a file (stderr logs) as text; "" when absent.
   static std::string ReadText(const std::filesystem::path& path);
@@ -160,6 +190,10 @@ std::set<std::string> Hits(const nlohmann::json& response, size_t index, const s
 std::string PartnerStatus(const nlohmann::json& response, const std::string& org);
 // The partners asked, in the answer's order.
 std::vector<std::string> PartnersAsked(const nlohmann::json& response);
+
+// The denial reasons of every entry in `entries`, by name
+// ("DENIAL_REASON_QUOTA_EXCEEDED").
+std::set<std::string> LoggedReasons(const std::vector<v1::LogEntry>& entries);
 
 // The first 32-hex-digit id in `text` (the CLI prints ids in hex).
 std::string FirstHexId(const std::string& text);

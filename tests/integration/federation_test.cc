@@ -65,14 +65,9 @@ class FederationTest : public ::testing::Test {
 
   void Boot(const FederationOptions& options) {
     fed_.reset();
-    root_ = fs::temp_directory_path() /
-            StrCat("schakel-federation-", ::getpid(), "-",
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
     std::string error;
-    fed_ = Federation::Create(root_, options, &error);
+    fed_ = Federation::StartForTest("schakel-federation", options, &root_, &error);
     ASSERT_NE(fed_, nullptr) << error;
-    ASSERT_TRUE(fed_->StartAll(&error)) << error;
     for (const auto& [org, user, roles] :
          std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>{
              {"riec", "r.analist", {"analyst"}},
@@ -98,22 +93,10 @@ class FederationTest : public ::testing::Test {
     return fed_->Cli(org, user, {"signals", "import", file.string()});
   }
 
-  // A stub of the gateway's API, calling as `org` with its own certificate.
-  std::unique_ptr<v1::Gateway::Stub> GatewayAs(const std::string& org) {
-    auto credentials = rpc::ClientCredentialsFromFiles(
-        {fed_->ca_file(), fed_->cert_file(org), fed_->key_file(org)});
-    EXPECT_TRUE(credentials.ok()) << credentials.status();
-    if (!credentials.ok()) return nullptr;
-    auto channel = rpc::CreateChannel(fed_->gateway_address(), *credentials, "localhost");
-    EXPECT_TRUE(channel.ok()) << channel.status();
-    if (!channel.ok()) return nullptr;
-    return v1::Gateway::NewStub(*channel);
-  }
-
   // The gateway's tag count over all purposes of `org`, and its
   // applied_through; nullopt when the gateway does not answer.
   std::optional<std::pair<uint64_t, uint64_t>> GatewayIndex(const std::string& org) {
-    auto stub = GatewayAs(org);
+    auto stub = fed_->GatewayAs(org);
     if (!stub) return std::nullopt;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 5s);
@@ -182,31 +165,6 @@ class FederationTest : public ::testing::Test {
     if (r.exit_code != 0) return json();
     const json j = json::parse(r.out, nullptr, false);
     return j.is_discarded() ? json() : j;
-  }
-
-  // Stops the gateway and reads its whole exchange log from the store.
-  std::vector<v1::LogEntry> ReadGatewayLog() {
-    EXPECT_EQ(fed_->gateway().SignalAndWait(SIGTERM, 10s), 0);
-    auto kv = store::RocksDbStore::Open(fed_->gateway_data_dir().string());
-    EXPECT_TRUE(kv.ok()) << kv.status();
-    if (!kv.ok()) return {};
-    auto log = gateway::ExchangeLog::Open(kv->get());
-    EXPECT_TRUE(log.ok()) << log.status();
-    if (!log.ok()) return {};
-    auto entries = (*log)->Read(1, 100000);
-    EXPECT_TRUE(entries.ok()) << entries.status();
-    return entries.ok() ? *entries : std::vector<v1::LogEntry>{};
-  }
-
-  // The denial reasons of every logged refusal, by name.
-  static std::set<std::string> LoggedReasons(const std::vector<v1::LogEntry>& entries) {
-    std::set<std::string> out;
-    for (const v1::LogEntry& e : entries) {
-      for (int reason : e.record().denial_reasons()) {
-        out.insert(v1::DenialReason_Name(static_cast<v1::DenialReason>(reason)));
-      }
-    }
-    return out;
   }
 
   // Stops the gateway, changes the record of log entry `sequence` in its
@@ -415,7 +373,7 @@ TEST_F(FederationTest, PartnerDownGivesPartialResult) {
   EXPECT_EQ(Hits(m, 0, "politie"), (std::set<std::string>{"bsn", "name_dob", "address"}));
 
   // The log records the partner's failure with the exchange.
-  const std::vector<v1::LogEntry> entries = ReadGatewayLog();
+  const std::vector<v1::LogEntry> entries = fed_->ReadGatewayLog();
   bool evaluated_with_unavailable = false;
   for (const v1::LogEntry& e : entries) {
     if (e.record().kind() != v1::RECORD_KIND_EXCHANGE_EVALUATED) continue;
@@ -493,7 +451,7 @@ TEST_F(FederationTest, RefusalsAreLoggedWithTheirReasons) {
   ASSERT_EQ(RunProcess(SCHAKEL_PKI_SCRIPT, {fed_->pki_dir().string(), "org", "onbekend"}).exit_code,
             0);
   {
-    auto stub = GatewayAs("onbekend");
+    auto stub = fed_->GatewayAs("onbekend");
     ASSERT_NE(stub, nullptr);
     grpc::ClientContext context;
     v1::OpenExchangeRequest request;
@@ -505,7 +463,7 @@ TEST_F(FederationTest, RefusalsAreLoggedWithTheirReasons) {
   // Role, at the gateway itself: the RIEC's node refuses a director before
   // anything is sent (above); a node that forwarded it would meet this.
   {
-    auto stub = GatewayAs("riec");
+    auto stub = fed_->GatewayAs("riec");
     ASSERT_NE(stub, nullptr);
     grpc::ClientContext context;
     v1::OpenExchangeRequest request;
@@ -524,7 +482,7 @@ TEST_F(FederationTest, RefusalsAreLoggedWithTheirReasons) {
   }
   // Malformed: an element that is not 32 bytes, sent as gemeente directly.
   {
-    auto stub = GatewayAs("gemeente");
+    auto stub = fed_->GatewayAs("gemeente");
     ASSERT_NE(stub, nullptr);
     grpc::ClientContext context;
     v1::OpenExchangeRequest request;
@@ -541,7 +499,7 @@ TEST_F(FederationTest, RefusalsAreLoggedWithTheirReasons) {
               grpc::StatusCode::INVALID_ARGUMENT);
   }
 
-  const std::set<std::string> reasons = LoggedReasons(ReadGatewayLog());
+  const std::set<std::string> reasons = LoggedReasons(fed_->ReadGatewayLog());
   for (const char* expected :
        {"DENIAL_REASON_ORGANISATION_NOT_ALLOWED", "DENIAL_REASON_PURPOSE_UNKNOWN",
         "DENIAL_REASON_CASE_REQUIRED", "DENIAL_REASON_CASE_NOT_FOUND",
@@ -575,7 +533,7 @@ TEST_F(FederationTest, QuotaAndLimitsAreEnforcedAndLogged) {
           .is_null());
   EXPECT_NE(r.exit_code, 0);
 
-  const std::set<std::string> reasons = LoggedReasons(ReadGatewayLog());
+  const std::set<std::string> reasons = LoggedReasons(fed_->ReadGatewayLog());
   EXPECT_TRUE(reasons.count("DENIAL_REASON_QUOTA_EXCEEDED")) << ::testing::PrintToString(reasons);
 }
 
@@ -745,7 +703,7 @@ TEST_F(DisclosureTest, ApprovedDeniedAndRefusedAndNeverInClearAtTheGateway) {
   // Each decision is logged with the node's signed statement: what was
   // disclosed, the payload's hash, who decided and why.
   std::map<std::string, v1::LogRecord> decided;  // by disclosure id (hex)
-  for (const v1::LogEntry& e : ReadGatewayLog()) {
+  for (const v1::LogEntry& e : fed_->ReadGatewayLog()) {
     if (e.record().kind() != v1::RECORD_KIND_DISCLOSURE_DECIDED) continue;
     decided[crypto::ToHex(crypto::AsBytes(e.record().disclosure().disclosure_id()))] = e.record();
   }
@@ -807,7 +765,7 @@ TEST_F(FederationTest, PolicyReloadTakesEffectMidRunAndABrokenFileChangesNothing
 
   // Both reloads are in the exchange log.
   size_t loaded = 0, refused_files = 0;
-  for (const v1::LogEntry& e : ReadGatewayLog()) {
+  for (const v1::LogEntry& e : fed_->ReadGatewayLog()) {
     if (e.record().kind() != v1::RECORD_KIND_POLICY_LOADED) continue;
     ++loaded;
     refused_files += e.record().outcome() == v1::OUTCOME_REFUSED;

@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <future>
 #include <sstream>
 #include <string>
@@ -28,6 +31,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/test_scale.h"
 #include "tests/support/test_support.h"
 #include "crypto/bytes.h"
 #include "crypto/key_file.h"
@@ -42,6 +46,7 @@
 #include "schakel/v1/node.grpc.pb.h"
 #include "schakel/v1/node_admin.grpc.pb.h"
 #include "schakel/v1/signals.grpc.pb.h"
+#include "tests/integration/gateway_authorisation.h"
 #include "tests/integration/subprocess.h"
 
 namespace schakel::integration {
@@ -53,6 +58,8 @@ namespace fs = std::filesystem;
 
 constexpr char kPurpose[] = "riec-ondermijning";
 
+using ::schakel::testing::EnvCount;
+using ::schakel::testing::kSanitized;
 using ::schakel::testing::WriteFile;
 
 std::string Field(const std::string& out, const std::string& field) {
@@ -255,32 +262,14 @@ class NodeProcessTest : public ::testing::Test {
   // The gateway's authorisation for exactly these elements, signed with the
   // gateway key generated in SetUp.
   v1::EvaluateRequest Request(const std::vector<crypto::Bytes>& elements,
-                              const std::string& purpose = kPurpose) const {
-    const crypto::SigningKey gateway =
-        crypto::LoadSigningKey(dir_ / "keys" / "gateway-signing.key").value();
-    v1::EvaluateRequest r;
-    for (const auto& e : elements) r.add_blinded_elements(std::string(e.begin(), e.end()));
-    v1::ElementBatch batch;
-    *batch.mutable_elements() = r.blinded_elements();
-    const auto digest = canonical::Digest(canonical::kElementBatchContext, batch).value();
-    auto* p = r.mutable_authorisation()->mutable_payload();
-    p->set_operation(v1::AUTHORISED_OPERATION_EVALUATE);
-    p->set_exchange_id(std::string(16, 'x'));
-    p->set_requester_org_id("riec");
-    p->set_responder_org_id("politie");
-    p->set_purpose_id(purpose);
-    p->set_subject_count(1);
-    p->set_element_count(static_cast<uint32_t>(elements.size()));
-    p->set_request_digest(std::string(digest.begin(), digest.end()));
-    const int64_t now_s = NowMs() / 1000;
-    p->mutable_issued_at()->set_seconds(now_s);
-    p->mutable_expires_at()->set_seconds(now_s + 30);
-    std::string nonce(16, '\0');
-    crypto::RandomBytes(std::span<uint8_t>(reinterpret_cast<uint8_t*>(nonce.data()), 16));
-    p->set_nonce(nonce);
-    *r.mutable_authorisation()->mutable_signature() =
-        canonical::Sign(gateway, canonical::kAuthorisationContext, *p).value();
-    return r;
+                              const std::string& purpose = kPurpose,
+                              EvaluateAuthorisation fields = {}) const {
+    fields.purpose_id = purpose;
+    return SignedEvaluateRequest(GatewayKey(), elements, fields);
+  }
+
+  crypto::SigningKey GatewayKey() const {
+    return crypto::LoadSigningKey(dir_ / "keys" / "gateway-signing.key").value();
   }
 
   fs::path dir_;
@@ -372,6 +361,110 @@ TEST_F(NodeProcessTest, EvaluatesForTheGatewayRefusesReplaysAlsoAfterARestart) {
   // SIGTERM while the gateway still holds its connection open (as a real
   // gateway does): the node still stops in time, with exit 0.
   EXPECT_EQ(node_.SignalAndWait(SIGTERM, std::chrono::seconds(5)), 0);
+}
+
+// One gateway authorisation, sent 1,000 times at once, then altered for
+// another purpose, then again after the node was killed (SIGKILL) and
+// restarted, then after its expiry: exactly one call is answered over all of
+// it, and every other is refused with the code node.proto documents.
+// SCHAKEL_REPLAYS sets the number sent at once (default 1,000).
+TEST_F(NodeProcessTest, OneAuthorisationIsAcceptedExactlyOnceWhateverHappens) {
+  // No clock skew allowance, so that "after its expiry" comes soon.
+  std::string config = StrConfig(gateway_signing_public_);
+  config.insert(config.rfind('}'), R"(, "max_clock_skew_ms": 0)");
+  WriteFile(dir_ / "node.json", config);
+  std::string address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  auto gateway = StubAs("gateway", address);
+
+  const int replays = EnvCount("SCHAKEL_REPLAYS", 1000);
+  // Long enough for the burst and a restart before it expires (slower under
+  // the sanitizers); the test waits out the rest.
+  const int64_t lifetime_s = kSanitized ? 20 : 4;
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  const v1::EvaluateRequest request =
+      Request(requester.Blind(views).value().BlindedEncodings(), kPurpose,
+              {.lifetime_s = lifetime_s});
+  const int64_t expires_ms = request.authorisation().payload().expires_at().seconds() * 1000;
+  std::map<grpc::StatusCode, int> codes;
+
+  // 1. All at once, over one channel (HTTP/2 streams in parallel).
+  {
+    struct Pending {
+      grpc::ClientContext context;
+      v1::EvaluateResponse response;
+      grpc::Status status;
+    };
+    std::vector<std::unique_ptr<Pending>> calls;
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0;
+    for (int i = 0; i < replays; ++i) {
+      calls.push_back(std::make_unique<Pending>());
+      Pending* c = calls.back().get();
+      c->context.set_wait_for_ready(true);
+      c->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      gateway->async()->Evaluate(&c->context, &request, &c->response, [&, c](grpc::Status s) {
+        c->status = std::move(s);
+        std::lock_guard lock(mu);
+        ++done;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == replays; });
+    for (const auto& c : calls) ++codes[c->status.error_code()];
+    ASSERT_LT(NowMs(), expires_ms) << "the burst outlasted the authorisation; raise lifetime_s";
+    EXPECT_EQ(codes[grpc::StatusCode::OK], 1);
+    EXPECT_EQ(codes[grpc::StatusCode::ALREADY_EXISTS], replays - 1);
+  }
+
+  v1::EvaluateResponse response;
+  // 2. Altered for another purpose (one the node answers): the signature no
+  // longer covers it.
+  {
+    v1::EvaluateRequest altered = request;
+    altered.mutable_authorisation()->mutable_payload()->set_purpose_id("zvh-gezinsaanpak");
+    const grpc::Status s = Call(*gateway, altered, &response);
+    ++codes[s.error_code()];
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("does not verify"));
+  }
+
+  // 3. Killed hard and restarted, still within the authorisation's lifetime:
+  // the nonce was stored with a synced write before the one answer.
+  node_.Kill();
+  address = StartNode();
+  ASSERT_FALSE(address.empty()) << ReadFile(dir_ / "node.stderr");
+  gateway = StubAs("gateway", address);
+  {
+    const grpc::Status s = Call(*gateway, request, &response);
+    ASSERT_LT(NowMs(), expires_ms) << "the restart outlasted the authorisation; raise lifetime_s";
+    ++codes[s.error_code()];
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  }
+
+  // 4. After its expiry.
+  while (NowMs() <= expires_ms) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    const grpc::Status s = Call(*gateway, request, &response);
+    ++codes[s.error_code()];
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("expired"));
+  }
+
+  // Exactly one accepted over everything; a fresh authorisation still is.
+  EXPECT_EQ(codes[grpc::StatusCode::OK], 1);
+  int total = 0;
+  for (const auto& [code, n] : codes) total += n;
+  EXPECT_EQ(total, replays + 3);
+  EXPECT_TRUE(Call(*gateway, Request(requester.Blind(views).value().BlindedEncodings()), &response)
+                  .ok());
+  const std::string log = ReadFile(dir_ / "node.stderr");
+  EXPECT_THAT(log, HasSubstr("refused: ALREADY_EXISTS"));
+  EXPECT_THAT(log, Not(HasSubstr("111222333")));
 }
 
 TEST_F(NodeProcessTest, RefusesACallerThatIsNotTheGateway) {

@@ -196,14 +196,9 @@ std::map<std::string, Figures> FiguresOf(const json& stats) {
 class StoriesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            StrCat("schakel-stories-", ::getpid(), "-",
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
     std::string error;
-    fed_ = Federation::Create(root_, FederationOptions{}, &error);
+    fed_ = Federation::StartForTest("schakel-stories", FederationOptions{}, &root_, &error);
     ASSERT_NE(fed_, nullptr) << error;
-    ASSERT_TRUE(fed_->StartAll(&error)) << error;
     for (const auto& [org, user, role] : std::vector<std::array<std::string, 3>>{
              {"riec", "r.analist", "analyst"},    {"riec", "r.regisseur", "director"},
              {"riec", "r.auditor", "auditor"},    {"gemeente", "g.analist", "analyst"},
