@@ -6,6 +6,36 @@
 #include "proto/canonical.h"
 
 namespace schakel::nodes {
+namespace {
+
+constexpr char kQuotaPrefix[] = "evalquota/";
+
+// "evalquota/<day, 8 digits>/": the keys of one UTC day, in day order.
+std::string QuotaDayPrefix(int64_t day) {
+  std::string digits = StrCat(day);
+  if (digits.size() < 8) digits.insert(0, 8 - digits.size(), '0');
+  return StrCat(kQuotaPrefix, digits, "/");
+}
+
+// The subjects and elements counted under `key` (two big-endian u64);
+// zero when there is none.
+absl::Status ReadCount(store::KvStore& kv, const std::string& key, uint64_t* subjects,
+                       uint64_t* elements) {
+  auto stored = kv.Get(key);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return absl::OkStatus();
+  const std::string_view value = **stored;
+  if (value.size() != 16) return absl::DataLossError(StrCat(key, ": not 16 bytes"));
+  auto s = store::DecodeKeyU64(value.substr(0, 8));
+  auto e = store::DecodeKeyU64(value.substr(8));
+  if (!s.ok()) return s.status();
+  if (!e.ok()) return e.status();
+  *subjects = *s;
+  *elements = *e;
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(
     oprf::PrivateKey oprf_key, crypto::SigningKey signing_key,
@@ -25,11 +55,28 @@ absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::st
   constexpr int64_t kDayMs = 86400000;
   const int64_t day = now_ms / kDayMs;
   std::lock_guard lock(quota_mu_);
+  store::KvStore* const kept = options_.quota_store;
   if (day != quota_day_) {
     used_.clear();
     quota_day_ = day;
+    if (kept != nullptr) {  // earlier days' counts are of no use any more
+      store::WriteBatch drop;
+      drop.DeleteRange(kQuotaPrefix, QuotaDayPrefix(day));
+      if (auto s = kept->Write(drop, store::Durability::kBuffered); !s.ok()) {
+        quota_day_ = -1;
+        return absl::UnavailableError(StrCat("quota: the counts could not be stored (", s.message(), ")"));
+      }
+    }
   }
-  Used& used = used_[{requester, purpose}];
+  const std::string key = StrCat(QuotaDayPrefix(day), requester, "/", purpose);
+  auto [slot, fresh] = used_.try_emplace({requester, purpose});
+  Used& used = slot->second;
+  if (fresh && kept != nullptr) {  // counted before a restart
+    if (absl::Status read = ReadCount(*kept, key, &used.subjects, &used.elements); !read.ok()) {
+      used_.erase(slot);
+      return absl::UnavailableError(StrCat("quota: the stored count could not be read (", read.message(), ")"));
+    }
+  }
   if (used.subjects + subjects > options_.daily_subject_quota) {
     return absl::ResourceExhaustedError(StrCat("quota: this node's daily quota of ",
                                                options_.daily_subject_quota,
@@ -47,6 +94,16 @@ absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::st
     return absl::ResourceExhaustedError(StrCat("quota: ", whose, " daily quota of ", element_quota,
                                                " elements for the requester under this purpose is used up (",
                                                used.elements, " used, ", elements, " asked)"));
+  }
+  if (kept != nullptr) {
+    store::WriteBatch count;
+    count.Put(key, StrCat(store::EncodeKeyU64(used.subjects + subjects),
+                          store::EncodeKeyU64(used.elements + elements)));
+    // A process crash keeps it (page cache); fail closed when it cannot be
+    // written.
+    if (auto s = kept->Write(count, store::Durability::kBuffered); !s.ok()) {
+      return absl::UnavailableError(StrCat("quota: the count could not be stored (", s.message(), ")"));
+    }
   }
   used.subjects += subjects;
   used.elements += elements;

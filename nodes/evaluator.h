@@ -13,8 +13,10 @@
 //      gateway's word, the elements are what arrived); its daily quota per
 //      requester and purpose, in subjects and in elements received
 //      (RESOURCE_EXHAUSTED), enforced again here even though the gateway
-//      enforces it too (counted in memory: a restart resets the day's
-//      counts; the gateway's durable count still applies);
+//      enforces it too; the day's counts are kept in the node's store
+//      (Options::quota_store), so a restart, also after SIGKILL, does not
+//      reset them (UNAVAILABLE, nothing evaluated, when they cannot be
+//      read or written);
 //   4. every element checked (canonical, not the identity) inside its
 //      evaluation under the purpose's tweaked key, with one batched DLEQ
 //      proof, on up to `threads` threads (INVALID_ARGUMENT naming
@@ -38,6 +40,7 @@
 #include "crypto/signing.h"
 #include "nodes/authorisation_check.h"
 #include "schakel/v1/node.pb.h"
+#include "store/kv_store.h"
 
 namespace schakel::nodes {
 
@@ -61,6 +64,10 @@ class Evaluator {
     // Requesting organisations this node refuses, per purpose (local policy).
     std::map<std::string, std::vector<std::string>> refused_requesters;
     int threads = 2;
+    // Where today's quota counts are kept ("evalquota/" keys; older days
+    // are dropped when the day changes), not owned. Null: in memory only,
+    // and a restart resets them.
+    store::KvStore* quota_store = nullptr;
   };
 
   // `purposes_answered` lists the purpose ids this node answers (its local
@@ -79,7 +86,8 @@ class Evaluator {
         options_(std::move(options)) {}
 
   // Reserves `subjects` of today's quota; RESOURCE_EXHAUSTED when it would
-  // exceed it (nothing reserved then).
+  // exceed it (nothing reserved then); UNAVAILABLE when the quota store
+  // fails (nothing reserved either).
   absl::Status ReserveQuota(const std::string& requester, const std::string& purpose,
                             uint32_t subjects, uint32_t elements, int64_t now_ms);
 

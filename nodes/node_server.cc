@@ -350,6 +350,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
   evaluator_options.own_org_id = config.org_id;
   evaluator_options.daily_subject_quota = config.daily_subject_quota;
   evaluator_options.threads = config.threads;
+  evaluator_options.quota_store = kv;
   for (const auto& [id, purpose] : (*policy)->purposes()) {
     if (!purpose.refused_requester_org_ids.empty()) {
       evaluator_options.refused_requesters[id] = purpose.refused_requester_org_ids;
