@@ -383,7 +383,7 @@ TEST_F(NodeProcessTest, OneAuthorisationIsAcceptedExactlyOnceWhateverHappens) {
   const int replays = EnvCount("SCHAKEL_REPLAYS", 1000);
   // Long enough for a restart before it expires (slower under the
   // sanitizers); the test waits out the rest.
-  const int64_t lifetime_s = kSanitized ? 20 : 6;
+  const int64_t lifetime_s = kSanitized ? 12 : 6;
   auto requester = crypto::MatchRequester::Create(kPurpose).value();
   const auto inputs = Inputs();
   std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
