@@ -120,6 +120,10 @@ TEST(ExchangeLogCrashTest, AcknowledgedEntriesSurviveSimulatedCrashes) {
         b.Put("other/last", std::string(unsynced_tail, 'y'));
         EXPECT_TRUE((*store)->Write(b, store::Durability::kBuffered).ok());
       }
+      // The record just before the cut must not claim the unsynced tail.
+      if (record_durable) {
+        EXPECT_TRUE((*store)->RecordDurable().ok());
+      }
       fs->Crash();
       crashed = true;
     };
