@@ -49,7 +49,7 @@ class RocksDbStore : public KvStore {
   struct OpenOptions {
     // Tests: the Env (and its file system) RocksDB uses instead of the
     // default one, e.g. a simulated crash (tests/support/crash_test_fs.h).
-    std::shared_ptr<rocksdb::Env> env;
+    std::shared_ptr<rocksdb::Env> env = nullptr;
     // Tests: memtable size in bytes (0: RocksDB's default, 64 MB); small
     // makes flushes, table files and MANIFEST updates frequent.
     size_t write_buffer_size = 0;
