@@ -500,6 +500,29 @@ absl::StatusOr<ExchangeLog::VerifyReport> ExchangeLog::Verify(const VerifyOption
   bool done = false;
   while (!done) {
     auto rows = store_->Scan(next, store::PrefixEnd(kEntryPrefix), kPage);
+    // The store cannot read this page (a damaged table file, DATA_LOSS):
+    // read it entry by entry up to the first one that cannot be read, so
+    // that the entries before it are still checked and it is named.
+    std::optional<std::pair<uint64_t, std::string>> unreadable;
+    if (!rows.ok() && rows.status().code() == absl::StatusCode::kDataLoss) {
+      const std::string why(rows.status().message());
+      std::vector<std::pair<std::string, std::string>> readable;
+      for (uint64_t sequence = expected; readable.size() < kPage; ++sequence) {
+        auto one = store_->Get(LogEntryKey(sequence));
+        if (!one.ok()) {
+          unreadable.emplace(sequence, std::string(one.status().message()));
+          break;
+        }
+        if (!one->has_value()) {
+          // Every entry up to here reads: the damage is in a key the walk
+          // would see next (a missing or stray one) or after the last entry.
+          unreadable.emplace(sequence, why);
+          break;
+        }
+        readable.emplace_back(LogEntryKey(sequence), **std::move(one));
+      }
+      rows = std::move(readable);
+    }
     if (!rows.ok()) return rows.status();
     for (const auto& [key, value] : *rows) {
       if (to != 0 && expected > to) {
@@ -570,6 +593,13 @@ absl::StatusOr<ExchangeLog::VerifyReport> ExchangeLog::Verify(const VerifyOption
           return absl::CancelledError("exchange log: verification stopped");
         }
       }
+    }
+    if (unreadable) {
+      if (!done && (to == 0 || unreadable->first <= to)) {
+        return fail_at(unreadable->first, v1::CHAIN_PROBLEM_UNDECODABLE_ENTRY,
+                       StrCat("cannot be read: the store reports damage (", unreadable->second, ")"));
+      }
+      break;  // the damage is after the range: every entry in it was read
     }
     if (rows->size() < kPage) break;
     next = rows->back().first + std::string(1, '\0');

@@ -111,8 +111,9 @@ class ExchangeLog {
     // Checkpoints in the range whose signature and head were checked.
     uint64_t checkpoints_checked = 0;
     // The first entry that is missing, does not parse, or whose hashes or
-    // links do not match, or that a signed checkpoint shows was changed;
-    // nullopt when the range verifies.
+    // links do not match, or that a signed checkpoint shows was changed, or
+    // that the store cannot read (a damaged file: DATA_LOSS from the store;
+    // the entries before it were checked); nullopt when the range verifies.
     std::optional<uint64_t> first_bad_sequence;
     // What kind of problem (audit.proto); UNSPECIFIED when intact.
     v1::ChainProblem problem_kind = v1::CHAIN_PROBLEM_UNSPECIFIED;

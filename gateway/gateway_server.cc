@@ -63,7 +63,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
                               "\" is also an organisation in the directory; the gateway needs its own id"));
   }
   if (problems.empty()) {  // no data directory for a gateway that cannot start
-    auto opened = store::RocksDbStore::Open(config.data_dir.string());
+    auto opened = store::RocksDbStore::Open(config.data_dir.string(),
+                                            {.env = s->options_.rocksdb_env});
     if (!opened.ok()) {
       problems.push_back(StrCat("data_dir: ", opened.status().message()));
     } else {
@@ -305,6 +306,8 @@ absl::StatusOr<int> GatewayServer::Start() {
 
 void GatewayServer::Background() {
   bool serving = true;
+  bool durable_failed = false;  // said once
+  std::chrono::steady_clock::time_point last_durable_record;
   std::unique_lock lock(background_mu_);
   while (!stopping_) {
     background_cv_.wait_for(lock, kBackgroundTick, [&] { return stopping_ || appended_; });
@@ -317,6 +320,16 @@ void GatewayServer::Background() {
     if (metrics_ != nullptr) {
       if (absl::Status counted = metrics_->CatchUp(); !counted.ok()) {
         Log(StrCat("metrics: reading the exchange log failed: ", counted.message()));
+      }
+    }
+    // The record of what is durable (store/rocksdb_store.h), at most once a
+    // second: a store file damaged or cut short later is refused at start.
+    if (const auto now_steady = std::chrono::steady_clock::now();
+        serving && now_steady - last_durable_record >= kBackgroundTick) {
+      last_durable_record = now_steady;
+      if (absl::Status recorded = rocksdb_->RecordDurable(); !recorded.ok() && !durable_failed) {
+        durable_failed = true;
+        Log(StrCat("store: ", recorded.message()));
       }
     }
     if (serving && !log_->healthy()) {

@@ -71,6 +71,7 @@
 #include "gateway/tag_index.h"
 #include "rpc/server_main.h"
 #include "store/kv_store.h"
+#include "store/rocksdb_store.h"
 
 namespace schakel::gateway {
 
@@ -85,6 +86,9 @@ class GatewayServer {
     // Tests: wraps the opened RocksDB store (e.g. in a store::FaultyStore);
     // the server owns the wrapper and uses it for everything.
     std::function<std::unique_ptr<store::KvStore>(store::KvStore* rocksdb)> wrap_store;
+    // Tests: the RocksDB Env (file system) of the store, e.g. one that
+    // simulates a failing disk (tests/support/crash_test_fs.h).
+    std::shared_ptr<rocksdb::Env> rocksdb_env = nullptr;
     // Tests: the TLS name every node's certificate must carry, instead of
     // the endpoint's host.
     std::string node_target_name_override;
@@ -153,7 +157,7 @@ class GatewayServer {
   const GatewayConfig config_;
   const Options options_;
 
-  std::unique_ptr<store::KvStore> rocksdb_;
+  std::unique_ptr<store::RocksDbStore> rocksdb_;
   std::unique_ptr<store::KvStore> wrapper_;
   std::unique_ptr<ObservedStore> observed_;  // over the above: log write figures
   store::KvStore* kv_ = nullptr;

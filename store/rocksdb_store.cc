@@ -2,6 +2,8 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -9,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 
@@ -30,16 +33,101 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what, std::str
   return absl::InternalError(message);
 }
 
+// The record of what was durable (rocksdb_store.h): the sequence number
+// twice, so that a damaged file does not parse rather than say another
+// number.
+constexpr char kDurableFile[] = "SCHAKEL-DURABLE";
+constexpr char kDurableHeader[] = "schakel store durable v1";
+
+std::string DurableText(uint64_t sequence) {
+  return StrCat(kDurableHeader, "\nsequence ", sequence, "\nsequence ", sequence, "\n");
+}
+
+std::optional<uint64_t> ParseDurable(std::string_view text) {
+  const std::string_view header = std::string_view(kDurableHeader);
+  if (!text.starts_with(header) || !text.substr(header.size()).starts_with("\nsequence ")) {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(header.size() + 10);
+  const size_t end = rest.find('\n');
+  if (end == 0 || end == std::string_view::npos || end > 20) return std::nullopt;
+  const std::string_view digits = rest.substr(0, end);
+  uint64_t value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (value > (UINT64_MAX - 9) / 10) return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (text != DurableText(value)) return std::nullopt;
+  return value;
+}
+
+// Writes the record atomically: a temporary file, synced, renamed over the
+// old one, and the directory synced.
+rocksdb::IOStatus WriteDurable(rocksdb::FileSystem& fs, const std::string& directory,
+                               uint64_t sequence) {
+  const std::string path = StrCat(directory, "/", kDurableFile);
+  const std::string temporary = path + ".tmp";
+  const rocksdb::IOOptions io;
+  std::unique_ptr<rocksdb::FSWritableFile> file;
+  rocksdb::IOStatus s = fs.NewWritableFile(temporary, rocksdb::FileOptions(), &file, nullptr);
+  if (s.ok()) s = file->Append(DurableText(sequence), io, nullptr);
+  if (s.ok()) s = file->Fsync(io, nullptr);
+  if (file) {
+    rocksdb::IOStatus closed = file->Close(io, nullptr);
+    if (s.ok()) s = closed;
+  }
+  if (s.ok()) s = fs.RenameFile(temporary, path, io, nullptr);
+  std::unique_ptr<rocksdb::FSDirectory> dir;
+  if (s.ok()) s = fs.NewDirectory(directory, io, &dir, nullptr);
+  if (s.ok()) s = dir->Fsync(io, nullptr);
+  if (dir) dir->Close(io, nullptr).PermitUncheckedError();
+  return s;
+}
+
 }  // namespace
 
-RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string directory)
-    : db_(std::move(db)), directory_(std::move(directory)) {}
+RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string directory,
+                           std::shared_ptr<rocksdb::Env> env, uint64_t recorded)
+    : env_(std::move(env)), db_(std::move(db)), directory_(std::move(directory)), recorded_(recorded) {}
 
 RocksDbStore::~RocksDbStore() {
-  if (db_) db_->Close().PermitUncheckedError();
+  if (db_) {
+    RecordDurable().IgnoreError();  // a failed disk: the next Open checks less
+    db_->Close().PermitUncheckedError();
+  }
+}
+
+absl::Status RocksDbStore::RecordDurable() {
+  std::lock_guard lock(record_mu_);
+  const uint64_t sequence = db_->GetLatestSequenceNumber();
+  if (sequence == recorded_) return absl::OkStatus();
+  // Every write up to `sequence` is in the WAL or a table file. A synced
+  // write of a WAL-only blob syncs the WAL up to it. (Not FlushWAL(true):
+  // after a failed write RocksDB asserts in it; the write path instead
+  // returns the background error.)
+  rocksdb::WriteBatch sync;
+  if (auto s = FromRocks(sync.PutLogData("schakel: durable"), "batch", directory_); !s.ok()) return s;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto s = FromRocks(db_->Write(wo, &sync), "sync the write-ahead log", directory_); !s.ok()) {
+    return s;
+  }
+  rocksdb::FileSystem& fs = *db_->GetEnv()->GetFileSystem();
+  if (auto s = FromRocks(WriteDurable(fs, directory_, sequence), "record what is durable", directory_);
+      !s.ok()) {
+    return s;
+  }
+  recorded_ = sequence;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& directory) {
+  return Open(directory, OpenOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& directory,
+                                                                 const OpenOptions& open_options) {
   if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::FailedPreconditionError(
         StrCat("store ", directory, ": cannot create the directory: ", std::strerror(errno)));
@@ -47,6 +135,11 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   rocksdb::Options options;
   options.create_if_missing = true;
   options.paranoid_checks = true;
+  // A torn last record (never acknowledged) is dropped; other WAL damage
+  // fails the open instead of cutting the log short (rocksdb_store.h).
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  if (open_options.env) options.env = open_options.env.get();
+  if (open_options.write_buffer_size != 0) options.write_buffer_size = open_options.write_buffer_size;
   options.IncreaseParallelism(2);
   // Most reads are point lookups of keys that do not exist yet (a new
   // signal's id, a new tag's reference count): a Bloom filter per table
@@ -75,7 +168,33 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
     }
     return FromRocks(s, "open", directory);
   }
-  return std::unique_ptr<RocksDbStore>(new RocksDbStore(std::unique_ptr<rocksdb::DB>(raw), directory));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  // What was durable when the store last recorded it must still be there.
+  rocksdb::FileSystem& fs = *options.env->GetFileSystem();
+  const std::string durable_path = StrCat(directory, "/", kDurableFile);
+  std::string text;
+  uint64_t recorded = 0;
+  rocksdb::IOStatus read = rocksdb::ReadFileToString(&fs, durable_path, &text);
+  if (read.ok()) {
+    std::optional<uint64_t> parsed = ParseDurable(text);
+    if (!parsed) {
+      return absl::DataLossError(StrCat("store ", directory, ": ", kDurableFile,
+                                        " (the record of what was durable) is damaged"));
+    }
+    recorded = *parsed;
+    const uint64_t recovered = db->GetLatestSequenceNumber();
+    if (recovered < recorded) {
+      return absl::DataLossError(StrCat(
+          "store ", directory, ": writes up to RocksDB sequence number ", recorded,
+          " were durable, but the database recovers only up to ", recovered,
+          ": its files were damaged or lost (a write-ahead log or MANIFEST cut short?). Restore "
+          "the directory from a backup (remove ", kDurableFile, " only if that backup is older)"));
+    }
+  } else if (!read.IsNotFound() && fs.FileExists(durable_path, rocksdb::IOOptions(), nullptr).ok()) {
+    return FromRocks(read, StrCat("read ", kDurableFile), directory);
+  }
+  return std::unique_ptr<RocksDbStore>(
+      new RocksDbStore(std::move(db), directory, open_options.env, recorded));
 }
 
 absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(std::string_view key) const {

@@ -5,17 +5,37 @@
 // Write returns). Paranoid checks are on: a corrupt file makes Open or a
 // read fail with DATA_LOSS rather than return wrong data.
 //
+// Lost writes: RocksDB replays its write-ahead log (WAL) at Open. A crash
+// or power loss may leave the WAL's last record torn; that record was never
+// acknowledged (a synced write returns only after its record is on disk),
+// so it is dropped (kTolerateCorruptedTailRecords). Any other damage to the
+// WAL (a record whose checksum fails with more data after it) makes Open
+// fail with DATA_LOSS instead of silently dropping everything after it, as
+// RocksDB's default kPointInTimeRecovery would.
+//
+// A WAL (or MANIFEST) cut short cannot be told from a torn tail by its
+// bytes. So the store keeps a record of what was durable outside RocksDB's
+// files: the file SCHAKEL-DURABLE in the directory holds RocksDB's latest
+// sequence number as of the last RecordDurable() (the store calls it when
+// closing; the gateway once a second). Open refuses (DATA_LOSS) a database
+// that recovers to an earlier sequence number: files of the store were
+// damaged or lost. Writes after the last record are covered only by the
+// WAL's checksums. See docs/faults.md.
+//
 // Thread safety: safe for concurrent use (RocksDB's own guarantees).
 #ifndef SCHAKEL_STORE_ROCKSDB_STORE_H_
 #define SCHAKEL_STORE_ROCKSDB_STORE_H_
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "store/kv_store.h"
 
 namespace rocksdb {
 class DB;
+class Env;
 }
 
 namespace schakel::store {
@@ -26,6 +46,21 @@ class RocksDbStore : public KvStore {
   // locked by another process; DATA_LOSS when RocksDB reports corruption;
   // INTERNAL otherwise. Messages name the directory.
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& directory);
+  struct OpenOptions {
+    // Tests: the Env (and its file system) RocksDB uses instead of the
+    // default one, e.g. a simulated crash (tests/support/crash_test_fs.h).
+    std::shared_ptr<rocksdb::Env> env = nullptr;
+    // Tests: memtable size in bytes (0: RocksDB's default, 64 MB); small
+    // makes flushes, table files and MANIFEST updates frequent.
+    size_t write_buffer_size = 0;
+  };
+  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& directory,
+                                                            const OpenOptions& options);
+  // Records RocksDB's latest sequence number in SCHAKEL-DURABLE after
+  // syncing the WAL up to it (see the top of this file); does nothing when
+  // nothing was written since the last record. Errors: UNAVAILABLE when the
+  // sync or the file write fails.
+  absl::Status RecordDurable();
   ~RocksDbStore() override;
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) const override;
@@ -38,9 +73,13 @@ class RocksDbStore : public KvStore {
       std::string_view begin, std::string_view end) const override;
 
  private:
-  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string directory);
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string directory,
+               std::shared_ptr<rocksdb::Env> env, uint64_t recorded);
+  std::shared_ptr<rocksdb::Env> env_;  // outlives db_ (declared first)
   std::unique_ptr<rocksdb::DB> db_;
   const std::string directory_;
+  std::mutex record_mu_;
+  uint64_t recorded_;  // the sequence number in SCHAKEL-DURABLE; guarded by record_mu_
 };
 
 }  // namespace schakel::store

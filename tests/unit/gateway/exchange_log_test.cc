@@ -131,6 +131,49 @@ TEST(ExchangeLogTest, VerifyFindsTruncationStrayKeysAndUnknownFields) {
   EXPECT_THAT(report.problem, HasSubstr("fields the log does not know"));
 }
 
+// A store whose files are damaged from one key on: scans that reach it and
+// reads of it fail with DATA_LOSS, as RocksDB does for a bad table block.
+class DamagedStore : public store::MemoryStore {
+ public:
+  explicit DamagedStore(std::string from) : from_(std::move(from)) {}
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) const override {
+    if (damaged_ && key >= from_ && key < store::PrefixEnd("log/e/")) return Damage();
+    return MemoryStore::Get(key);
+  }
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Scan(
+      std::string_view begin, std::string_view end, size_t limit) const override {
+    auto rows = MemoryStore::Scan(begin, end, limit);
+    if (damaged_ && rows.ok() && !rows->empty() && rows->back().first >= from_) return Damage();
+    return rows;
+  }
+  void Damage(bool on) { damaged_ = on; }
+
+ private:
+  static absl::Status Damage() {
+    return absl::DataLossError("store: read: Corruption: block checksum mismatch");
+  }
+  const std::string from_;
+  bool damaged_ = false;
+};
+
+TEST(ExchangeLogTest, VerifyNamesTheFirstEntryTheStoreCannotRead) {
+  DamagedStore store(LogEntryKey(7));
+  auto log = ExchangeLog::Open(&store).value();
+  for (int i = 0; i < 10; ++i) log->Append(Record("p")).value();
+  store.Damage(true);
+  auto report = log->Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->first_bad_sequence, 7u);
+  EXPECT_EQ(report->entries_checked, 6u);  // those before it were checked
+  EXPECT_EQ(report->problem_kind, v1::CHAIN_PROBLEM_UNDECODABLE_ENTRY);
+  EXPECT_THAT(report->problem, HasSubstr("cannot be read"));
+  EXPECT_THAT(report->problem, HasSubstr("checksum mismatch"));
+  // A range that ends before the damage verifies.
+  ExchangeLog::VerifyOptions before;
+  before.to_sequence = 6;
+  EXPECT_EQ(log->Verify(before).value().first_bad_sequence, std::nullopt);
+}
+
 TEST(ExchangeLogTest, ASecondWriterOnTheSameStoreIsRefused) {
   store::MemoryStore store;
   auto first = ExchangeLog::Open(&store).value();

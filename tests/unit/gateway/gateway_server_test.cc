@@ -10,9 +10,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <future>
+#include <random>
+#include <set>
 
 #include "store/rocksdb_store.h"
+#include "tests/support/crash_test_fs.h"
 #include "tests/unit/gateway/gateway_test_env.h"
 
 namespace schakel::gateway::testing {
@@ -174,6 +178,82 @@ TEST(GatewayServerTest, HealthServiceReportsServing) {
   env.SetUp();
   EXPECT_EQ(HealthCheck(env.server().bound_address(), "schakel.v1.Gateway"), std::string("\x08\x01"));
   EXPECT_EQ(HealthCheck(env.server().bound_address(), ""), std::string("\x08\x01"));
+}
+
+// Every health service name of the gateway.
+constexpr const char* kHealthServices[] = {"", "schakel.v1.Gateway", "schakel.v1.Cases",
+                                           "schakel.v1.Audit", "schakel.v1.GatewayAdmin"};
+
+// Waits up to `limit` for every health service to answer NOT_SERVING;
+// returns the services that still did not.
+std::vector<std::string> NotYetNotServing(const std::string& address, absl::Duration limit) {
+  const absl::Time until = absl::Now() + limit;
+  std::vector<std::string> left(std::begin(kHealthServices), std::end(kHealthServices));
+  while (true) {
+    std::erase_if(left, [&](const std::string& service) {
+      return HealthCheck(address, service) == std::string("\x08\x02");
+    });
+    if (left.empty() || absl::Now() >= until) return left;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+TEST(GatewayServerTest, AFailedLogWriteTurnsEveryHealthServiceNotServing) {
+  GatewayTestEnv env({.faulty_store = true});
+  env.SetUp();
+  const std::string address = env.server().bound_address();
+  for (const char* service : kHealthServices) {
+    ASSERT_EQ(HealthCheck(address, service), std::string("\x08\x01")) << service;
+  }
+  env.faulty()->FailAllWrites();
+  v1::OpenExchangeResponse opened;
+  const grpc::Status status = env.Open(kRiec, GatewayTestEnv::Blind(kRiecPurpose, {kPerson}).request, &opened);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  // The background tick is 1 s: within 2 s every service says so.
+  EXPECT_THAT(NotYetNotServing(address, absl::Seconds(2)), ::testing::IsEmpty());
+  const std::vector<std::string> lines = env.lines();
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
+                          [](const std::string& l) { return l.find("not serving") != std::string::npos; }))
+      << "the operator is told";
+}
+
+TEST(GatewayServerTest, ARealDiskFailureAcknowledgesNoExchangeWithoutADurableEntry) {
+  // The gateway's RocksDB on a file system whose disk fails, then loses
+  // power (tests/support/crash_test_fs.h): real RocksDB I/O errors.
+  auto disk = std::make_shared<schakel::testing::CrashTestFileSystem>();
+  GatewayTestEnv env({.rocksdb_env = schakel::testing::CrashTestFileSystem::EnvFor(disk)});
+  env.SetUp();
+  std::vector<std::string> acknowledged;
+  v1::OpenExchangeResponse opened;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(env.Open(kRiec, GatewayTestEnv::Blind(kRiecPurpose, {kPerson}).request, &opened).ok());
+    acknowledged.push_back(opened.exchange_id());
+  }
+  disk->FailWritesFromNow();
+  for (int i = 0; i < 3; ++i) {
+    const grpc::Status status =
+        env.Open(kRiec, GatewayTestEnv::Blind(kRiecPurpose, {kPerson}).request, &opened);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  }
+  EXPECT_THAT(NotYetNotServing(env.server().bound_address(), absl::Seconds(2)), ::testing::IsEmpty());
+
+  // The machine goes down: what was not synced is gone.
+  env.Stop();
+  disk->Crash();
+  std::mt19937_64 rng(6);
+  disk->DropUnsyncedData(rng, /*torn_tails=*/true);
+  env.Start();
+  std::set<std::string> evaluated;
+  for (const v1::LogEntry& e : env.AllEntries()) {
+    if (e.record().kind() == v1::RECORD_KIND_EXCHANGE_EVALUATED) evaluated.insert(e.record().exchange_id());
+  }
+  for (const std::string& id : acknowledged) EXPECT_TRUE(evaluated.contains(id)) << "an acknowledged exchange was lost";
+  EXPECT_EQ(evaluated.size(), acknowledged.size()) << "no outcome after the failure was acknowledged";
+  auto report = env.server().log().Verify();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->first_bad_sequence, std::nullopt) << report->problem;
+  // And it serves again.
+  EXPECT_TRUE(env.Open(kRiec, GatewayTestEnv::Blind(kRiecPurpose, {kPerson}).request, &opened).ok());
 }
 
 TEST(GatewayServerTest, HealthCoversEveryServiceAndReflectionListsThem) {

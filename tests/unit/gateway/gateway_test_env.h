@@ -401,6 +401,9 @@ struct GatewayTestSettings {
   int64_t partner_deadline_ms = 3000;
   // The gateway's store is wrapped in a store::FaultyStore (faulty()).
   bool faulty_store = false;
+  // The RocksDB Env of the gateway's store (e.g. a failing disk); default
+  // when null.
+  std::shared_ptr<rocksdb::Env> rocksdb_env = nullptr;
 };
 
 class GatewayTestEnv {
@@ -444,6 +447,7 @@ class GatewayTestEnv {
       std::lock_guard lock(lines_mu_);
       lines_.emplace_back(line);
     };
+    options.rocksdb_env = settings_.rocksdb_env;
     if (settings_.faulty_store) {
       options.wrap_store = [this](store::KvStore* base) {
         auto f = std::make_unique<store::FaultyStore>(base);

@@ -1,0 +1,133 @@
+// RocksDbStore after damage and power loss: what Open accepts and refuses
+// (store/rocksdb_store.h, "Lost writes").
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "store/rocksdb_store.h"
+#include "tests/support/crash_test_fs.h"
+#include "tests/support/test_support.h"
+
+namespace schakel::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using schakel::testing::CrashTestFileSystem;
+
+std::string Key(int i) { return "k/" + std::to_string(1000 + i); }
+
+void WriteKeys(RocksDbStore& store, int from, int to, Durability durability) {
+  for (int i = from; i < to; ++i) {
+    WriteBatch b;
+    b.Put(Key(i), std::string(100, static_cast<char>('a' + i % 26)));
+    ASSERT_TRUE(store.Write(b, durability).ok());
+  }
+}
+
+std::string OnlyFileWith(const std::string& dir, const std::string& extension) {
+  std::string found;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().extension() == extension) {
+      EXPECT_EQ(found, "") << "more than one " << extension;
+      found = f.path().string();
+    }
+  }
+  return found;
+}
+
+TEST(RocksDbDurabilityTest, AWriteAheadLogCutShortIsRefusedAtOpen) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  {
+    auto store = RocksDbStore::Open(path).value();
+    WriteKeys(*store, 0, 100, Durability::kSynced);
+  }  // closed: SCHAKEL-DURABLE records the last write
+  ASSERT_TRUE(fs::exists(path + "/SCHAKEL-DURABLE"));
+  const std::string wal = OnlyFileWith(path, ".log");
+  ASSERT_NE(wal, "");
+  fs::resize_file(wal, fs::file_size(wal) / 2);  // looks like a torn tail to RocksDB
+  auto reopened = RocksDbStore::Open(path);
+  ASSERT_FALSE(reopened.ok()) << "a log cut short opened as if nothing was lost";
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(reopened.status().message(), HasSubstr("recovers only up to"));
+  EXPECT_THAT(reopened.status().message(), HasSubstr("were durable"));
+}
+
+TEST(RocksDbDurabilityTest, ADamagedDurabilityRecordIsRefused) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  {
+    auto store = RocksDbStore::Open(path).value();
+    WriteKeys(*store, 0, 10, Durability::kSynced);
+  }
+  std::string text;
+  {
+    std::ifstream in(path + "/SCHAKEL-DURABLE");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t digit = text.find_last_of("0123456789");
+  ASSERT_NE(digit, std::string::npos);
+  text[digit] = text[digit] == '9' ? '8' : static_cast<char>(text[digit] + 1);  // one copy changed
+  schakel::testing::WriteFile(path + "/SCHAKEL-DURABLE", text);
+  auto reopened = RocksDbStore::Open(path);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(reopened.status().message(), HasSubstr("SCHAKEL-DURABLE"));
+  EXPECT_THAT(reopened.status().message(), HasSubstr("damaged"));
+}
+
+TEST(RocksDbDurabilityTest, AFlippedByteInsideTheWriteAheadLogIsRefusedNotSkipped) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  {
+    auto store = RocksDbStore::Open(path).value();
+    WriteKeys(*store, 0, 200, Durability::kSynced);
+  }
+  fs::remove(path + "/SCHAKEL-DURABLE");  // the WAL's own checksums alone
+  const std::string wal = OnlyFileWith(path, ".log");
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    const auto middle = static_cast<std::streamoff>(fs::file_size(wal) / 2);
+    f.seekg(middle);
+    char byte = 0;
+    f.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x40);
+    f.seekp(middle);
+    f.write(&byte, 1);
+  }
+  // RocksDB's default (point in time) would open with the second half gone.
+  auto reopened = RocksDbStore::Open(path);
+  ASSERT_FALSE(reopened.ok()) << "the log after the damage was silently dropped";
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(RocksDbDurabilityTest, ATornTailAfterAPowerLossOpensWithEverySyncedWrite) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  auto disk = std::make_shared<CrashTestFileSystem>();
+  const RocksDbStore::OpenOptions options{.env = CrashTestFileSystem::EnvFor(disk)};
+  std::mt19937_64 rng(1);
+  for (int round = 0; round < 10; ++round) {
+    auto store = RocksDbStore::Open(path, options);
+    ASSERT_TRUE(store.ok()) << "round " << round << ": " << store.status();
+    for (int i = 0; i < 50 * round; ++i) {
+      auto got = (*store)->Get(Key(i));
+      ASSERT_TRUE(got.ok() && got->has_value()) << "round " << round << ": synced write " << i << " lost";
+    }
+    WriteKeys(**store, 50 * round, 50 * (round + 1), Durability::kSynced);
+    ASSERT_TRUE((*store)->RecordDurable().ok());
+    WriteKeys(**store, 1000, 1000 + 40, Durability::kBuffered);  // unsynced: dropped or torn
+    disk->Crash();
+    store->reset();
+    disk->DropUnsyncedData(rng, /*torn_tails=*/true);
+  }
+  EXPECT_GT(disk->stats().files_cut, 0u);
+}
+
+}  // namespace
+}  // namespace schakel::store
