@@ -113,7 +113,8 @@ MetricsDelta Difference(const MetricsSnapshot& before, const MetricsSnapshot& af
     // "name_sum{labels}" or "name_sum".
     const size_t brace = series.find('{');
     const std::string metric = series.substr(0, brace);
-    if (!metric.ends_with("_sum")) continue;
+    // Schakel's own timers only (prometheus-cpp's exposer_* are in other units).
+    if (!metric.starts_with("schakel_") || !metric.ends_with("_sum")) continue;
     const std::string base = metric.substr(0, metric.size() - 4);
     const std::string labels = brace == std::string::npos ? "" : series.substr(brace);
     const auto count_after = after.samples.find(StrCat(base, "_count", labels));
