@@ -297,9 +297,9 @@ failed=0
 for mode in $MODES; do
   case "$mode" in
     single) run_mode single single "${COMMON[@]}" --purpose load-single --rate "$RATE" \
-              --clients "$CLIENTS" --seconds "$SECONDS_EACH" "${METRICS[@]}" || failed=1 ;;
+              --clients "$CLIENTS" --seconds "$SECONDS_EACH" --crypto-baseline "${METRICS[@]}" || failed=1 ;;
     family) run_mode family family "${COMMON[@]}" --purpose load-family --rate "$FAMILY_RATE" \
-              --clients "$CLIENTS" --seconds "$SECONDS_EACH" "${METRICS[@]}" || failed=1 ;;
+              --clients "$CLIENTS" --seconds "$SECONDS_EACH" --crypto-baseline "${METRICS[@]}" || failed=1 ;;
     batch) run_mode batch batch "${COMMON[@]}" --purpose load-batch --subjects "$SUBJECTS" \
              --calls "$BATCHES" --crypto-baseline "${METRICS[@]}" || failed=1 ;;
     *) die "unknown mode $mode (single, family, batch)" ;;

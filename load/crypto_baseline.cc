@@ -80,29 +80,13 @@ const CryptoPhase* CryptoBaseline::Find(const std::string& name) const {
   return nullptr;
 }
 
-absl::StatusOr<CryptoBaseline> RunCryptoBaseline(const v1::MatchRequest& request,
-                                                 const CryptoBaselineOptions& options) {
-  CryptoBaseline out;
-  out.subjects = static_cast<size_t>(request.subjects_size());
-  out.partners = std::max(1, options.partners);
-  out.node_threads = std::max(1, options.node_threads);
-  out.requester_threads = std::max(1, options.requester_threads);
+namespace {
 
-  // The answering nodes' keys (made before the clock runs).
-  std::vector<std::unique_ptr<crypto::oprf::PoprfServer>> servers;
-  std::vector<crypto::PurposeKey> keys;
-  for (int p = 0; p < out.partners; ++p) {
-    servers.push_back(
-        std::make_unique<crypto::oprf::PoprfServer>(crypto::oprf::PrivateKey::Generate()));
-  }
-  for (const auto& server : servers) {
-    auto key = crypto::PurposeKey::Create(*server, request.purpose_id());
-    if (!key.ok()) return key.status();
-    keys.push_back(*std::move(key));
-  }
-  auto requester = crypto::MatchRequester::Create(request.purpose_id());
-  if (!requester.ok()) return requester.status();
-
+// One run of every phase into out.phases.
+absl::Status RunOnce(const v1::MatchRequest& request,
+                     const std::vector<std::unique_ptr<crypto::oprf::PoprfServer>>& servers,
+                     const std::vector<crypto::PurposeKey>& keys,
+                     const crypto::MatchRequester* requester, CryptoBaseline& out) {
   std::optional<nodes::PreparedMatch> prepared;
   if (absl::Status s = Timed(out.phases, "derive", [&]() -> absl::Status {
         auto p = nodes::PrepareMatch(request, nullptr, nodes::UtcDay(absl::Now()));
@@ -165,6 +149,47 @@ absl::StatusOr<CryptoBaseline> RunCryptoBaseline(const v1::MatchRequest& request
       });
       !s.ok()) {
     return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CryptoBaseline> RunCryptoBaseline(const v1::MatchRequest& request,
+                                                 const CryptoBaselineOptions& options) {
+  CryptoBaseline out;
+  out.subjects = static_cast<size_t>(request.subjects_size());
+  out.partners = std::max(1, options.partners);
+  out.node_threads = std::max(1, options.node_threads);
+  out.requester_threads = std::max(1, options.requester_threads);
+
+  // The answering nodes' keys (made before the clock runs).
+  std::vector<std::unique_ptr<crypto::oprf::PoprfServer>> servers;
+  std::vector<crypto::PurposeKey> keys;
+  for (int p = 0; p < out.partners; ++p) {
+    servers.push_back(
+        std::make_unique<crypto::oprf::PoprfServer>(crypto::oprf::PrivateKey::Generate()));
+  }
+  for (const auto& server : servers) {
+    auto key = crypto::PurposeKey::Create(*server, request.purpose_id());
+    if (!key.ok()) return key.status();
+    keys.push_back(*std::move(key));
+  }
+  auto requester = crypto::MatchRequester::Create(request.purpose_id());
+  if (!requester.ok()) return requester.status();
+
+  std::vector<CryptoBaseline> runs(static_cast<size_t>(std::max(1, options.repeats)), out);
+  for (CryptoBaseline& run : runs) {
+    if (absl::Status s = RunOnce(request, servers, keys, &*requester, run); !s.ok()) return s;
+  }
+  // Each phase's median run.
+  out.elements = runs.front().elements;
+  for (size_t i = 0; i < runs.front().phases.size(); ++i) {
+    std::vector<CryptoPhase> all;
+    for (const CryptoBaseline& run : runs) all.push_back(run.phases[i]);
+    std::sort(all.begin(), all.end(),
+              [](const CryptoPhase& a, const CryptoPhase& b) { return a.wall < b.wall; });
+    out.phases.push_back(all[all.size() / 2]);
   }
   return out;
 }

@@ -21,7 +21,8 @@
 // is inside blind, derive is not crypto).
 //
 // Every phase gives its wall time and the CPU time of the whole process
-// during it (so 2 threads busy for 1 s show as 2 s of CPU).
+// during it (so 2 threads busy for 1 s show as 2 s of CPU); with repeats,
+// the median of the runs for each.
 //
 // Thread safety: RunCryptoBaseline is reentrant.
 #ifndef SCHAKEL_LOAD_CRYPTO_BASELINE_H_
@@ -62,6 +63,9 @@ struct CryptoBaselineOptions {
   int partners = 3;
   int node_threads = 2;       // node config "threads" (default 2)
   int requester_threads = 2;  // the requesting node's threads (default 2)
+  // Runs of the whole sequence; each phase then reports its median run
+  // (a small request is timed many times for a steady figure).
+  int repeats = 1;
 };
 
 // Runs the crypto of `request` (see the top) with fresh random node keys.

@@ -64,6 +64,7 @@ struct Flags {
   std::string json_out;
   bool crypto_baseline = false;
   int baseline_partners = 0;
+  int baseline_repeats = 0;
   int node_threads = 2, requester_threads = 2;
   std::vector<std::string> metrics;  // name=host:port
 };
@@ -133,6 +134,9 @@ void AddCommon(CLI::App& app, Flags& f, load::Mode mode) {
       ->group(output);
   app.add_option("--baseline-partners", f.baseline_partners,
                  "partners in the crypto baseline (default: as many as answered the run)")
+      ->group(output);
+  app.add_option("--baseline-repeats", f.baseline_repeats,
+                 "runs of the baseline, each phase's median shown (default: 1 batch, 101 else)")
       ->group(output);
   app.add_option("--node-threads", f.node_threads, "the nodes' config threads (baseline)")
       ->group(output);
@@ -265,7 +269,10 @@ int RunMode(load::Mode mode, Flags f) {
     auto made = load::RunCryptoBaseline(workload.Request(0),
                                         {.partners = partners,
                                          .node_threads = f.node_threads,
-                                         .requester_threads = f.requester_threads});
+                                         .requester_threads = f.requester_threads,
+                                         .repeats = f.baseline_repeats > 0 ? f.baseline_repeats
+                                                    : batch                 ? 1
+                                                                            : 101});
     if (!made.ok()) {
       std::cerr << "schakel-load: crypto baseline: " << made.status().message() << "\n";
       return 2;
@@ -280,6 +287,9 @@ int RunMode(load::Mode mode, Flags f) {
     }
     json["crypto_baseline"] = b;
   }
+  const std::optional<load::Breakdown> breakdown = load::BreakDown(
+      deltas, report, baseline.has_value() ? Ms(baseline->crypto_wall()) : -1.0);
+  if (breakdown.has_value()) json["breakdown"] = load::ToJson(*breakdown);
 
   if (f.json) {
     std::cout << json.dump(2) << "\n";
@@ -310,6 +320,10 @@ int RunMode(load::Mode mode, Flags f) {
                   << Fixed(100 * (1 - crypto_ms / Ms(report.service_time.p50)), 1)
                   << " % of the match\n";
       }
+    }
+    if (breakdown.has_value()) {
+      std::cout << "\n";
+      load::PrintBreakdown(*breakdown, std::cout);
     }
   }
   if (!f.json_out.empty()) {

@@ -140,6 +140,79 @@ nlohmann::json ToJson(const MetricsDelta& delta) {
   return {{"name", delta.name}, {"histograms", histograms}};
 }
 
+std::optional<Breakdown> BreakDown(const std::vector<MetricsDelta>& deltas, const Report& report,
+                                   double crypto_ms) {
+  if (report.ok == 0) return std::nullopt;
+  const double calls = static_cast<double>(report.ok);
+  const std::string kPartner = "schakel_gateway_partner_latency_seconds{partner=\"";
+  std::map<std::string, HistogramDelta> partners;  // org -> its latency at the gateway
+  const MetricsDelta* gateway = nullptr;
+  Breakdown b;
+  for (const MetricsDelta& d : deltas) {
+    for (const HistogramDelta& h : d.histograms) {
+      if (h.series == "schakel_gateway_log_write_seconds") {
+        gateway = &d;
+        b.gateway_log = h.seconds * 1e3 / calls;
+      } else if (h.series.starts_with(kPartner)) {
+        const std::string org = h.series.substr(kPartner.size(), h.series.find('"', kPartner.size()) -
+                                                                     kPartner.size());
+        partners[org] = h;
+      }
+    }
+  }
+  if (gateway == nullptr) return std::nullopt;
+  int answering = 0;
+  for (const MetricsDelta& d : deltas) {
+    for (const HistogramDelta& h : d.histograms) {
+      if (h.series != "schakel_node_store_write_seconds") continue;
+      if (partners.count(d.name) > 0) {
+        b.partner_store += h.seconds * 1e3 / calls;
+        ++answering;
+      } else {
+        b.requester_store += h.seconds * 1e3 / calls;
+      }
+    }
+  }
+  if (answering > 0) b.partner_store /= answering;
+  for (const auto& [org, h] : partners) {
+    b.partner_call += h.seconds * 1e3 / h.count / static_cast<double>(partners.size());
+  }
+  b.total = static_cast<double>(report.service_time.mean.count()) / 1e6;
+  b.crypto = crypto_ms;
+  b.other = b.total - std::max(0.0, crypto_ms) - b.gateway_log - b.requester_store - b.partner_store;
+  return b;
+}
+
+nlohmann::json ToJson(const Breakdown& b) {
+  nlohmann::json out = {{"total_ms", b.total},
+                        {"gateway_log_ms", b.gateway_log},
+                        {"requester_store_ms", b.requester_store},
+                        {"partner_store_ms", b.partner_store},
+                        {"partner_call_ms", b.partner_call},
+                        {"other_ms", b.other}};
+  if (b.crypto >= 0) out["crypto_ms"] = b.crypto;
+  return out;
+}
+
+void PrintBreakdown(const Breakdown& b, std::ostream& out) {
+  out << "where an acknowledged call's time went (means per call; docs/performance.md):\n";
+  cli::Table table({"part", "ms", "% of the call"});
+  auto row = [&](const std::string& name, double ms) {
+    table.AddRow({name, Fixed(ms, 2), b.total > 0 ? Fixed(100 * ms / b.total, 1) : "-"});
+  };
+  row("the whole call (service time)", b.total);
+  if (b.crypto >= 0) row("crypto alone (in-process baseline)", b.crypto);
+  row("gateway log writes (RocksDB, synced)", b.gateway_log);
+  row("requesting node's writes (RocksDB, synced)", b.requester_store);
+  row("an answering node's writes (RocksDB, synced)", b.partner_store);
+  row(b.crypto >= 0 ? "everything else (gRPC, TLS, logic, waiting for a CPU)"
+                    : "everything else, crypto included",
+      b.other);
+  table.Print(out);
+  out << "(the gateway's call to a partner took " << Fixed(b.partner_call, 2)
+      << " ms on average, that partner's writes and evaluation included)\n";
+}
+
 void PrintDelta(const MetricsDelta& delta, const Report& report, std::ostream& out) {
   out << delta.name << " (its metrics, before and after the run):\n";
   cli::Table table({"timer", "count", "total ms", "ms each", "ms per OK call"});

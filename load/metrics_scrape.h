@@ -9,6 +9,8 @@
 #define SCHAKEL_LOAD_METRICS_SCRAPE_H_
 
 #include <map>
+#include <optional>
+#include <vector>
 #include <ostream>
 #include <string>
 
@@ -44,6 +46,32 @@ struct MetricsDelta {
 MetricsDelta Difference(const MetricsSnapshot& before, const MetricsSnapshot& after);
 
 nlohmann::json ToJson(const MetricsDelta& delta);
+
+// Where an acknowledged call's time went, in ms per call (means), from the
+// servers' timers and the in-process crypto baseline:
+//   total            the calls' mean service time (client side)
+//   crypto           the baseline's blind + evaluate + finalize (< 0: none)
+//   gateway_log      the gateway's synced log writes, per call (on the path:
+//                    EXCHANGE_REQUESTED, _EVALUATED, _RESOLVED one after another)
+//   requester_store  the synced writes of the node(s) not among the partners
+//                    (the requesting node's MATCH_RUN record)
+//   partner_store    the answering nodes' synced writes per call, averaged over
+//                    them (they answer at the same time; the nonce is stored
+//                    before evaluating)
+//   partner_call     the gateway's partner latency, averaged over partners
+//                    (includes partner_store and the evaluation)
+//   other            total - crypto - gateway_log - requester_store -
+//                    partner_store: gRPC and TLS, protobuf, signatures,
+//                    queueing for the CPU, the node's and gateway's own logic
+// Needs the gateway's delta; nullopt without it or without an OK call.
+struct Breakdown {
+  double total = 0, crypto = -1, gateway_log = 0, requester_store = 0, partner_store = 0,
+         partner_call = 0, other = 0;
+};
+std::optional<Breakdown> BreakDown(const std::vector<MetricsDelta>& deltas, const Report& report,
+                                   double crypto_ms);
+nlohmann::json ToJson(const Breakdown& breakdown);
+void PrintBreakdown(const Breakdown& breakdown, std::ostream& out);
 // A table: series, count, total ms, ms per count, ms per acknowledged call
 // of `report`.
 void PrintDelta(const MetricsDelta& delta, const Report& report, std::ostream& out);
