@@ -358,8 +358,6 @@ Report Run(MatchTarget& target, const Workload& workload, const RunOptions& opti
   report.options.on_call = nullptr;
   const int clients = std::max(1, options.clients);
   const bool open_loop = options.rate > 0;
-  const Nanos interval =
-      open_loop ? Nanos(static_cast<int64_t>(1e9 / options.rate)) : Nanos{0};
   const bool bounded = options.duration.count() > 0 || options.max_calls > 0;
 
   std::mutex mu;
@@ -379,7 +377,8 @@ Report Run(MatchTarget& target, const Workload& workload, const RunOptions& opti
       if (options.max_calls > 0 && i >= options.max_calls) break;
       Clock::time_point due = Clock::now();
       if (open_loop) {
-        due = start + interval * static_cast<int64_t>(i);
+        // Exact for any rate: the i-th due time is rounded, never accumulated.
+        due = start + Nanos(std::llround(static_cast<double>(i) * 1e9 / options.rate));
         if (due >= end) break;
         // Sleep until due, waking to notice a stop.
         while (Clock::now() < due) {

@@ -11,6 +11,8 @@
 // every call succeeded, 1 when some failed, 2 on a usage or setup error.
 #include <CLI/CLI.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <fstream>
 #include <iomanip>
@@ -33,6 +35,14 @@ namespace load = schakel::load;
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop = true; }
+
+// CPU time of this process so far (user + system), ms.
+double ProcessCpuMs() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e3 +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e3;
+}
 
 double Ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
 
@@ -223,6 +233,7 @@ int RunMode(load::Mode mode, Flags f) {
     before[snapshot->name] = *std::move(snapshot);
   }
 
+  const double cpu_before = ProcessCpuMs();
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   load::Report report =
@@ -235,7 +246,12 @@ int RunMode(load::Mode mode, Flags f) {
                  .stop = &g_stop,
                  .on_call = nullptr});
 
+  const double client_cpu_ms = ProcessCpuMs() - cpu_before;
   nlohmann::json json = load::ToJson(report, f.json_calls);
+  // The load client shares the machine: its own CPU per call.
+  json["client_cpu_ms"] = client_cpu_ms;
+  json["client_cpu_ms_per_call"] =
+      report.calls > 0 ? client_cpu_ms / static_cast<double>(report.calls) : 0.0;
   json["date_utc"] = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
 
   // Time spent in the servers, from their metrics.
@@ -295,6 +311,9 @@ int RunMode(load::Mode mode, Flags f) {
     std::cout << json.dump(2) << "\n";
   } else {
     load::PrintReport(report, std::cout);
+    std::cout << "this client used " << Fixed(client_cpu_ms, 0) << " ms of CPU ("
+              << Fixed(report.calls > 0 ? client_cpu_ms / static_cast<double>(report.calls) : 0, 2)
+              << " ms per call)\n";
     for (const load::MetricsDelta& d : deltas) {
       std::cout << "\n";
       load::PrintDelta(d, report, std::cout);
