@@ -420,6 +420,7 @@ Report Run(MatchTarget& target, const Workload& workload, const RunOptions& opti
     if (c.latency - c.service_time > std::chrono::milliseconds(10)) ++report.late_starts;
     if (c.ok()) {
       ++report.ok;
+      if (c.partners_failed > 0) ++report.partial;
       report.subjects += c.subjects;
       ok_latency.push_back(c.latency);
       ok_service.push_back(c.service_time);
@@ -457,6 +458,7 @@ nlohmann::json ToJson(const Report& report, bool with_calls) {
       {"ok", report.ok},
       {"failed", report.calls - report.ok},
       {"errors", errors},
+      {"partial", report.partial},
       {"late_starts", report.late_starts},
       {"subjects", report.subjects},
       {"throughput_per_s", report.throughput()},
@@ -504,6 +506,11 @@ void PrintReport(const Report& report, std::ostream& out) {
         << " subjects/s";
   }
   out << "\n";
+  if (report.partial > 0) {
+    out << report.partial
+        << " of the OK calls are partial: some partner did not answer (see partners_failed "
+           "in --json --json-calls, and the gateway's log)\n";
+  }
   if (report.late_starts > 0) {
     out << report.late_starts
         << " calls were sent more than 10 ms late (every client busy); their wait is in "

@@ -197,6 +197,9 @@ struct Report {
   uint64_t ok = 0;
   std::map<grpc::StatusCode, uint64_t> errors;            // by code
   std::map<grpc::StatusCode, std::string> first_error;    // one message per code
+  // Acknowledged calls in which some partner did not answer (timed out,
+  // unavailable, refused, invalid): the call succeeded, the match is partial.
+  uint64_t partial = 0;
   uint64_t late_starts = 0;  // sent more than 10 ms after due (every client busy)
   uint64_t subjects = 0;     // in acknowledged calls
   LatencySummary latency;       // of acknowledged calls, from due

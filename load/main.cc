@@ -8,7 +8,8 @@
 // client flags --config/--endpoint/--ca/--server-name/--credential-file/
 // --role) or, with --gateway, the gateway directly as an organisation
 // (--cert/--key/--ca). Prints a table, or JSON with --json. Exit code 0 when
-// every call succeeded, 1 when some failed, 2 on a usage or setup error.
+// every call succeeded with every partner answering, 1 when some call
+// failed or was partial, 2 on a usage or setup error.
 #include <CLI/CLI.hpp>
 
 #include <sys/resource.h>
@@ -353,7 +354,7 @@ int RunMode(load::Mode mode, Flags f) {
       return 2;
     }
   }
-  return report.ok == report.calls ? 0 : 1;
+  return report.ok == report.calls && report.partial == 0 ? 0 : 1;
 }
 
 }  // namespace

@@ -78,6 +78,7 @@ void ExpectSaneReport(const load::Report& report, uint64_t expected_calls, int r
                                              ? std::string()
                                              : report.first_error.begin()->second);
   EXPECT_TRUE(report.errors.empty());
+  EXPECT_EQ(report.partial, 0u) << "every partner answered every call";
   const load::LatencySummary& l = report.latency;
   EXPECT_EQ(l.count, report.ok);
   EXPECT_GT(l.min.count(), 0);
@@ -117,6 +118,7 @@ TEST_F(LoadSmokeTest, ProgramDrivesTheUserPathAtASteadyRate) {
   EXPECT_EQ(report["ok"].get<uint64_t>(), expected);
   EXPECT_EQ(report["failed"].get<uint64_t>(), 0u);
   EXPECT_TRUE(report["errors"].empty());
+  EXPECT_EQ(report["partial"].get<uint64_t>(), 0u);
   const json& l = report["latency"];
   EXPECT_EQ(l["count"].get<uint64_t>(), expected);
   EXPECT_GT(l["p50_ms"].get<double>(), 0);
