@@ -88,12 +88,14 @@ absl::Status RunOnce(const v1::MatchRequest& request,
                      const std::vector<crypto::PurposeKey>& keys,
                      const crypto::MatchRequester* requester, CryptoBaseline& out) {
   std::optional<nodes::PreparedMatch> prepared;
-  if (absl::Status s = Timed(out.phases, "derive", [&]() -> absl::Status {
-        auto p = nodes::PrepareMatch(request, nullptr, nodes::UtcDay(absl::Now()));
-        if (!p.ok()) return p.status();
-        prepared.emplace(*std::move(p));
-        return absl::OkStatus();
-      });
+  if (absl::Status s = Timed(out.phases, "derive",
+                             [&]() -> absl::Status {
+                               auto p = nodes::PrepareMatch(request, nullptr,
+                                                            nodes::UtcDay(absl::Now()));
+                               if (!p.ok()) return p.status();
+                               prepared.emplace(*std::move(p));
+                               return absl::OkStatus();
+                             });
       !s.ok()) {
     return s;
   }
@@ -101,24 +103,26 @@ absl::Status RunOnce(const v1::MatchRequest& request,
   for (const crypto::SecretBuffer& in : prepared->inputs) inputs.push_back(in.bytes());
   out.elements = inputs.size();
 
-  if (absl::Status s = Timed(out.phases, "hash", [&]() -> absl::Status {
-        for (crypto::ByteView in : inputs) {
-          auto e = crypto::oprf::HashToGroup(crypto::oprf::Mode::kPoprf, in);
-          if (!e.ok()) return e.status();
-        }
-        return absl::OkStatus();
-      });
+  if (absl::Status s = Timed(out.phases, "hash",
+                             [&]() -> absl::Status {
+                               for (crypto::ByteView in : inputs) {
+                                 auto e = crypto::oprf::HashToGroup(crypto::oprf::Mode::kPoprf, in);
+                                 if (!e.ok()) return e.status();
+                               }
+                               return absl::OkStatus();
+                             });
       !s.ok()) {
     return s;
   }
 
   std::optional<crypto::PendingMatch> pending;
-  if (absl::Status s = Timed(out.phases, "blind", [&]() -> absl::Status {
-        auto b = requester->Blind(inputs);
-        if (!b.ok()) return b.status();
-        pending.emplace(*std::move(b));
-        return absl::OkStatus();
-      });
+  if (absl::Status s = Timed(out.phases, "blind",
+                             [&]() -> absl::Status {
+                               auto b = requester->Blind(inputs);
+                               if (!b.ok()) return b.status();
+                               pending.emplace(*std::move(b));
+                               return absl::OkStatus();
+                             });
       !s.ok()) {
     return s;
   }
@@ -126,27 +130,32 @@ absl::Status RunOnce(const v1::MatchRequest& request,
   std::vector<crypto::ByteView> blinded_views(blinded.begin(), blinded.end());
 
   std::vector<crypto::PurposeKey::Evaluation> evaluations(keys.size());
-  if (absl::Status s = Timed(out.phases, "evaluate", [&]() -> absl::Status {
-        return Parallel(keys.size(), static_cast<int>(keys.size()), [&](size_t p) -> absl::Status {
-          auto e = keys[p].EvaluateBlinded(blinded_views, out.node_threads);
-          if (!e.ok()) return e.status();
-          evaluations[p] = *std::move(e);
-          return absl::OkStatus();
-        });
-      });
+  if (absl::Status s = Timed(out.phases, "evaluate",
+                             [&]() -> absl::Status {
+                               return Parallel(keys.size(), static_cast<int>(keys.size()),
+                                               [&](size_t p) -> absl::Status {
+                                                 auto e = keys[p].EvaluateBlinded(blinded_views,
+                                                                                  out.node_threads);
+                                                 if (!e.ok()) return e.status();
+                                                 evaluations[p] = *std::move(e);
+                                                 return absl::OkStatus();
+                                               });
+                             });
       !s.ok()) {
     return s;
   }
 
-  if (absl::Status s = Timed(out.phases, "finalize", [&]() -> absl::Status {
-        return Parallel(keys.size(), out.requester_threads, [&](size_t p) -> absl::Status {
-          std::vector<crypto::ByteView> evaluated(evaluations[p].evaluated_elements.begin(),
-                                                  evaluations[p].evaluated_elements.end());
-          auto tags = requester->Finalize(*pending, servers[p]->public_key(), evaluated,
-                                          evaluations[p].proof);
-          return tags.status();
-        });
-      });
+  if (absl::Status s = Timed(
+          out.phases, "finalize",
+          [&]() -> absl::Status {
+            return Parallel(keys.size(), out.requester_threads, [&](size_t p) -> absl::Status {
+              std::vector<crypto::ByteView> evaluated(evaluations[p].evaluated_elements.begin(),
+                                                      evaluations[p].evaluated_elements.end());
+              auto tags = requester->Finalize(*pending, servers[p]->public_key(), evaluated,
+                                              evaluations[p].proof);
+              return tags.status();
+            });
+          });
       !s.ok()) {
     return s;
   }

@@ -138,16 +138,16 @@ class GatewayMatchTarget final : public MatchTarget {
 
     grpc::ClientContext context;
     // The deadline counts from the start of the call, blinding included.
-    context.set_deadline(std::chrono::system_clock::now() + timeout -
-                         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                             Clock::now() - due));
+    context.set_deadline(
+        std::chrono::system_clock::now() + timeout -
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - due));
     v1::OpenExchangeResponse response;
     const grpc::Status status = stub_->OpenExchange(&context, open, &response);
     if (!status.ok()) return Failed(status);
     CallOutcome out = Acknowledged(response, request);
     for (const v1::PartnerEvaluation& evaluation : response.evaluations()) {
       (evaluation.outcome().status() == v1::PARTNER_STATUS_OK ? out.partners_ok
-                                                               : out.partners_failed)++;
+                                                              : out.partners_failed)++;
     }
     return out;
   }
@@ -187,9 +187,9 @@ std::string MsText(Nanos d) {
 }
 
 nlohmann::json LatencyJson(const LatencySummary& s) {
-  return {{"count", s.count},     {"min_ms", Ms(s.min)},   {"p50_ms", Ms(s.p50)},
-          {"p90_ms", Ms(s.p90)},  {"p95_ms", Ms(s.p95)},   {"p99_ms", Ms(s.p99)},
-          {"p999_ms", Ms(s.p999)}, {"max_ms", Ms(s.max)},  {"mean_ms", Ms(s.mean)}};
+  return {{"count", s.count},      {"min_ms", Ms(s.min)}, {"p50_ms", Ms(s.p50)},
+          {"p90_ms", Ms(s.p90)},   {"p95_ms", Ms(s.p95)}, {"p99_ms", Ms(s.p99)},
+          {"p999_ms", Ms(s.p999)}, {"max_ms", Ms(s.max)}, {"mean_ms", Ms(s.mean)}};
 }
 
 }  // namespace
@@ -233,9 +233,12 @@ std::optional<Mode> ParseMode(std::string_view name) {
 
 std::string ModeName(Mode mode) {
   switch (mode) {
-    case Mode::kSingle: return "single";
-    case Mode::kFamily: return "family";
-    case Mode::kBatch: return "batch";
+    case Mode::kSingle:
+      return "single";
+    case Mode::kFamily:
+      return "family";
+    case Mode::kBatch:
+      return "batch";
   }
   return "?";
 }
@@ -383,7 +386,8 @@ Report Run(MatchTarget& target, const Workload& workload, const RunOptions& opti
         // Sleep until due, waking to notice a stop.
         while (Clock::now() < due) {
           if (options.stop != nullptr && options.stop->load()) break;
-          std::this_thread::sleep_until(std::min(due, Clock::now() + std::chrono::milliseconds(50)));
+          std::this_thread::sleep_until(
+              std::min(due, Clock::now() + std::chrono::milliseconds(50)));
         }
         if (options.stop != nullptr && options.stop->load()) break;
       } else if (due >= end) {
@@ -398,7 +402,8 @@ Report Run(MatchTarget& target, const Workload& workload, const RunOptions& opti
       outcome.latency = answered - std::min(due, sent);
       outcome.service_time = answered - sent;
       int64_t at = (answered - start).count();
-      for (int64_t seen = last_answer.load(); at > seen && !last_answer.compare_exchange_weak(seen, at);) {
+      for (int64_t seen = last_answer.load();
+           at > seen && !last_answer.compare_exchange_weak(seen, at);) {
       }
       if (options.on_call) options.on_call(outcome);
       mine.push_back(std::move(outcome));
@@ -462,7 +467,8 @@ nlohmann::json ToJson(const Report& report, bool with_calls) {
       {"late_starts", report.late_starts},
       {"subjects", report.subjects},
       {"throughput_per_s", report.throughput()},
-      {"subjects_per_s", report.seconds > 0 ? static_cast<double>(report.subjects) / report.seconds : 0},
+      {"subjects_per_s",
+       report.seconds > 0 ? static_cast<double>(report.subjects) / report.seconds : 0},
       {"latency", LatencyJson(report.latency)},
       {"service_time", LatencyJson(report.service_time)},
       {"all_calls_latency", LatencyJson(report.all_latency)},
@@ -519,8 +525,8 @@ void PrintReport(const Report& report, std::ostream& out) {
   out << "\n";
   cli::Table table({"ms", "count", "min", "p50", "p90", "p95", "p99", "max", "mean"});
   auto row = [&](const std::string& name, const LatencySummary& s) {
-    table.AddRow({name, StrCat(s.count), MsText(s.min), MsText(s.p50), MsText(s.p90),
-                  MsText(s.p95), MsText(s.p99), MsText(s.max), MsText(s.mean)});
+    table.AddRow({name, StrCat(s.count), MsText(s.min), MsText(s.p50), MsText(s.p90), MsText(s.p95),
+                  MsText(s.p99), MsText(s.max), MsText(s.mean)});
   };
   row("latency (OK, from due)", report.latency);
   row("service (OK, from sent)", report.service_time);

@@ -80,11 +80,11 @@ using Nanos = std::chrono::nanoseconds;
 
 // What happened to one call.
 struct CallOutcome {
-  uint64_t index = 0;         // the call's number in the run, from 0
-  Nanos latency{0};           // from when the call was due to its answer
-  Nanos service_time{0};      // from when it was sent to its answer
+  uint64_t index = 0;     // the call's number in the run, from 0
+  Nanos latency{0};       // from when the call was due to its answer
+  Nanos service_time{0};  // from when it was sent to its answer
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
-  std::string error;          // the server's (or gRPC's) message when not OK
+  std::string error;  // the server's (or gRPC's) message when not OK
   // When OK (acknowledged):
   std::string exchange_id;              // 16 bytes
   std::vector<uint64_t> log_sequences;  // the receipts' gateway log sequence numbers
@@ -195,16 +195,16 @@ struct Report {
   double seconds = 0;  // from the first call due to the last answer
   uint64_t calls = 0;  // started (= calls.size())
   uint64_t ok = 0;
-  std::map<grpc::StatusCode, uint64_t> errors;            // by code
-  std::map<grpc::StatusCode, std::string> first_error;    // one message per code
+  std::map<grpc::StatusCode, uint64_t> errors;          // by code
+  std::map<grpc::StatusCode, std::string> first_error;  // one message per code
   // Acknowledged calls in which some partner did not answer (timed out,
   // unavailable, refused, invalid): the call succeeded, the match is partial.
   uint64_t partial = 0;
-  uint64_t late_starts = 0;  // sent more than 10 ms after due (every client busy)
-  uint64_t subjects = 0;     // in acknowledged calls
-  LatencySummary latency;       // of acknowledged calls, from due
-  LatencySummary service_time;  // of acknowledged calls, from sent
-  LatencySummary all_latency;   // of every call, failed ones included
+  uint64_t late_starts = 0;             // sent more than 10 ms after due (every client busy)
+  uint64_t subjects = 0;                // in acknowledged calls
+  LatencySummary latency;               // of acknowledged calls, from due
+  LatencySummary service_time;          // of acknowledged calls, from sent
+  LatencySummary all_latency;           // of every call, failed ones included
   std::vector<CallOutcome> calls_made;  // in index order
 
   double throughput() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }

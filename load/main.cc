@@ -10,8 +10,6 @@
 // (--cert/--key/--ca). Prints a table, or JSON with --json. Exit code 0 when
 // every call succeeded with every partner answering, 1 when some call
 // failed or was partial, 2 on a usage or setup error.
-#include <CLI/CLI.hpp>
-
 #include <sys/resource.h>
 
 #include <csignal>
@@ -21,6 +19,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "cli/table.h"
 #include "common/strings.h"
@@ -56,7 +56,7 @@ std::string Fixed(double value, int digits) {
 struct Flags {
   // Target.
   schakel::cli::ConfigOverrides node;
-  std::string gateway, cert, key, user = "load", role = "analyst";
+  std::string gateway, cert, key, user = "load", role;
   // Workload.
   std::string purpose, case_id;
   std::vector<std::string> partners;
@@ -92,7 +92,9 @@ void AddCommon(CLI::App& app, Flags& f, load::Mode mode) {
       ->group(target);
   app.add_option("--credential-file", f.node.credential_file, "the user's credential file")
       ->group(target);
-  app.add_option("--role", f.role, "role to act in (node: x-schakel-role; gateway: actor role)")
+  app.add_option("--role", f.role,
+                 "role to act in (node: as `schakel --role`, default the config's; gateway: the "
+                 "actor's role, default analyst)")
       ->group(target);
   app.add_option("--gateway", f.gateway,
                  "call the gateway at host:port directly as an organisation (OpenExchange only)")
@@ -131,14 +133,17 @@ void AddCommon(CLI::App& app, Flags& f, load::Mode mode) {
       ->check(CLI::NonNegativeNumber)
       ->group(run);
   app.add_option("--calls", f.calls, "at most this many calls (batch default 1)")->group(run);
-  app.add_option("--timeout", f.timeout_s, "each call's deadline in seconds (default 30; batch 300)")
+  app.add_option("--timeout", f.timeout_s,
+                 "each call's deadline in seconds (default 30; batch 300)")
       ->check(CLI::PositiveNumber)
       ->group(run);
 
   const std::string output = "Output";
   app.add_flag("--json", f.json, "print the report as JSON")->group(output);
-  app.add_flag("--json-calls", f.json_calls, "with --json: every call's outcome too")->group(output);
-  app.add_option("--json-out", f.json_out, "also write the JSON report to this file")->group(output);
+  app.add_flag("--json-calls", f.json_calls, "with --json: every call's outcome too")
+      ->group(output);
+  app.add_option("--json-out", f.json_out, "also write the JSON report to this file")
+      ->group(output);
   app.add_flag("--crypto-baseline", f.crypto_baseline,
                "also run the first request's crypto in-process (HashToGroup, Blind, "
                "BlindEvaluate with proof per partner, VerifyProof, Finalize) and print the ratio")
@@ -180,23 +185,21 @@ int RunMode(load::Mode mode, Flags f) {
       std::cerr << "schakel-load: --gateway needs --cert, --key and --ca\n";
       return 2;
     }
-    const auto role = schakel::v1::Role_descriptor()->FindValueByName(
-        "ROLE_" + [&] {
-          std::string r = f.role;
-          for (char& c : r) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-          return r;
-        }());
+    const auto role = schakel::v1::Role_descriptor()->FindValueByName("ROLE_" + [&] {
+      std::string r = f.role.empty() ? std::string("analyst") : f.role;
+      for (char& c : r) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return r;
+    }());
     if (role == nullptr) {
       std::cerr << "schakel-load: --role " << f.role << " is not a role\n";
       return 2;
     }
-    auto made = load::GatewayTarget({.endpoint = f.gateway,
-                                     .server_name = f.node.server_name,
-                                     .tls = {.ca_certificates = f.node.ca,
-                                             .certificate_chain = f.cert,
-                                             .private_key = f.key},
-                                     .user_id = f.user,
-                                     .role = static_cast<schakel::v1::Role>(role->number())});
+    auto made = load::GatewayTarget(
+        {.endpoint = f.gateway,
+         .server_name = f.node.server_name,
+         .tls = {.ca_certificates = f.node.ca, .certificate_chain = f.cert, .private_key = f.key},
+         .user_id = f.user,
+         .role = static_cast<schakel::v1::Role>(role->number())});
     if (!made.ok()) {
       std::cerr << "schakel-load: " << made.status().message() << "\n";
       return 2;
@@ -204,7 +207,7 @@ int RunMode(load::Mode mode, Flags f) {
     target = *std::move(made);
   } else {
     schakel::cli::ConfigOverrides client = f.node;
-    client.role = f.role;
+    if (!f.role.empty()) client.role = f.role;
     auto made = load::NodeTarget(client);
     if (!made.ok()) {
       std::cerr << "schakel-load: " << made.status().message()
@@ -237,15 +240,15 @@ int RunMode(load::Mode mode, Flags f) {
   const double cpu_before = ProcessCpuMs();
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  load::Report report =
-      load::Run(*target, workload,
-                {.rate = f.rate,
-                 .clients = f.clients,
-                 .duration = std::chrono::milliseconds(static_cast<int64_t>(f.seconds * 1000)),
-                 .max_calls = f.calls,
-                 .call_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1000)),
-                 .stop = &g_stop,
-                 .on_call = nullptr});
+  load::Report report = load::Run(
+      *target, workload,
+      {.rate = f.rate,
+       .clients = f.clients,
+       .duration = std::chrono::milliseconds(static_cast<int64_t>(f.seconds * 1000)),
+       .max_calls = f.calls,
+       .call_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1000)),
+       .stop = &g_stop,
+       .on_call = nullptr});
 
   const double client_cpu_ms = ProcessCpuMs() - cpu_before;
   nlohmann::json json = load::ToJson(report, f.json_calls);
@@ -288,8 +291,8 @@ int RunMode(load::Mode mode, Flags f) {
                                          .node_threads = f.node_threads,
                                          .requester_threads = f.requester_threads,
                                          .repeats = f.baseline_repeats > 0 ? f.baseline_repeats
-                                                    : batch                 ? 1
-                                                                            : 101});
+                                                    : batch                ? 1
+                                                                           : 101});
     if (!made.ok()) {
       std::cerr << "schakel-load: crypto baseline: " << made.status().message() << "\n";
       return 2;
@@ -304,8 +307,8 @@ int RunMode(load::Mode mode, Flags f) {
     }
     json["crypto_baseline"] = b;
   }
-  const std::optional<load::Breakdown> breakdown = load::BreakDown(
-      deltas, report, baseline.has_value() ? Ms(baseline->crypto_wall()) : -1.0);
+  const std::optional<load::Breakdown> breakdown =
+      load::BreakDown(deltas, report, baseline.has_value() ? Ms(baseline->crypto_wall()) : -1.0);
   if (breakdown.has_value()) json["breakdown"] = load::ToJson(*breakdown);
 
   if (f.json) {
@@ -333,11 +336,11 @@ int RunMode(load::Mode mode, Flags f) {
       table.Print(std::cout);
       if (report.ok > 0) {
         const double crypto_ms = Ms(baseline->crypto_wall());
-        std::cout << "match p50 " << Fixed(Ms(report.service_time.p50), 1) << " ms = "
-                  << Fixed(Ms(report.service_time.p50) / crypto_ms, 2)
+        std::cout << "match p50 " << Fixed(Ms(report.service_time.p50), 1)
+                  << " ms = " << Fixed(Ms(report.service_time.p50) / crypto_ms, 2)
                   << " x crypto alone; everything else (keys, gRPC, stores, logs, signatures) "
-                  << Fixed(Ms(report.service_time.p50) - crypto_ms, 1) << " ms = "
-                  << Fixed(100 * (1 - crypto_ms / Ms(report.service_time.p50)), 1)
+                  << Fixed(Ms(report.service_time.p50) - crypto_ms, 1)
+                  << " ms = " << Fixed(100 * (1 - crypto_ms / Ms(report.service_time.p50)), 1)
                   << " % of the match\n";
       }
     }
@@ -360,8 +363,9 @@ int RunMode(load::Mode mode, Flags f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Load on a running Schakel federation: match exchanges at a steady rate, with "
-               "throughput and latency percentiles (issue 6; docs/performance.md)"};
+  CLI::App app{
+      "Load on a running Schakel federation: match exchanges at a steady rate, with "
+      "throughput and latency percentiles (issue 6; docs/performance.md)"};
   app.require_subcommand(1);
   Flags single_flags, family_flags, batch_flags;
   int exit_code = 0;
@@ -371,12 +375,10 @@ int main(int argc, char** argv) {
     load::Mode mode;
     Flags* flags;
   };
-  for (const Sub& sub : {Sub{"single", "one person per match, open loop", load::Mode::kSingle,
-                             &single_flags},
-                         Sub{"family", "a household per match, open loop", load::Mode::kFamily,
-                             &family_flags},
-                         Sub{"batch", "many people per match (default 10,000)", load::Mode::kBatch,
-                             &batch_flags}}) {
+  for (const Sub& sub :
+       {Sub{"single", "one person per match, open loop", load::Mode::kSingle, &single_flags},
+        Sub{"family", "a household per match, open loop", load::Mode::kFamily, &family_flags},
+        Sub{"batch", "many people per match (default 10,000)", load::Mode::kBatch, &batch_flags}}) {
     CLI::App* command = app.add_subcommand(sub.name, sub.help);
     AddCommon(*command, *sub.flags, sub.mode);
     command->callback([&exit_code, sub] { exit_code = RunMode(sub.mode, *sub.flags); });

@@ -38,7 +38,8 @@ absl::StatusOr<std::string> HttpGetMetrics(const std::string& host, const std::s
     return absl::UnavailableError(StrCat("metrics at ", host, ":", port, ": cannot connect"));
   }
   const std::string request = StrCat("GET /metrics HTTP/1.0\r\nHost: ", host, "\r\n\r\n");
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
     close(fd);
     return absl::UnavailableError(StrCat("metrics at ", host, ":", port, ": cannot send"));
   }
@@ -154,8 +155,8 @@ std::optional<Breakdown> BreakDown(const std::vector<MetricsDelta>& deltas, cons
         gateway = &d;
         b.gateway_log = h.seconds * 1e3 / calls;
       } else if (h.series.starts_with(kPartner)) {
-        const std::string org = h.series.substr(kPartner.size(), h.series.find('"', kPartner.size()) -
-                                                                     kPartner.size());
+        const std::string org =
+            h.series.substr(kPartner.size(), h.series.find('"', kPartner.size()) - kPartner.size());
         partners[org] = h;
       }
     }
@@ -179,7 +180,8 @@ std::optional<Breakdown> BreakDown(const std::vector<MetricsDelta>& deltas, cons
   }
   b.total = static_cast<double>(report.service_time.mean.count()) / 1e6;
   b.crypto = crypto_ms;
-  b.other = b.total - std::max(0.0, crypto_ms) - b.gateway_log - b.requester_store - b.partner_store;
+  b.other =
+      b.total - std::max(0.0, crypto_ms) - b.gateway_log - b.requester_store - b.partner_store;
   return b;
 }
 

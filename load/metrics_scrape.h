@@ -10,9 +10,9 @@
 
 #include <map>
 #include <optional>
-#include <vector>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 

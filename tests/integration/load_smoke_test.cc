@@ -74,9 +74,8 @@ void ExpectSaneReport(const load::Report& report, uint64_t expected_calls, int r
   for (size_t i = 0; i < report.calls_made.size(); ++i) {
     EXPECT_EQ(report.calls_made[i].index, i) << "every call is accounted for, in order";
   }
-  EXPECT_EQ(report.ok, report.calls) << (report.errors.empty()
-                                             ? std::string()
-                                             : report.first_error.begin()->second);
+  EXPECT_EQ(report.ok, report.calls)
+      << (report.errors.empty() ? std::string() : report.first_error.begin()->second);
   EXPECT_TRUE(report.errors.empty());
   EXPECT_EQ(report.partial, 0u) << "every partner answered every call";
   const load::LatencySummary& l = report.latency;
@@ -106,10 +105,10 @@ void ExpectSaneReport(const load::Report& report, uint64_t expected_calls, int r
 
 // The user path through the schakel-load program, as the docs run it.
 TEST_F(LoadSmokeTest, ProgramDrivesTheUserPathAtASteadyRate) {
-  const ProcessResult r = RunProcess(
-      SCHAKEL_LOAD_BINARY,
-      {"single", "--config", UserConfig(), "--purpose", kZorgPurpose, "--rate", StrCat(kRate),
-       "--clients", "4", "--seconds", StrCat(kSeconds), "--json", "--json-calls"});
+  const ProcessResult r =
+      RunProcess(SCHAKEL_LOAD_BINARY, {"single", "--config", UserConfig(), "--purpose",
+                                       kZorgPurpose, "--rate", StrCat(kRate), "--clients", "4",
+                                       "--seconds", StrCat(kSeconds), "--json", "--json-calls"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json report = json::parse(r.out);
   const auto expected = static_cast<uint64_t>(kRate * kSeconds);
@@ -180,12 +179,12 @@ TEST_F(LoadSmokeTest, LibraryRecordsEveryCallOnBothPaths) {
   EXPECT_GE(report.subjects, 2 * calls);
 
   auto gateway = load::GatewayTarget({.endpoint = fed_->gateway_address(),
-                                     .server_name = "localhost",
-                                     .tls = {.ca_certificates = fed_->ca_file(),
-                                             .certificate_chain = fed_->cert_file("gemeente"),
-                                             .private_key = fed_->key_file("gemeente")},
-                                     .user_id = "g.analist",
-                                     .role = v1::ROLE_ANALYST});
+                                      .server_name = "localhost",
+                                      .tls = {.ca_certificates = fed_->ca_file(),
+                                              .certificate_chain = fed_->cert_file("gemeente"),
+                                              .private_key = fed_->key_file("gemeente")},
+                                      .user_id = "g.analist",
+                                      .role = v1::ROLE_ANALYST});
   ASSERT_TRUE(gateway.ok()) << gateway.status();
   load::Workload singles({.mode = load::Mode::kSingle,
                           .purpose_id = kZorgPurpose,
