@@ -11,8 +11,12 @@
 //       5 s and the index publication it missed catches up.
 //   KillNineTest.AnsweringNodeUnderLoad  the same for an answering node (its
 //       own log verifies from entry 1, it is SERVING within 5 s, it catches
-//       up its publication) and the gateway's log holds every acknowledged
-//       exchange.
+//       up its publication, the gateway reaches it again within 5 s) and
+//       the gateway's log holds every acknowledged exchange.
+//   KillNineTest.RequestingNodeUnderLoad the same for the node the user's
+//       calls go through (gemeente): its log verifies, the user's existing
+//       connection gets through again within 5 s, the gateway's log holds
+//       every acknowledged match.
 //   PartnerFaultTest.HangingAndDownPartnerUnderLoad  a hanging (SIGSTOP) and
 //       a dead partner: every call ends within the partner deadline + 100 ms,
 //       the other partner answers >= 99.9 % of the calls, and every failed
@@ -264,7 +268,7 @@ class BackgroundLoad {
     return report_;
   }
 
-  std::vector<Seen> Seen_() const {
+  std::vector<Seen> Outcomes() const {
     std::lock_guard lock(mu_);
     return seen_;
   }
@@ -878,7 +882,7 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
   // not answer.
   uint64_t outside = 0, outside_errors = 0, inside = 0, inside_errors = 0;
   std::string first_error;
-  for (const BackgroundLoad::Seen& s : load.Seen_()) {
+  for (const BackgroundLoad::Seen& s : load.Outcomes()) {
     const auto sent = s.answered - s.call.latency;
     const bool in_window = std::any_of(windows.begin(), windows.end(), [&](const Window& w) {
       return sent <= w.to && s.answered >= w.from;
