@@ -33,6 +33,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // keep pinging while idle
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Ms(kMaxReconnectBackoff));
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, Ms(kMinTimeBetweenResolutions));
   if (!target_name_override.empty()) {
     args.SetSslTargetNameOverride(std::string(target_name_override));
   }

@@ -20,7 +20,12 @@
 //   NAT entry) in under a minute instead of at the next call's deadline.
 // - Reconnection: after a failure gRPC retries with backoff, at most
 //   kMaxReconnectBackoff (5 s) apart (gRPC's default is 120 s), so that a
-//   partner that restarts is reachable again within seconds. Calls made while
+//   partner that restarts is reachable again within seconds. A lost
+//   connection makes the channel resolve its address again before it
+//   reconnects; gRPC 1.51 spaces resolutions 30 s apart by default, which
+//   kept a channel to a restarted peer failing for up to 30 s (found by
+//   faults.KillNineTest.RequestingNodeUnderLoad): at most
+//   kMinTimeBetweenResolutions (1 s) here. Calls made while
 //   a channel is not connected fail at once with UNAVAILABLE (they do not
 //   wait for the connection), so one partner down never holds up the rest.
 // - Server: permits pings from clients without calls every 20 s (below the
@@ -48,6 +53,7 @@ inline constexpr int kMaxMessageBytes = 32 * 1024 * 1024;
 inline constexpr std::chrono::milliseconds kKeepaliveTime{30'000};
 inline constexpr std::chrono::milliseconds kKeepaliveTimeout{10'000};
 inline constexpr std::chrono::milliseconds kMaxReconnectBackoff{5'000};
+inline constexpr std::chrono::milliseconds kMinTimeBetweenResolutions{1'000};
 inline constexpr std::chrono::milliseconds kServerPingPermitInterval{20'000};
 inline constexpr std::chrono::milliseconds kServerKeepaliveTime{60'000};
 inline constexpr std::chrono::milliseconds kServerHandshakeTimeout{10'000};
