@@ -32,7 +32,7 @@
 //   SCHAKEL_FAULT_SEED    the seed of the random kill moments (printed by
 //                         every test, to replay a failure)
 // Timing bounds (5 s, deadline + 100 ms) are asserted only outside the
-// sanitizer build (SCHAKEL_SANITIZE_BUILD).
+// sanitizer build (tests/support/test_scale.h).
 //
 // ctest names: faults.<Suite>.<Test>, label `fault`, RUN_SERIAL.
 #include <signal.h>
@@ -70,6 +70,8 @@
 #include "schakel/v1/log.pb.h"
 #include "store/rocksdb_store.h"
 #include "tests/integration/federation.h"
+#include "tests/support/health_check.h"
+#include "tests/support/test_scale.h"
 
 namespace schakel::integration {
 namespace {
@@ -79,15 +81,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-#ifdef SCHAKEL_SANITIZE_BUILD
-constexpr bool kSanitized = true;
-constexpr double kRate = 5;
-constexpr int kDefaultCycles = 2;
-#else
-constexpr bool kSanitized = false;
-constexpr double kRate = 20;
-constexpr int kDefaultCycles = 10;
-#endif
+using ::schakel::testing::EnvCount;
+using ::schakel::testing::kSanitized;
+constexpr double kRate = kSanitized ? 5 : 20;
 
 // Signals imported at politie before each kill: with publication batches of
 // 10 changes, 4 tags a signal, that is 40 batches to publish, so a kill
@@ -97,19 +93,6 @@ constexpr int kImportRows = 100;
 // The bounds.
 constexpr auto kHealthyWithin = 5s;
 constexpr auto kDeadlineSlack = 100ms;
-
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::max(0, std::atoi(v));
-}
-
-uint64_t TestSeed() {
-  if (const char* v = std::getenv("SCHAKEL_FAULT_SEED"); v != nullptr && *v != '\0') {
-    return std::strtoull(v, nullptr, 10);
-  }
-  return std::random_device()() ^ (static_cast<uint64_t>(::getpid()) << 32);
-}
 
 double Ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
@@ -321,7 +304,7 @@ class BackgroundLoad {
 class FaultTest : public ::testing::Test {
  protected:
   void Boot(FederationOptions options) {
-    seed_ = TestSeed();
+    seed_ = ::schakel::testing::TestSeed("SCHAKEL_FAULT_SEED");
     rng_.seed(seed_);
     std::cout << "seed " << seed_ << " (SCHAKEL_FAULT_SEED=" << seed_ << " replays it)\n";
     RecordProperty("seed", std::to_string(seed_));
@@ -382,72 +365,24 @@ class FaultTest : public ::testing::Test {
                            .bsn_only = false});
   }
 
-  // A stub of the gateway's API as `org` (its own certificate).
-  std::unique_ptr<v1::Gateway::Stub> GatewayAs(const std::string& org) {
-    auto credentials = rpc::ClientCredentialsFromFiles(
-        {fed_->ca_file(), fed_->cert_file(org), fed_->key_file(org)});
-    if (!credentials.ok()) return nullptr;
-    auto channel = rpc::CreateChannel(fed_->gateway_address(), *credentials, "localhost");
-    if (!channel.ok()) return nullptr;
-    return v1::Gateway::NewStub(*channel);
-  }
-
   // The gateway's tag count of `org` over all purposes; nullopt when the
   // gateway does not answer.
   std::optional<uint64_t> GatewayTags(const std::string& org) {
-    auto stub = GatewayAs(org);
-    if (!stub) return std::nullopt;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 2s);
-    v1::GetIndexStateResponse response;
-    if (!stub->GetIndexState(&context, v1::GetIndexStateRequest(), &response).ok()) {
-      return std::nullopt;
-    }
-    uint64_t tags = 0;
-    for (const auto& p : response.purposes()) tags += p.tag_count();
-    return tags;
+    auto index = fed_->GatewayIndex(org);
+    if (!index) return std::nullopt;
+    return index->first;
   }
 
   ::testing::AssertionResult WaitForTags(const std::string& org, uint64_t tags,
                                          std::chrono::seconds limit = 30s) {
-    const auto start = Clock::now();
-    std::optional<uint64_t> last;
-    while (Clock::now() - start < limit) {
-      last = GatewayTags(org);
-      if (last && *last == tags) return ::testing::AssertionSuccess();
-      std::this_thread::sleep_for(50ms);
-    }
-    return ::testing::AssertionFailure()
-           << "gateway holds " << (last ? StrCat(*last) : "?") << " tags of " << org
-           << ", the node queued " << tags << " (publication did not catch up in " << limit.count()
-           << " s)";
+    return fed_->WaitForTags(org, tags, limit);
   }
 
-  // grpc.health.v1.Health/Check for service "" at `address`, as gemeente:
-  // true when SERVING.
+  // grpc.health.v1 for the whole server at `address`, as gemeente: true
+  // when SERVING.
   bool Serving(const std::string& address) {
-    auto credentials = rpc::ClientCredentialsFromFiles(
-        {fed_->ca_file(), fed_->cert_file("gemeente"), fed_->key_file("gemeente")});
-    if (!credentials.ok()) return false;
-    auto channel = rpc::CreateChannel(address, *credentials, "localhost");
-    if (!channel.ok()) return false;
-    grpc::GenericStub health(*channel);
-    // HealthCheckRequest{service = ""} is empty; SERVING is {status = 1}.
-    grpc::Slice empty{std::string()};
-    grpc::ByteBuffer request(&empty, 1);
-    grpc::ByteBuffer reply;
-    grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() + 500ms);
-    std::promise<grpc::Status> done;
-    health.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                     &reply, [&done](grpc::Status s) { done.set_value(std::move(s)); });
-    if (!done.get_future().get().ok()) return false;
-    std::vector<grpc::Slice> slices;
-    if (!reply.Dump(&slices).ok()) return false;
-    std::string bytes;
-    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    return bytes == std::string("\x08\x01", 2);
+    return ::schakel::testing::HealthCheck(fed_->ChannelAs("gemeente", address), "", 500ms) ==
+           ::schakel::testing::kHealthServing;
   }
 
   // Polls until `address` is SERVING; the time since `since`, nullopt when
@@ -548,7 +483,7 @@ class KillNineTest : public FaultTest {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(Boot(FederationOptions{.publish_batch_max_changes = 10}));
-    cycles_ = EnvInt("SCHAKEL_FAULT_CYCLES", kDefaultCycles);
+    cycles_ = ::schakel::testing::ScaledCount("SCHAKEL_FAULT_CYCLES", 10, 2);
     std::cout << cycles_ << " cycles at " << kRate << " exchanges/s\n";
     work_.emplace(Work());
   }
@@ -796,7 +731,7 @@ class SoakTest : public FaultTest {};
 
 TEST_F(SoakTest, SteadyLoadWithFaults) {
   ASSERT_NO_FATAL_FAILURE(Boot(FederationOptions{.partner_deadline_ms = 1000}));
-  const int minutes = std::max(1, EnvInt("SCHAKEL_SOAK_MINUTES", 1));
+  const int minutes = EnvCount("SCHAKEL_SOAK_MINUTES", 1);
   const bool long_form = minutes >= 5;
   const auto duration = std::chrono::minutes(minutes);
   // Warm-up before RSS counts; a fault every `period`.

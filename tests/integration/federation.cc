@@ -275,6 +275,36 @@ std::vector<v1::LogEntry> Federation::ReadGatewayLog() {
   return entries.ok() ? *entries : std::vector<v1::LogEntry>{};
 }
 
+std::optional<std::pair<uint64_t, uint64_t>> Federation::GatewayIndex(const std::string& org) const {
+  auto stub = GatewayAs(org);
+  if (!stub) return std::nullopt;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 5s);
+  v1::GetIndexStateResponse response;
+  if (!stub->GetIndexState(&context, v1::GetIndexStateRequest(), &response).ok()) {
+    return std::nullopt;
+  }
+  uint64_t tags = 0;
+  for (const auto& p : response.purposes()) tags += p.tag_count();
+  return std::make_pair(tags, response.applied_through());
+}
+
+::testing::AssertionResult Federation::WaitForTags(const std::string& org, uint64_t tags,
+                                                   std::chrono::seconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::optional<std::pair<uint64_t, uint64_t>> last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    last = GatewayIndex(org);
+    if (last && last->first == tags) return ::testing::AssertionSuccess();
+    std::this_thread::sleep_for(50ms);
+  }
+  return ::testing::AssertionFailure()
+         << "gateway holds " << (last ? StrCat(last->first) : "?") << " tags of " << org
+         << ", expected " << tags << " (publication did not catch up in " << limit.count()
+         << " s); node log:\n"
+         << ReadText(node_stderr(org));
+}
+
 std::set<std::string> LoggedReasons(const std::vector<v1::LogEntry>& entries) {
   std::set<std::string> out;
   for (const v1::LogEntry& e : entries) {

@@ -21,14 +21,19 @@
 #ifndef SCHAKEL_TESTS_INTEGRATION_FEDERATION_H_
 #define SCHAKEL_TESTS_INTEGRATION_FEDERATION_H_
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include <grpcpp/channel.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "schakel/v1/gateway.grpc.pb.h"
@@ -133,6 +138,16 @@ class Federation {
   // Stops the gateway (SIGTERM) and reads its whole exchange log from its
   // store. Empty (with a test failure) when it cannot be read.
   std::vector<v1::LogEntry> ReadGatewayLog();
+
+  // The gateway's tag count over all purposes of `org`, and its
+  // applied_through (GetIndexState as `org`); nullopt when the gateway does
+  // not answer.
+  std::optional<std::pair<uint64_t, uint64_t>> GatewayIndex(const std::string& org) const;
+  // Waits until the gateway holds exactly `tags` tags of `org` (index
+  // publication caught up); the failure says what it holds and shows the
+  // node's log.
+  ::testing::AssertionResult WaitForTags(const std::string& org, uint64_t tags,
+                                         std::chrono::seconds limit = std::chrono::seconds(30)) const;
 
   // Reads a file (stderr logs) as text; "" when absent.
   static std::string ReadText(const std::filesystem::path& path);

@@ -93,36 +93,12 @@ class FederationTest : public ::testing::Test {
     return fed_->Cli(org, user, {"signals", "import", file.string()});
   }
 
-  // The gateway's tag count over all purposes of `org`, and its
-  // applied_through; nullopt when the gateway does not answer.
   std::optional<std::pair<uint64_t, uint64_t>> GatewayIndex(const std::string& org) {
-    auto stub = fed_->GatewayAs(org);
-    if (!stub) return std::nullopt;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 5s);
-    v1::GetIndexStateResponse response;
-    if (!stub->GetIndexState(&context, v1::GetIndexStateRequest(), &response).ok()) {
-      return std::nullopt;
-    }
-    uint64_t tags = 0;
-    for (const auto& p : response.purposes()) tags += p.tag_count();
-    return std::make_pair(tags, response.applied_through());
+    return fed_->GatewayIndex(org);
   }
-
-  // Waits until the gateway holds exactly `tags` tags of `org`.
   ::testing::AssertionResult WaitForTags(const std::string& org, uint64_t tags,
                                          std::chrono::seconds limit = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    std::optional<std::pair<uint64_t, uint64_t>> last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      last = GatewayIndex(org);
-      if (last && last->first == tags) return ::testing::AssertionSuccess();
-      std::this_thread::sleep_for(50ms);
-    }
-    return ::testing::AssertionFailure()
-           << "gateway holds " << (last ? StrCat(last->first) : "?") << " tags of " << org
-           << ", expected " << tags << "; node log:\n"
-           << Federation::ReadText(fed_->node_stderr(org));
+    return fed_->WaitForTags(org, tags, limit);
   }
 
   // Tags a successful import queued, from its --json summary.

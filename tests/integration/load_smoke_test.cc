@@ -4,7 +4,7 @@
 // carries its id and the gateway's log sequence numbers.
 //
 // ctest names: load_smoke.<Suite>.<Test>. The sanitizer build sends fewer
-// calls (SCHAKEL_SANITIZE_BUILD).
+// calls (tests/support/test_scale.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "common/strings.h"
 #include "load/load_client.h"
 #include "tests/integration/federation.h"
+#include "tests/support/test_scale.h"
 
 namespace schakel::integration {
 namespace {
@@ -26,11 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-#ifdef SCHAKEL_SANITIZE_BUILD
-constexpr double kRate = 4;
-#else
-constexpr double kRate = 20;
-#endif
+constexpr double kRate = ::schakel::testing::kSanitized ? 4 : 20;
 constexpr int kSeconds = 2;
 
 class LoadSmokeTest : public ::testing::Test {

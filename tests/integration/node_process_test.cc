@@ -31,6 +31,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/health_check.h"
 #include "tests/support/test_scale.h"
 #include "tests/support/test_support.h"
 #include "crypto/bytes.h"
@@ -538,27 +539,8 @@ TEST_F(NodeProcessTest, RefusesACallerThatIsNotTheGateway) {
                                                   .certificate_chain = dir_ / "pki" / "riec.pem",
                                                   .private_key = dir_ / "pki" / "riec.key"});
     ASSERT_TRUE(creds.ok());
-    grpc::GenericStub health(*rpc::CreateChannel(address, *creds));
-    const std::string service = "schakel.v1.Node";
-    const std::string request_bytes = std::string("\x0a") + static_cast<char>(service.size()) + service;
-    grpc::Slice slice(request_bytes);
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer reply;
-    grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    std::promise<grpc::Status> done;
-    health.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                     &reply, [&done](grpc::Status s) { done.set_value(std::move(s)); });
-    const grpc::Status status_health = done.get_future().get();
-    ASSERT_TRUE(status_health.ok()) << status_health.error_message();
-    std::vector<grpc::Slice> slices;
-    ASSERT_TRUE(reply.Dump(&slices).ok());
-    std::string reply_bytes;
-    for (const grpc::Slice& sl : slices) {
-      reply_bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    }
-    EXPECT_EQ(reply_bytes, std::string("\x08\x01"));
+    EXPECT_EQ(::schakel::testing::HealthCheck(*rpc::CreateChannel(address, *creds), "schakel.v1.Node"),
+              ::schakel::testing::kHealthServing);
   }
 
   // The gateway itself gets past the caller check: an empty Disclose is

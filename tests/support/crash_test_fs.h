@@ -39,22 +39,6 @@
 
 namespace schakel::testing {
 
-// How many cycles a fault test runs: the environment variable `variable`
-// when set (the long form), else `normal`, or `sanitized` in a build with
-// AddressSanitizer (slower).
-inline int FaultCycles(const char* variable, int normal, int sanitized) {
-  if (const char* v = std::getenv(variable); v != nullptr && *v != '\0') return std::atoi(v);
-#if defined(__SANITIZE_ADDRESS__)
-  return sanitized;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return sanitized;
-#endif
-#endif
-  (void)sanitized;
-  return normal;
-}
-
 class CrashTestFileSystem : public rocksdb::FileSystemWrapper {
  public:
   CrashTestFileSystem();

@@ -4,7 +4,9 @@
 #ifndef SCHAKEL_TESTS_SUPPORT_TEST_SCALE_H_
 #define SCHAKEL_TESTS_SUPPORT_TEST_SCALE_H_
 
+#include <cstdint>
 #include <cstdlib>
+#include <random>
 
 namespace schakel::testing {
 
@@ -30,6 +32,22 @@ inline int EnvCount(const char* name, int fallback) {
   char* end = nullptr;
   const long n = std::strtol(v, &end, 10);
   return end != v && *end == '\0' && n > 0 && n <= 2'000'000'000 ? static_cast<int>(n) : fallback;
+}
+
+// A test's count: EnvCount(name, ...) when set (the long form), else
+// `normal`, or `sanitized` in the sanitizer build.
+inline int ScaledCount(const char* name, int normal, int sanitized) {
+  return EnvCount(name, kSanitized ? sanitized : normal);
+}
+
+// The seed of a randomised test: environment variable `name` when set (to
+// repeat a run whose seed it printed), else a fresh random one.
+inline uint64_t TestSeed(const char* name) {
+  if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+    return std::strtoull(v, nullptr, 10);
+  }
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
 }
 
 }  // namespace schakel::testing

@@ -18,6 +18,7 @@
 #include "gateway/exchange_log.h"
 #include "store/rocksdb_store.h"
 #include "tests/support/crash_test_fs.h"
+#include "tests/support/test_scale.h"
 #include "tests/support/test_support.h"
 
 namespace schakel::gateway {
@@ -31,13 +32,6 @@ v1::LogRecord Record(const std::string& purpose) {
   r.set_policy_version("crash-1");
   r.mutable_recorded_at()->set_seconds(1763900000);
   return r;
-}
-
-uint64_t Seed() {
-  if (const char* s = std::getenv("SCHAKEL_CRASH_SEED"); s != nullptr && *s != '\0') {
-    return std::strtoull(s, nullptr, 10);
-  }
-  return std::random_device()();
 }
 
 // What the test knows about the log: entry hash by sequence, for every entry
@@ -78,8 +72,8 @@ void CheckRecovered(const ExchangeLog& log, Known& known, const std::string& whe
 }
 
 TEST(ExchangeLogCrashTest, AcknowledgedEntriesSurviveSimulatedCrashes) {
-  const int cycles = schakel::testing::FaultCycles("SCHAKEL_CRASH_CYCLES", 200, 40);
-  const uint64_t seed = Seed();
+  const int cycles = schakel::testing::ScaledCount("SCHAKEL_CRASH_CYCLES", 200, 40);
+  const uint64_t seed = schakel::testing::TestSeed("SCHAKEL_CRASH_SEED");
   std::cout << "ExchangeLogCrashTest: " << cycles << " cycles, SCHAKEL_CRASH_SEED=" << seed << "\n";
   std::mt19937_64 rng(seed);
   schakel::testing::TempDir dir("schakel-crash");

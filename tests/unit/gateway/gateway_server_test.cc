@@ -17,6 +17,7 @@
 
 #include "store/rocksdb_store.h"
 #include "tests/support/crash_test_fs.h"
+#include "tests/support/health_check.h"
 #include "tests/unit/gateway/gateway_test_env.h"
 
 namespace schakel::gateway::testing {
@@ -34,30 +35,11 @@ std::vector<v1::RecordKind> Kinds(const std::vector<v1::LogEntry>& entries) {
   return kinds;
 }
 
-// grpc.health.v1.Health/Check for `service`, without generated stubs
-// (HealthCheckRequest{service = 1}; the reply's field 1 is the status,
-// SERVING = 1). Returns the reply bytes, or the error message.
+// The health of `service` at `address`, asked as riec (tests/support/health_check.h).
 std::string HealthCheck(const std::string& address, const std::string& service) {
   auto creds = rpc::ClientCredentialsFromFiles(SharedPki::Get().Files(kRiec));
   if (!creds.ok()) return std::string(creds.status().message());
-  grpc::GenericStub health(*rpc::CreateChannel(address, *creds));
-  const std::string request_bytes = std::string("\x0a") + static_cast<char>(service.size()) + service;
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer reply;
-  grpc::ClientContext context;
-  context.set_wait_for_ready(true);
-  rpc::SetDeadline(context, std::chrono::milliseconds(5000));
-  std::promise<grpc::Status> done;
-  health.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &reply,
-                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  const grpc::Status status = done.get_future().get();
-  if (!status.ok()) return status.error_message();
-  std::vector<grpc::Slice> slices;
-  if (!reply.Dump(&slices).ok()) return "unreadable reply";
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return bytes;
+  return ::schakel::testing::HealthCheck(*rpc::CreateChannel(address, *creds), service);
 }
 
 TEST(GatewayServerTest, RecordsPolicyAndDirectoryAtStartAndOnlyChanges) {

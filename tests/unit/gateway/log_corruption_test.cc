@@ -22,6 +22,7 @@
 #include "gateway/exchange_log.h"
 #include "store/rocksdb_store.h"
 #include "tests/support/crash_test_fs.h"
+#include "tests/support/test_scale.h"
 #include "tests/support/test_support.h"
 
 namespace schakel::gateway {
@@ -37,13 +38,6 @@ v1::LogRecord Record(int n) {
   r.set_exchange_id(std::string(16, static_cast<char>('a' + n % 26)));
   r.mutable_recorded_at()->set_seconds(1763900000 + n);
   return r;
-}
-
-uint64_t Seed() {
-  if (const char* s = std::getenv("SCHAKEL_CRASH_SEED"); s != nullptr && *s != '\0') {
-    return std::strtoull(s, nullptr, 10);
-  }
-  return std::random_device()();
 }
 
 // What happened to one damaged copy.
@@ -141,8 +135,8 @@ schakel::testing::TempDir* LogCorruptionTest::dir_ = nullptr;
 std::map<uint64_t, std::string>* LogCorruptionTest::originals_ = nullptr;
 
 TEST_F(LogCorruptionTest, AFlippedByteOrCutFileIsRefusedOrNamedNeverSilent) {
-  const int trials = schakel::testing::FaultCycles("SCHAKEL_CORRUPTION_TRIALS", 100, 30);
-  const uint64_t seed = Seed();
+  const int trials = schakel::testing::ScaledCount("SCHAKEL_CORRUPTION_TRIALS", 100, 30);
+  const uint64_t seed = schakel::testing::TestSeed("SCHAKEL_CRASH_SEED");
   std::cout << "LogCorruptionTest: " << trials << " trials, SCHAKEL_CRASH_SEED=" << seed << "\n";
   std::mt19937_64 rng(seed);
   const std::string original = *dir_ / "db";
