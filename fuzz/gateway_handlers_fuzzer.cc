@@ -13,6 +13,7 @@
 // operator schakel-beheer added), a PKI made by deploy/pki.sh, and an
 // in-memory store. It lives for the whole run, so the fuzzer can build on
 // state it made (a case it opened, an exchange it logged).
+#include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -68,6 +69,8 @@ struct Gateway {
   std::unique_ptr<GatewayServer> server;
 
   Gateway() {
+    // Fuzzed strings that are not UTF-8 would fill the log with parse errors.
+    google::protobuf::SetLogHandler(nullptr);
     dir = fs::temp_directory_path() / ("schakel-fuzz-gateway-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);

@@ -21,6 +21,7 @@
 // every role.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -92,6 +93,8 @@ struct Node {
   std::vector<Method> methods;
 
   Node() {
+    // Fuzzed strings that are not UTF-8 would fill the log with parse errors.
+    google::protobuf::SetLogHandler(nullptr);
     dir = fs::temp_directory_path() / ("schakel-fuzz-node-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);

@@ -66,7 +66,7 @@ fuzz_one() {
   mkdir -p "$scratch" "$corpus"
   if "$BUILD/fuzz/schakel-fuzz-$name" -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb=3072 \
       -print_final_stats=1 -artifact_prefix="$scratch/" "$scratch" "$corpus" >"$log" 2>&1; then
-    echo "fuzz: $name ok: $(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 | sed -E 's/^#([0-9]+) +DONE +/\1 runs, /')"
+    echo "fuzz: $name ok: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | sed -E 's/^#([0-9]+)[[:space:]]+DONE[[:space:]]+/\1 runs, /')"
     return 0
   fi
   echo "fuzz: $name FAILED (log: $log)" >&2
