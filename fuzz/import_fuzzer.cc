@@ -100,6 +100,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     start = content == std::string_view::npos ? file.size() : file.find('\n', content);
     names = file.substr(0, start);
   }
+  for (size_t colon = file.find("\":"); colon != std::string_view::npos; colon = file.find("\":", colon + 1)) {
+    const size_t open = colon == 0 ? std::string_view::npos : file.rfind('"', colon - 1);
+    if (open != std::string_view::npos) names += "\n" + std::string(file.substr(open + 1, colon - open - 1));
+  }
   std::vector<std::string_view> values;
   while (start < file.size()) {
     size_t end = file.find_first_of("\n,\"{}:", start);

@@ -3,7 +3,7 @@
 # two cores), and fails on any finding.
 #
 #   fuzz/run.sh [BUILD_DIR] [SECONDS_PER_TARGET]   # fuzz (defaults: build-fuzz, 1800: the long form)
-#   fuzz/run.sh merge [BUILD_DIR] SEED_DIR          # minimise SEED_DIR/<target>/ + the corpora into fuzz/corpus/
+#   fuzz/run.sh merge [BUILD_DIR] SEED_DIR          # minimise corpus + SEED_DIR/<target>/ + scratch into fuzz/corpus/
 #   SCHAKEL_FUZZ_TARGETS="policy import" fuzz/run.sh build-fuzz 60   # only these targets
 #
 # tests/run.sh runs the short form (SCHAKEL_FUZZ_SECONDS, default 30 s per
@@ -47,12 +47,21 @@ merge_one() {
   local name=$1 corpus=fuzz/corpus/$1 merged=$BUILD/fuzz/merged/$1
   rm -rf "$merged"
   mkdir -p "$merged" "$corpus"
-  "$BUILD/fuzz/schakel-fuzz-$name" -merge=1 "$merged" "$corpus" "$SEEDS/$name" "$BUILD/fuzz/scratch/$name" \
+  local inputs=("$corpus") d
+  for d in "$SEEDS/$name" "$BUILD/fuzz/scratch/$name"; do [ -d "$d" ] && inputs+=("$d"); done
+  "$BUILD/fuzz/schakel-fuzz-$name" -set_cover_merge=1 "$merged" "${inputs[@]}" \
     >"$BUILD/fuzz/merged/$name.log" 2>&1 || { echo "fuzz: merge of $name failed, see $BUILD/fuzz/merged/$name.log" >&2; return 1; }
-  # Keep the names of inputs that were already committed (regression-*).
+  # Inputs that were already committed keep their names, and regression
+  # inputs (regression-*: a finding's reproducer) stay whatever they add.
   find "$corpus" -type f | while read -r f; do
     h=$(sha1sum "$f" | cut -c1-40)
-    [ -e "$merged/$h" ] && mv "$merged/$h" "$merged/$(basename "$f")"
+    if [ "$(basename "$f")" = "$h" ]; then
+      :
+    elif [ -e "$merged/$h" ]; then
+      mv "$merged/$h" "$merged/$(basename "$f")"
+    elif [[ $(basename "$f") == regression-* ]]; then
+      cp "$f" "$merged/"
+    fi
   done
   rm -rf "$corpus"
   mv "$merged" "$corpus"
