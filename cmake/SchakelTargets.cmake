@@ -37,7 +37,7 @@ endfunction()
 # the many small blocks a commit frees (docs/performance.md). Sanitizer
 # builds keep their own allocator.
 function(schakel_server_allocator target)
-  if(NOT SCHAKEL_SANITIZE)
+  if(NOT SCHAKEL_SANITIZER_RUNTIME)
     target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
   endif()
 endfunction()

@@ -36,6 +36,11 @@ std::optional<JsonChecker::Json> JsonChecker::Parse(std::string_view text) {
     }
     Problem("(json)", StrCat("not valid JSON at line ", line, ", column ", column));
     return std::nullopt;
+  } catch (const Json::exception&) {
+    // out_of_range.406: a number beyond a double ("1e400"); its message
+    // quotes the number, so it is not passed on.
+    Problem("(json)", "not valid JSON: a number is out of range");
+    return std::nullopt;
   }
 }
 

@@ -223,7 +223,9 @@ absl::StatusOr<std::vector<v1::Case>> CaseStore::ExpireDue(absl::Time now, const
       continue;
     c.set_state(v1::CASE_STATE_EXPIRED);
     const std::string stored = c.SerializeAsString();
-    auto sequence = commit(c, [&](uint64_t, store::WriteBatch& batch) { batch.Put(key, stored); });
+    // clang 14 cannot capture a structured binding: name it.
+    const std::string& case_key = key;
+    auto sequence = commit(c, [&](uint64_t, store::WriteBatch& batch) { batch.Put(case_key, stored); });
     if (!sequence.ok()) return sequence.status();
     expired.push_back(std::move(c));
   }

@@ -142,6 +142,7 @@ class GatewayServer {
   std::shared_ptr<const Policy> policy() const;
   PolicyInForce& policy_in_force() { return *policy_; }
   AdminService& admin_service() { return *admin_service_; }
+  AuditService& audit_service() { return *audit_service_; }
   const crypto::VerifyKey& signing_public_key() const { return receipts_->verify_key(); }
   store::KvStore& store() { return *kv_; }
 

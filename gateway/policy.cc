@@ -852,6 +852,9 @@ std::optional<json> ParseJson(std::string_view text, Problems& problems) {
     problems.Add("", StrCat("JSON syntax error at ", message));
   } catch (const TooDeep&) {
     problems.Add("", StrCat("nested more than ", kMaxNestingDepth, " levels deep"));
+  } catch (const json::exception&) {
+    // out_of_range.406: a number beyond a double ("1e400").
+    problems.Add("", "JSON number out of range");
   }
   return std::nullopt;
 }

@@ -31,7 +31,7 @@ std::string QuotaKey(std::string_view org, std::string_view purpose, absl::Civil
 
 absl::StatusOr<std::unique_ptr<QuotaBook>> QuotaBook::Open(store::KvStore* kv, absl::TimeZone zone,
                                                            absl::Time now) {
-  std::unique_ptr<QuotaBook> book(new QuotaBook(kv, zone));
+  std::unique_ptr<QuotaBook> book(new QuotaBook(zone));
   const absl::CivilDay yesterday = absl::ToCivilDay(now, zone) - 1;
   auto rows = kv->Scan(kQuotaPrefix, store::PrefixEnd(kQuotaPrefix), 0);
   if (!rows.ok()) return rows.status();

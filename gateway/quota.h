@@ -94,10 +94,9 @@ class QuotaBook {
     uint32_t exchanges = 0;
     uint32_t subjects = 0;
   };
-  QuotaBook(store::KvStore* kv, absl::TimeZone zone) : kv_(kv), zone_(zone) {}
+  explicit QuotaBook(absl::TimeZone zone) : zone_(zone) {}
   absl::Time ResetsAt(absl::CivilDay day) const;
 
-  store::KvStore* const kv_;
   const absl::TimeZone zone_;
   mutable std::mutex mu_;
   std::map<Key, Count> counts_;  // guarded by mu_

@@ -194,6 +194,10 @@ std::optional<json> ParseJson(std::string_view text, Problems& problems) {
       where = where.substr(0, where.find(':'));
     }
     problems.Add("", StrCat("JSON syntax error at ", where, " (the text there is not shown)"));
+  } catch (const json::exception&) {
+    // out_of_range.406: a number beyond a double ("1e400"); its message
+    // quotes the number.
+    problems.Add("", "JSON number out of range (the text there is not shown)");
   }
   return std::nullopt;
 }

@@ -4,7 +4,8 @@
 #
 #   ./tests/run.sh                 # everything: main build, ASan+UBSan build, fuzz smoke
 #   SCHAKEL_SANITIZE=0 ./tests/run.sh   # skip the sanitizer build
-#   SCHAKEL_FUZZ_SECONDS=0 ./tests/run.sh  # skip the fuzz smoke run
+#   SCHAKEL_FUZZ_SECONDS=0 ./tests/run.sh  # skip the fuzz smoke run (default: 30 s per target;
+#                                        # the long form: fuzz/run.sh build-fuzz 1800, fuzz/README.md)
 #
 # Build trees: build/ (RelWithDebInfo), build-asan/ (ASan+UBSan),
 # build-fuzz/ (clang + libFuzzer). All are ignored by git.
@@ -13,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 JOBS=${SCHAKEL_JOBS:-2}
 SANITIZE=${SCHAKEL_SANITIZE:-1}
-FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-30}
 start=$(date +%s)
 
 # Each step names the time so far and the disk space left (a full disk once
@@ -65,7 +66,7 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSCHAKEL_BUILD_FUZZERS=ON -DSCHAKEL_BUILD_TESTS=OFF -DSCHAKEL_BUILD_BENCHMARKS=OFF >/dev/null
   cmake --build build-fuzz -j "$JOBS" --target schakel_fuzzers
-  step "fuzzing each target for ${FUZZ_SECONDS}s"
+  step "fuzzing each target for ${FUZZ_SECONDS}s, two at a time"
   ./fuzz/run.sh build-fuzz "$FUZZ_SECONDS"
 fi
 

@@ -147,6 +147,17 @@ TEST(GatewayConfigTest, SyntaxErrorNamesLineAndColumn) {
   EXPECT_THAT(not_object.status().message(), HasSubstr("(top level): must be a JSON object"));
 }
 
+// Found by fuzz/policy_fuzzer.cc: a number beyond a double made nlohmann
+// throw out_of_range, which JsonChecker (every config and the directory)
+// did not catch: the process ended.
+TEST(GatewayConfigTest, NumberOutOfRangeIsAProblemNotACrash) {
+  auto config = ParseGatewayConfig(R"({"org_id": "gateway", "partner_deadline_ms": 71e320})", "/x", "gw.json");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("(json): not valid JSON: a number is out of range"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("71e320")));
+}
+
 TEST(GatewayConfigTest, LoadResolvesAgainstTheFilesDirectory) {
   testing::TempDir dir("gw-config");
   testing::WriteFile(dir / "gateway.json", kMinimal);

@@ -102,6 +102,16 @@ TEST(LocalPolicyTest, SyntaxErrorIsNamed) {
               HasSubstr("p.json: local policy refused, 1 problem:\n  JSON syntax error at line 1"));
 }
 
+// Found by fuzz/policy_fuzzer.cc: a number beyond a double ended the
+// process (nlohmann throws out_of_range, not parse_error).
+TEST(LocalPolicyTest, NumberOutOfRangeIsAProblemNotACrash) {
+  auto policy = ParseLocalPolicy(R"({"version": "1", "categories": 1e400})", "p.json");
+  ASSERT_FALSE(policy.ok());
+  const std::string m = Message(policy.status());
+  EXPECT_THAT(m, HasSubstr("p.json: local policy refused, 1 problem:\n  JSON number out of range"));
+  EXPECT_THAT(m, Not(HasSubstr("1e400")));
+}
+
 TEST(LocalPolicyTest, SyntaxErrorDoesNotQuoteTheFile) {
   // A broken string inside an excluded address: the error names the place
   // but never repeats the text.
