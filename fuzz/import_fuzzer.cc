@@ -124,7 +124,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     if (other_text.empty()) other_text = Problems(which, RotateDigits(file));
-    if (other_text.find(RotateDigits(value)) != std::string::npos) {
+    // Repeated: the changed value follows into the changed file's problems
+    // and the value itself is gone from them. A value that stays is text
+    // the problems make themselves ("line 4: 3 fields" from a field " 3
+    // fields": counts and line numbers do not change with the digits).
+    if (other_text.find(RotateDigits(value)) != std::string::npos &&
+        other_text.find(value) == std::string::npos) {
       std::fprintf(stderr, "value \"%.*s\" in:\n%s\n", static_cast<int>(value.size()), value.data(), text.c_str());
       Check(false, "a problem repeats a value of the file");
     }
