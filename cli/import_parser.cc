@@ -48,6 +48,21 @@ bool ParseEnumColumn(std::string_view value, std::string_view what, E* out,
   return true;
 }
 
+// Whether a file's unknown column or key may be shown in a problem: only
+// when it looks like a field name (lower-case letters and '_', at most 40),
+// never a value that could be an identifier (a BSN, a date, a postcode, a
+// file whose first line is data instead of the header).
+bool ShowableName(std::string_view name) {
+  return !name.empty() && name.size() <= 40 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+// An unknown column or key for a problem: quoted when ShowableName.
+std::string UnknownName(std::string_view name) {
+  return ShowableName(name) ? StrCat("\"", name, "\"")
+                            : std::string("(not shown: it is not a field name; is the header missing?)");
+}
+
 // The header of a CSV file: every column must be one of `known`, once.
 // Errors: INVALID_ARGUMENT naming the line and column.
 absl::StatusOr<std::vector<std::string>> ReadHeader(CsvReader& csv,
@@ -67,7 +82,7 @@ absl::StatusOr<std::vector<std::string>> ReadHeader(CsvReader& csv,
     if (name.empty()) return absl::InvalidArgumentError(StrCat(where, " has no name"));
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       return absl::InvalidArgumentError(
-          StrCat(where, ": unknown column \"", name, "\" (known: ", Joined(known), ")"));
+          StrCat(where, ": unknown column ", UnknownName(name), " (known: ", Joined(known), ")"));
     }
     if (!seen.insert(name).second) {
       return absl::InvalidArgumentError(StrCat(where, ": column \"", name, "\" appears twice"));
@@ -400,7 +415,9 @@ bool ParseSignalJson(std::string_view text, uint64_t line, Signal& signal,
   for (const auto& [key, value] : doc.items()) {
     std::string problem;
     if (std::find(SignalColumns().begin(), SignalColumns().end(), key) == SignalColumns().end()) {
-      problems.push_back({line, key, StrCat("unknown key (known: ", Joined(SignalColumns()), ")")});
+      problems.push_back({line, ShowableName(key) ? key : std::string(),
+                          StrCat("unknown key ", ShowableName(key) ? "" : UnknownName(key) + " ",
+                                 "(known: ", Joined(SignalColumns()), ")")});
       ok = false;
       continue;
     }

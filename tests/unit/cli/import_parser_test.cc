@@ -124,6 +124,21 @@ TEST(ImportParserTest, UnknownColumnIsAnErrorOfTheWholeFile) {
   EXPECT_THAT(OpenError("").message(), HasSubstr("starts with a header row"));
 }
 
+// A file whose first line is data, not the header: the unknown "column" is
+// a value and may be an identifier, so it is not shown.
+TEST(ImportParserTest, AnUnknownColumnThatIsNotAFieldNameIsNotShown) {
+  const absl::Status status = OpenError("111222333,Jansen,1990-01-31\n");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("header column 1: unknown column (not shown"));
+  EXPECT_THAT(status.message(), Not(HasSubstr("111222333")));
+
+  const ReadOutcome r = ReadFile("{\"111222333\":\"x\"}\n", ImportFileFormat::kJsonLines);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].field, "");
+  EXPECT_THAT(FormatLineProblem(r.problems[0]), HasSubstr("unknown key (not shown"));
+  EXPECT_THAT(FormatLineProblem(r.problems[0]), Not(HasSubstr("111222333")));
+}
+
 TEST(ImportParserTest, BadValuesAreReportedByLineAndColumnWithoutTheValue) {
   const ReadOutcome r = ReadFile(
       "signal_id,expires_at,relation,domain,house_number,registered_at\n"
