@@ -70,6 +70,7 @@
 #include "schakel/v1/log.pb.h"
 #include "store/rocksdb_store.h"
 #include "tests/integration/federation.h"
+#include "tests/integration/load_targets.h"
 #include "tests/support/health_check.h"
 #include "tests/support/test_scale.h"
 
@@ -330,26 +331,14 @@ class FaultTest : public ::testing::Test {
   // gemeente straight at the gateway (OpenExchange): the answering nodes
   // politie and zorg evaluate every call.
   std::unique_ptr<load::MatchTarget> GatewayLoad() {
-    auto target = load::GatewayTarget({.endpoint = fed_->gateway_address(),
-                                       .server_name = "localhost",
-                                       .tls = {.ca_certificates = fed_->ca_file(),
-                                               .certificate_chain = fed_->cert_file("gemeente"),
-                                               .private_key = fed_->key_file("gemeente")},
-                                       .user_id = "g.analist",
-                                       .role = v1::ROLE_ANALYST});
+    auto target = GatewayLoadTarget(*fed_, "gemeente", "g.analist");
     EXPECT_TRUE(target.ok()) << target.status();
     return target.ok() ? *std::move(target) : nullptr;
   }
 
   // gemeente's analyst through the gemeente node (the user path).
   std::unique_ptr<load::MatchTarget> UserLoad() {
-    auto target = load::NodeTarget(
-        {.config_file = (root_ / "gemeente" / "cli-g.analist.json").string(),
-         .endpoint = "",
-         .ca = "",
-         .server_name = "",
-         .credential_file = "",
-         .role = ""});
+    auto target = UserLoadTarget(*fed_, "gemeente", "g.analist");
     EXPECT_TRUE(target.ok()) << target.status();
     return target.ok() ? *std::move(target) : nullptr;
   }

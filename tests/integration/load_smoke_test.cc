@@ -19,6 +19,7 @@
 #include "common/strings.h"
 #include "load/load_client.h"
 #include "tests/integration/federation.h"
+#include "tests/integration/load_targets.h"
 #include "tests/support/test_scale.h"
 
 namespace schakel::integration {
@@ -145,12 +146,7 @@ TEST_F(LoadSmokeTest, ProgramDrivesTheUserPathAtASteadyRate) {
 // gemeente (mutual TLS, blinding in this process), where OpenExchange is
 // acknowledged with its two log entries.
 TEST_F(LoadSmokeTest, LibraryRecordsEveryCallOnBothPaths) {
-  auto target = load::NodeTarget({.config_file = UserConfig(),
-                                  .endpoint = "",
-                                  .ca = "",
-                                  .server_name = "",
-                                  .credential_file = "",
-                                  .role = ""});
+  auto target = UserLoadTarget(*fed_, "gemeente", "g.analist");
   ASSERT_TRUE(target.ok()) << target.status();
   load::Workload work({.mode = load::Mode::kFamily,
                        .purpose_id = kZorgPurpose,
@@ -175,13 +171,7 @@ TEST_F(LoadSmokeTest, LibraryRecordsEveryCallOnBothPaths) {
   EXPECT_EQ(seen.load(), static_cast<int>(calls));
   EXPECT_GE(report.subjects, 2 * calls);
 
-  auto gateway = load::GatewayTarget({.endpoint = fed_->gateway_address(),
-                                      .server_name = "localhost",
-                                      .tls = {.ca_certificates = fed_->ca_file(),
-                                              .certificate_chain = fed_->cert_file("gemeente"),
-                                              .private_key = fed_->key_file("gemeente")},
-                                      .user_id = "g.analist",
-                                      .role = v1::ROLE_ANALYST});
+  auto gateway = GatewayLoadTarget(*fed_, "gemeente", "g.analist");
   ASSERT_TRUE(gateway.ok()) << gateway.status();
   load::Workload singles({.mode = load::Mode::kSingle,
                           .purpose_id = kZorgPurpose,
