@@ -254,15 +254,18 @@ absl::Status CheckFinalizeSizes(size_t inputs, size_t blinds, size_t blinded, si
   return CheckBatch(inputs, "finalize");
 }
 
+// Finalises a verified batch: unblinds each evaluated element with its
+// blind's inverse (InvertAll: computed once for the batch, and once for every
+// server a blinded batch goes to) and hashes it with its input.
 absl::StatusOr<std::vector<Output>> FinalizeBatch(std::span<const ByteView> inputs,
-                                                  std::span<const Scalar> blinds,
+                                                  std::span<const Scalar> blind_inverses,
                                                   std::span<const Element> evaluated,
                                                   const ByteView* info) {
   std::vector<Output> outputs;
   outputs.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (auto s = CheckInputSize(inputs[i], StrCat("input[", i, "]")); !s.ok()) return s;
-    auto unblinded = Unblind(blinds[i], evaluated[i]);
+    auto unblinded = ScalarMult(blind_inverses[i], evaluated[i]);
     if (!unblinded.ok()) return unblinded.status();
     outputs.push_back(FinalizeHash(inputs[i], info, *unblinded));
   }
@@ -505,7 +508,9 @@ absl::StatusOr<std::vector<Output>> VoprfClient::Finalize(
       !s.ok()) {
     return s;
   }
-  return FinalizeBatch(inputs, blinds, evaluated_elements, nullptr);
+  auto inverses = InvertAll(blinds);
+  if (!inverses.ok()) return inverses.status();
+  return FinalizeBatch(inputs, *inverses, evaluated_elements, nullptr);
 }
 
 absl::StatusOr<BatchEvaluation> VoprfServer::BlindEvaluateBatch(
@@ -550,10 +555,24 @@ absl::StatusOr<std::vector<Output>> PoprfClient::Finalize(
     std::span<const ByteView> inputs, std::span<const Scalar> blinds,
     std::span<const Element> blinded_elements, std::span<const Element> evaluated_elements,
     const Proof& proof) const {
+  if (auto s = CheckFinalizeSizes(inputs.size(), blinds.size(), blinded_elements.size(),
+                                  evaluated_elements.size());
+      !s.ok()) {
+    return s;
+  }
+  auto inverses = InvertAll(blinds);
+  if (!inverses.ok()) return inverses.status();
+  return FinalizeWithInverses(inputs, *inverses, blinded_elements, evaluated_elements, proof);
+}
+
+absl::StatusOr<std::vector<Output>> PoprfClient::FinalizeWithInverses(
+    std::span<const ByteView> inputs, std::span<const Scalar> blind_inverses,
+    std::span<const Element> blinded_elements, std::span<const Element> evaluated_elements,
+    const Proof& proof) const {
   if (!live_) {
     return absl::FailedPreconditionError("POPRF client: this object was moved from");
   }
-  if (auto s = CheckFinalizeSizes(inputs.size(), blinds.size(), blinded_elements.size(),
+  if (auto s = CheckFinalizeSizes(inputs.size(), blind_inverses.size(), blinded_elements.size(),
                                   evaluated_elements.size());
       !s.ok()) {
     return s;
@@ -565,7 +584,7 @@ absl::StatusOr<std::vector<Output>> PoprfClient::Finalize(
     return s;
   }
   const ByteView info(info_);
-  return FinalizeBatch(inputs, blinds, evaluated_elements, &info);
+  return FinalizeBatch(inputs, blind_inverses, evaluated_elements, &info);
 }
 
 namespace {

@@ -192,6 +192,13 @@ class PoprfClient {
                                                std::span<const Element> blinded_elements,
                                                std::span<const Element> evaluated_elements,
                                                const Proof& proof) const;
+  // As Finalize, with the blinds' inverses (InvertAll(blinds)) instead of the
+  // blinds: a batch blinded once and finalised against several servers then
+  // inverts its blinds once instead of once per server.
+  absl::StatusOr<std::vector<Output>> FinalizeWithInverses(
+      std::span<const ByteView> inputs, std::span<const Scalar> blind_inverses,
+      std::span<const Element> blinded_elements, std::span<const Element> evaluated_elements,
+      const Proof& proof) const;
   const Element& tweaked_key() const { return tweaked_key_; }
   const Bytes& info() const { return info_; }
 

@@ -64,7 +64,8 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
   }
   PendingMatch pending;
   pending.inputs_.reserve(inputs.size());
-  pending.blinds_.reserve(inputs.size());
+  std::vector<Scalar> blinds;
+  blinds.reserve(inputs.size());
   pending.blinded_.reserve(inputs.size());
   for (const ByteView input : inputs) {
     auto b = oprf::PoprfClient::Blind(input);
@@ -72,9 +73,12 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
     SecretBuffer copy(input.size());
     std::copy(input.begin(), input.end(), copy.data());
     pending.inputs_.push_back(std::move(copy));
-    pending.blinds_.push_back(std::move(b->blind));
+    blinds.push_back(std::move(b->blind));
     pending.blinded_.push_back(b->blinded_element);
   }
+  auto inverses = InvertAll(blinds);
+  if (!inverses.ok()) return inverses.status();
+  pending.blind_inverses_ = *std::move(inverses);
   return pending;
 }
 
@@ -100,7 +104,8 @@ absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
   std::vector<ByteView> inputs;
   inputs.reserve(pending.inputs_.size());
   for (const auto& in : pending.inputs_) inputs.push_back(in.bytes());
-  auto outputs = client->Finalize(inputs, pending.blinds_, pending.blinded_, evaluated, *parsed_proof);
+  auto outputs = client->FinalizeWithInverses(inputs, pending.blind_inverses_, pending.blinded_,
+                                              evaluated, *parsed_proof);
   if (!outputs.ok()) return outputs.status();
   std::vector<Tag> tags;
   tags.reserve(outputs->size());

@@ -69,7 +69,9 @@ class PendingMatch {
   friend class MatchRequester;
   PendingMatch() = default;
   std::vector<SecretBuffer> inputs_;
-  std::vector<Scalar> blinds_;
+  // The blinds' inverses (all Finalize needs of the blinds), computed once
+  // for every partner the batch goes to.
+  std::vector<Scalar> blind_inverses_;
   std::vector<Element> blinded_;
 };
 

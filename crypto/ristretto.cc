@@ -1,5 +1,7 @@
 #include "crypto/ristretto.h"
 
+#include <algorithm>
+
 #include "common/strings.h"
 #include "crypto/random.h"
 
@@ -91,6 +93,30 @@ absl::StatusOr<Scalar> Scalar::Invert() const {
     return absl::InvalidArgumentError("cannot invert the zero scalar");
   }
   return s;
+}
+
+absl::StatusOr<std::vector<Scalar>> InvertAll(std::span<const Scalar> scalars) {
+  // prefix[i] = scalars[0] · … · scalars[i]
+  std::vector<Scalar> prefix;
+  prefix.reserve(scalars.size());
+  for (size_t i = 0; i < scalars.size(); ++i) {
+    if (scalars[i].IsZero()) {
+      return absl::InvalidArgumentError(StrCat("cannot invert the zero scalar (scalar ", i, ")"));
+    }
+    prefix.push_back(i == 0 ? scalars[0].Clone() : prefix[i - 1] * scalars[i]);
+  }
+  std::vector<Scalar> inverses;
+  if (scalars.empty()) return inverses;
+  auto running = prefix.back().Invert();  // (scalars[0] · … · scalars[i])⁻¹, i from the end
+  if (!running.ok()) return running.status();
+  inverses.reserve(scalars.size());
+  for (size_t i = scalars.size() - 1; i > 0; --i) {
+    inverses.push_back(*running * prefix[i - 1]);
+    *running = *running * scalars[i];
+  }
+  inverses.push_back(*std::move(running));
+  std::reverse(inverses.begin(), inverses.end());
+  return inverses;
 }
 
 absl::StatusOr<Element> Element::FromBytes(ByteView bytes, std::string_view field) {

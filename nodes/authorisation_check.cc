@@ -1,6 +1,7 @@
 #include "nodes/authorisation_check.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/strings.h"
 
@@ -20,6 +21,37 @@ absl::Status AuthorisationCheck::Check(const v1::Authorisation& auth,
                                        v1::AuthorisedOperation operation,
                                        const canonical::DigestBytes& request_digest,
                                        const std::function<bool(const std::string&)>& purpose_answered) {
+  auto claim = Claim(auth, operation, request_digest, purpose_answered);
+  if (!claim.ok()) return claim.status();
+  return claim->Commit();
+}
+
+AuthorisationCheck::NonceClaim::NonceClaim(NonceClaim&& other) noexcept
+    : check_(std::exchange(other.check_, nullptr)), key_(std::move(other.key_)),
+      keep_until_(other.keep_until_), committed_(other.committed_) {}
+
+AuthorisationCheck::NonceClaim::~NonceClaim() {
+  if (check_ == nullptr) return;
+  std::lock_guard lock(check_->nonce_mu_);
+  check_->claimed_.erase(key_);  // stored by now, or released
+}
+
+absl::Status AuthorisationCheck::NonceClaim::Commit() {
+  if (check_ == nullptr) return absl::FailedPreconditionError("authorisation: nonce claim moved from");
+  if (committed_) return absl::OkStatus();
+  store::WriteBatch b;
+  b.Put(key_, store::EncodeKeyU64(static_cast<uint64_t>(keep_until_)));
+  if (auto s = check_->store_->Write(b, store::Durability::kSynced); !s.ok()) {
+    return absl::UnavailableError(StrCat("authorisation: nonce could not be stored (", s.message(), ")"));
+  }
+  committed_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AuthorisationCheck::NonceClaim> AuthorisationCheck::Claim(
+    const v1::Authorisation& auth, v1::AuthorisedOperation operation,
+    const canonical::DigestBytes& request_digest,
+    const std::function<bool(const std::string&)>& purpose_answered) {
   const v1::AuthorisationPayload& p = auth.payload();
   // Signature by a pinned gateway key.
   const crypto::VerifyKey* signer = nullptr;
@@ -67,8 +99,8 @@ absl::Status AuthorisationCheck::Check(const v1::Authorisation& auth,
   }
   if (p.nonce().size() != 16) return absl::PermissionDeniedError("authorisation: nonce is not 16 bytes");
 
-  // Accept the nonce exactly once, durably.
-  const std::string key = kNoncePrefix + p.nonce();
+  // Accept the nonce exactly once: claimed here, stored by the claim's Commit.
+  std::string key = kNoncePrefix + p.nonce();
   std::lock_guard lock(nonce_mu_);
   auto forgotten = ForgottenThrough();
   if (!forgotten.ok()) {
@@ -81,13 +113,10 @@ absl::Status AuthorisationCheck::Check(const v1::Authorisation& auth,
   }
   auto seen = store_->Get(key);
   if (!seen.ok()) return absl::UnavailableError(StrCat("authorisation: nonce store: ", seen.status().message()));
-  if (seen->has_value()) return absl::AlreadyExistsError("authorisation: replayed (nonce seen before)");
-  store::WriteBatch b;
-  b.Put(key, store::EncodeKeyU64(static_cast<uint64_t>(expires + skew)));
-  if (auto s = store_->Write(b, store::Durability::kSynced); !s.ok()) {
-    return absl::UnavailableError(StrCat("authorisation: nonce could not be stored (", s.message(), ")"));
+  if (seen->has_value() || !claimed_.insert(key).second) {
+    return absl::AlreadyExistsError("authorisation: replayed (nonce seen before)");
   }
-  return absl::OkStatus();
+  return NonceClaim(this, std::move(key), expires + skew);
 }
 
 absl::StatusOr<int64_t> AuthorisationCheck::ForgottenThrough() {

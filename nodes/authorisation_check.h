@@ -10,15 +10,23 @@
 //   purpose answered under the node's local policy (PERMISSION_DENIED)
 //   nonce never accepted before (ALREADY_EXISTS)
 // Accepted nonces are stored with a synced write before Check returns OK, so
-// a replay is refused also after the node is killed and restarted; they are
+// a replay is refused also after the node is killed and restarted. Claim
+// splits that in two so that the write can overlap other work: it accepts the
+// nonce in memory (no other call can accept it from then on) and returns a
+// NonceClaim whose Commit makes it durable; nothing may be answered before
+// Commit returned OK. Destroying an uncommitted claim releases the nonce (a
+// request refused afterwards, for instance over quota, does not use it up).
+// Nonces are
 // kept until expires_at plus the skew (ForgetExpiredNonces removes them).
 // Forgetting records, in the same write, the latest expiry forgotten; an
 // authorisation that expires at or before it is refused (FAILED_PRECONDITION)
 // whatever the clock says, so setting the node's clock back cannot make a
 // forgotten nonce acceptable again.
 //
-// Thread safety: Check may be called concurrently; two calls with the same
-// nonce accept exactly one.
+// Thread safety: Check and Claim may be called concurrently; two calls with
+// the same nonce accept exactly one. The synced write happens outside the
+// lock, so concurrent calls share RocksDB's group commit. A NonceClaim
+// belongs to one thread at a time and must not outlive its check.
 #ifndef SCHAKEL_NODES_AUTHORISATION_CHECK_H_
 #define SCHAKEL_NODES_AUTHORISATION_CHECK_H_
 
@@ -26,6 +34,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +48,27 @@ namespace schakel::nodes {
 
 class AuthorisationCheck {
  public:
+  class NonceClaim {
+   public:
+    NonceClaim(NonceClaim&& other) noexcept;
+    NonceClaim& operator=(NonceClaim&&) = delete;
+    NonceClaim(const NonceClaim&) = delete;
+    NonceClaim& operator=(const NonceClaim&) = delete;
+    ~NonceClaim();
+    // Stores the nonce with a synced write (once). Errors: UNAVAILABLE when
+    // it could not be stored: refuse the request (fail closed).
+    absl::Status Commit();
+
+   private:
+    friend class AuthorisationCheck;
+    NonceClaim(AuthorisationCheck* check, std::string key, int64_t keep_until)
+        : check_(check), key_(std::move(key)), keep_until_(keep_until) {}
+    AuthorisationCheck* check_;  // null once moved from
+    std::string key_;
+    int64_t keep_until_;
+    bool committed_ = false;
+  };
+
   struct Options {
     std::string own_org_id;
     std::chrono::milliseconds max_skew{5000};
@@ -59,6 +89,11 @@ class AuthorisationCheck {
   absl::Status Check(const v1::Authorisation& auth, v1::AuthorisedOperation operation,
                      const canonical::DigestBytes& request_digest,
                      const std::function<bool(const std::string&)>& purpose_answered);
+  // The same checks, with the nonce accepted in memory only: Commit the claim
+  // before answering. Errors as Check's, except the store's.
+  absl::StatusOr<NonceClaim> Claim(const v1::Authorisation& auth, v1::AuthorisedOperation operation,
+                                   const canonical::DigestBytes& request_digest,
+                                   const std::function<bool(const std::string&)>& purpose_answered);
 
   // Deletes stored nonces whose authorisations expired (plus skew) before
   // now; returns how many.
@@ -75,6 +110,7 @@ class AuthorisationCheck {
 
   std::mutex nonce_mu_;  // serialises check-and-store of nonces
   std::optional<int64_t> forgotten_through_;  // guarded by nonce_mu_
+  std::set<std::string> claimed_;             // claimed, not yet stored; guarded by nonce_mu_
 };
 
 }  // namespace schakel::nodes

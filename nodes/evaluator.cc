@@ -1,6 +1,7 @@
 #include "nodes/evaluator.h"
 
 #include <algorithm>
+#include <future>
 
 #include "common/strings.h"
 #include "proto/canonical.h"
@@ -129,10 +130,8 @@ absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateReque
   if (!digest.ok()) return digest.status();
   auto key = purpose_keys_.find(payload.purpose_id());
   const auto answered = [this](const std::string& purpose) { return purpose_keys_.count(purpose) > 0; };
-  if (auto s = check_->Check(request.authorisation(), v1::AUTHORISED_OPERATION_EVALUATE, *digest, answered);
-      !s.ok()) {
-    return s;
-  }
+  auto nonce = check_->Claim(request.authorisation(), v1::AUTHORISED_OPERATION_EVALUATE, *digest, answered);
+  if (!nonce.ok()) return nonce.status();
   if (auto r = options_.refused_requesters.find(payload.purpose_id());
       r != options_.refused_requesters.end() &&
       std::find(r->second.begin(), r->second.end(), payload.requester_org_id()) != r->second.end()) {
@@ -154,7 +153,12 @@ absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateReque
   std::vector<crypto::ByteView> views;
   views.reserve(static_cast<size_t>(elements.size()));
   for (const auto& e : elements) views.push_back(crypto::AsBytes(e));
+  // The nonce's synced write runs while the elements are evaluated; nothing
+  // is answered before it is durable.
+  std::future<absl::Status> durable =
+      std::async(std::launch::async, [&nonce] { return nonce->Commit(); });
   auto evaluation = key->second.EvaluateBlinded(views, options_.threads);
+  if (absl::Status stored = durable.get(); !stored.ok()) return stored;
   if (!evaluation.ok()) return evaluation.status();
 
   v1::EvaluateResponse response;

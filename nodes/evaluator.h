@@ -6,7 +6,10 @@
 //      (INVALID_ARGUMENT);
 //   2. the authorisation (nodes/authorisation_check.h) against
 //      D("schakel:v1:element-batch", ElementBatch{elements as received}),
-//      so the gateway cannot swap elements after authorising;
+//      so the gateway cannot swap elements after authorising; its nonce is
+//      claimed here and stored (synced) while step 4 runs: nothing is
+//      answered unless it is durable (UNAVAILABLE), and a request refused in
+//      step 3 does not use it up;
 //   3. the node's own limits: requesters it refuses under the purpose
 //      (PERMISSION_DENIED); a subject count of 0 or fewer subjects than
 //      elements / max_keys_per_subject (INVALID_ARGUMENT: the count is the

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "tests/support/test_scale.h"
@@ -168,6 +170,29 @@ TEST(ScalarTest, Arithmetic) {
   auto lhs = ScalarMult(a, ScalarMultBase(b).value()).value();
   auto rhs = ScalarMultBase(a * b).value();
   EXPECT_EQ(lhs, rhs);
+}
+
+TEST(ScalarTest, InvertAllEqualsInvertingEachAndNamesAZeroScalar) {
+  for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{17}}) {
+    std::vector<Scalar> scalars;
+    for (size_t i = 0; i < n; ++i) scalars.push_back(Scalar::Random());
+    auto inverses = InvertAll(scalars);
+    ASSERT_TRUE(inverses.ok()) << inverses.status();
+    ASSERT_EQ(inverses->size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ((*inverses)[i], scalars[i].Invert().value()) << "scalar " << i << " of " << n;
+    }
+  }
+  auto none = InvertAll({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  std::vector<Scalar> with_zero;
+  with_zero.push_back(Scalar::Random());
+  with_zero.push_back(Scalar::Random());
+  with_zero.emplace_back();  // zero
+  EXPECT_THAT(InvertAll(with_zero),
+              StatusIs(absl::StatusCode::kInvalidArgument, "zero scalar (scalar 2)"));
 }
 
 TEST(ScalarTest, MovedFromScalarIsWiped) {

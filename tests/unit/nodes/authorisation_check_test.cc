@@ -159,6 +159,32 @@ TEST(AuthorisationCheckTest, AThousandConcurrentReplaysAcceptExactlyOne) {
   EXPECT_EQ(replayed.load(), 999);
 }
 
+TEST(AuthorisationCheckTest, AClaimedNonceIsRefusedUntilReleasedAndStoredOnlyByCommit) {
+  Fixture f;
+  const auto a = Issue(f.gateway, "politie", kNow);
+  const auto claim = [&] {
+    return f.check.Claim(a, v1::AUTHORISED_OPERATION_EVALUATE, RequestDigest('d'), kAnswersRiec);
+  };
+  {
+    auto first = claim();
+    ASSERT_TRUE(first.ok()) << first.status();
+    // Claimed, not yet durable: nothing stored, and no second claim or check.
+    EXPECT_TRUE(f.nonces.Scan("nonce/", store::PrefixEnd("nonce/"), 0).value().empty());
+    EXPECT_EQ(claim().status().code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(f.Run(a).code(), absl::StatusCode::kAlreadyExists);
+  }  // released without Commit (the request was refused afterwards)
+  {
+    auto again = claim();
+    ASSERT_TRUE(again.ok()) << again.status();
+    ASSERT_TRUE(again->Commit().ok());
+    EXPECT_TRUE(again->Commit().ok());  // once is enough; twice is harmless
+    EXPECT_EQ(f.nonces.Scan("nonce/", store::PrefixEnd("nonce/"), 0).value().size(), 1u);
+  }
+  // Committed and released: refused from the store from now on.
+  EXPECT_EQ(claim().status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(f.Run(a).code(), absl::StatusCode::kAlreadyExists);
+}
+
 TEST(AuthorisationCheckTest, ReplayAfterARestartIsRefused) {
   const ::schakel::testing::TempDir temp("schakel-nonce");
   const std::string& dir = temp.path();

@@ -7,6 +7,7 @@
 
 #include "crypto/random.h"
 #include "proto/canonical.h"
+#include "store/faulty_store.h"
 #include "store/memory_store.h"
 
 namespace schakel::nodes {
@@ -24,7 +25,8 @@ struct World {
   crypto::Element node_pk = node_oprf.public_key();
   crypto::VerifyKey node_verify = node_signing.verify_key();
   store::MemoryStore nonces;
-  AuthorisationCheck check{{gateway.verify_key()}, {.own_org_id = "politie"}, &nonces, [] { return kNow; }};
+  store::FaultyStore nonce_store{&nonces};  // FailNextWrites: a failing disk
+  AuthorisationCheck check{{gateway.verify_key()}, {.own_org_id = "politie"}, &nonce_store, [] { return kNow; }};
   std::unique_ptr<Evaluator> evaluator;
   explicit World(uint32_t quota = 10000, uint32_t element_quota = 60000,
                  std::map<std::string, uint32_t> purpose_element_quotas = {}) {
@@ -143,6 +145,23 @@ TEST(EvaluatorTest, RefusesACountThatDiffersFromTheAuthorisation) {
   auto s = w.evaluator->Evaluate(request, kNow);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("2 elements, but the authorisation is for 1"));
+}
+
+TEST(EvaluatorTest, AnswersNothingUnlessTheNonceIsDurable) {
+  World w;
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  const v1::EvaluateRequest request = w.Request(requester.Blind(views).value().BlindedEncodings(), 1);
+  w.nonce_store.FailNextWrites(1);
+  auto failed = w.evaluator->Evaluate(request, kNow);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(failed.status().message()), HasSubstr("nonce could not be stored"));
+  EXPECT_TRUE(w.nonces.Scan("nonce/", store::PrefixEnd("nonce/"), 0).value().empty());
+  // The failed write did not use the authorisation up; stored once it is answered.
+  EXPECT_TRUE(w.evaluator->Evaluate(request, kNow).ok());
+  EXPECT_EQ(w.nonces.Scan("nonce/", store::PrefixEnd("nonce/"), 0).value().size(), 1u);
+  EXPECT_EQ(w.evaluator->Evaluate(request, kNow).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST(EvaluatorTest, EnforcesItsOwnDailyQuota) {
