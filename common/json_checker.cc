@@ -115,10 +115,13 @@ void JsonChecker::Integer(const Json& object, std::string_view prefix, const std
     Problem(path, StrCat("must be a whole number, not ", it->type_name()));
     return;
   }
-  const int64_t v = it->is_number_unsigned()
-                        ? static_cast<int64_t>(std::min<uint64_t>(
-                              it->get<uint64_t>(), static_cast<uint64_t>(max) + 1))
-                        : it->get<int64_t>();
+  // nlohmann keeps a positive number as unsigned: compare it as one (it may
+  // be above INT64_MAX) and name the value as written.
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(std::max<int64_t>(max, 0))) {
+    Problem(path, StrCat(it->get<uint64_t>(), " is out of range; allowed: ", min, " to ", max));
+    return;
+  }
+  const int64_t v = it->get<int64_t>();
   if (v < min || v > max) {
     Problem(path, StrCat(v, " is out of range; allowed: ", min, " to ", max));
     return;

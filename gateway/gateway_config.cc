@@ -21,8 +21,8 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(std::string_view text,
   const Json& doc = *parsed;
   c.NoUnknown(doc, "",
               {"org_id", "listen", "data_dir", "tls", "signing_key_file", "policy", "directory",
-               "partner_deadline_ms", "resolve_window_seconds", "authorisation_lifetime_ms",
-               "max_message_bytes", "max_tags_per_set", "checkpoint", "timezone",
+               "partner_deadline_ms", "partner_deadline_per_element_us", "resolve_window_seconds",
+               "authorisation_lifetime_ms", "max_message_bytes", "max_tags_per_set", "checkpoint", "timezone",
                "shutdown_grace_ms", "metrics"});
   c.OrgId(doc, "", "org_id", config.org_id);
   if (const std::string* listen = c.String(doc, "", "listen")) {
@@ -48,6 +48,7 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(std::string_view text,
   }
 
   c.Integer(doc, "", "partner_deadline_ms", 100, 60'000, config.partner_deadline_ms);
+  c.Integer(doc, "", "partner_deadline_per_element_us", 0, 10'000, config.partner_deadline_per_element_us);
   c.Integer(doc, "", "resolve_window_seconds", 10, 24 * 3600, config.resolve_window_seconds);
   c.Integer(doc, "", "authorisation_lifetime_ms", 1000, 60'000, config.authorisation_lifetime_ms);
   c.Integer(doc, "", "max_message_bytes", 4 << 20, 1 << 30, config.max_message_bytes);

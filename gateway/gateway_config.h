@@ -12,6 +12,7 @@
 //     "policy": "policy.json",
 //     "directory": "directory.json",       // or the directory inline
 //     "partner_deadline_ms": 5000,         // optional
+//     "partner_deadline_per_element_us": 500,  // optional
 //     "resolve_window_seconds": 300,       // optional
 //     "authorisation_lifetime_ms": 30000,  // optional
 //     "max_message_bytes": 67108864,       // optional
@@ -74,6 +75,8 @@ struct GatewayConfig {
   // Longest the gateway waits for one partner's evaluation; always less
   // than what is left of the caller's deadline.
   int64_t partner_deadline_ms = 5000;
+  // Added to it for each element the partner evaluates (microseconds).
+  int64_t partner_deadline_per_element_us = 500;
   // How long after OpenExchange ResolveMatches is accepted.
   int64_t resolve_window_seconds = 300;
   // Lifetime of an authorisation sent to a node (at most 60 s).

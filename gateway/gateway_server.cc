@@ -158,6 +158,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   GatewayService::Options service_options;
   service_options.gateway_org_id = config.org_id;
   service_options.partner_deadline = absl::Milliseconds(config.partner_deadline_ms);
+  service_options.partner_deadline_per_element = absl::Microseconds(config.partner_deadline_per_element_us);
   service_options.resolve_window = absl::Seconds(config.resolve_window_seconds);
   service_options.zone = config.zone;
   service_options.node_credentials = s->node_credentials_;

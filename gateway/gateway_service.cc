@@ -324,9 +324,11 @@ void GatewayService::Evaluate(Fanout& fanout, absl::Duration partner_deadline) {
   done.wait();
 }
 
-absl::Duration GatewayService::PartnerDeadline(absl::Time caller_deadline) const {
+absl::Duration GatewayService::PartnerDeadline(absl::Time caller_deadline, size_t elements) const {
   const absl::Duration remaining = caller_deadline - absl::Now();
-  absl::Duration partner_deadline = options_.partner_deadline;
+  absl::Duration partner_deadline =
+      options_.partner_deadline +
+      options_.partner_deadline_per_element * static_cast<int64_t>(elements);
   if (remaining != absl::InfiniteDuration()) {
     const absl::Duration margin = std::max(kMinDeadlineMargin, remaining / 10);
     partner_deadline = std::max(absl::Milliseconds(1), std::min(partner_deadline, remaining - margin));
@@ -633,7 +635,7 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
     call->stub = NodeStub(*p);
     fanout.calls.push_back(std::move(call));
   }
-  const absl::Duration partner_deadline = PartnerDeadline(caller_deadline);
+  const absl::Duration partner_deadline = PartnerDeadline(caller_deadline, element_count);
   Evaluate(fanout, partner_deadline);
 
   // Each answer checked; one outcome per targeted partner, in directory order.
@@ -1763,7 +1765,7 @@ absl::StatusOr<v1::RequestDisclosureResponse> GatewayService::RequestDisclosureF
   std::shared_ptr<v1::Node::Stub> stub = responder != nullptr ? NodeStub(*responder) : nullptr;
   v1::DiscloseResponse answer;
   absl::Status call = absl::OkStatus();
-  const absl::Duration partner_deadline = PartnerDeadline(caller_deadline);
+  const absl::Duration partner_deadline = PartnerDeadline(caller_deadline, 0);
   if (stub == nullptr) {
     call = absl::UnavailableError(responder == nullptr       ? "not an active organisation in the directory"
                                   : responder->endpoint.empty() ? "no endpoint in the directory"

@@ -641,7 +641,9 @@ class PartnerFaultTest : public FaultTest {};
 
 TEST_F(PartnerFaultTest, HangingAndDownPartnerUnderLoad) {
   constexpr int kDeadlineMs = 1000;
-  ASSERT_NO_FATAL_FAILURE(Boot(FederationOptions{.partner_deadline_ms = kDeadlineMs}));
+  // No per-element allowance: the partner deadline is exactly kDeadlineMs.
+  ASSERT_NO_FATAL_FAILURE(
+      Boot(FederationOptions{.partner_deadline_ms = kDeadlineMs, .partner_deadline_per_element_us = 0}));
   auto target = GatewayLoad();
   ASSERT_NE(target, nullptr);
   const load::Workload work = Work();

@@ -427,6 +427,7 @@ bool Federation::Build(std::string* error) {
       "policy": "policy.json",
       "directory": "directory.json",
       "partner_deadline_ms": )", options_.partner_deadline_ms, R"(,
+      "partner_deadline_per_element_us": )", options_.partner_deadline_per_element_us, R"(,
       "checkpoint": { "every_entries": 10, "every_seconds": 60 }
     })"),
                  error)) {

@@ -50,6 +50,8 @@ struct FederationOptions {
   int zorg_max_subjects = 25;
   // Per-partner deadline at the gateway.
   int partner_deadline_ms = 3000;
+  // Added per element the partner evaluates (the gateway's default: 500).
+  int partner_deadline_per_element_us = 500;
   // The nodes' retention schedule interval.
   int retention_interval_s = 1;
   // Largest index batch a node publishes (small values make publication

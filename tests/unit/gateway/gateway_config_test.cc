@@ -38,6 +38,7 @@ TEST(GatewayConfigTest, MinimalFileGetsDefaultsAndResolvesRelativePaths) {
   EXPECT_EQ(config->directory_file, "/srv/gw/directory.json");
   EXPECT_TRUE(config->directory_inline.empty());
   EXPECT_EQ(config->partner_deadline_ms, 5000);
+  EXPECT_EQ(config->partner_deadline_per_element_us, 500);
   EXPECT_EQ(config->resolve_window_seconds, 300);
   EXPECT_EQ(config->authorisation_lifetime_ms, 30000);
   EXPECT_EQ(config->max_message_bytes, 64 << 20);
@@ -56,12 +57,13 @@ TEST(GatewayConfigTest, EveryOptionalSettingIsRead) {
     "org_id": "schakel-gw", "listen": "0.0.0.0:8443", "data_dir": "/d",
     "tls": {"ca": "c", "cert": "e", "key": "k"}, "signing_key_file": "s", "policy": "p",
     "directory": {"organisations": []},
-    "partner_deadline_ms": 2500, "resolve_window_seconds": 60, "authorisation_lifetime_ms": 10000,
+    "partner_deadline_ms": 2500, "partner_deadline_per_element_us": 0, "resolve_window_seconds": 60, "authorisation_lifetime_ms": 10000,
     "max_message_bytes": 8388608, "max_tags_per_set": 1000,
     "checkpoint": {"every_entries": 0, "every_seconds": 30}, "timezone": "UTC"
   })", "/x", "gw.json");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->partner_deadline_ms, 2500);
+  EXPECT_EQ(config->partner_deadline_per_element_us, 0);
   EXPECT_EQ(config->resolve_window_seconds, 60);
   EXPECT_EQ(config->authorisation_lifetime_ms, 10000);
   EXPECT_EQ(config->max_message_bytes, 8388608);
@@ -114,13 +116,14 @@ TEST(GatewayConfigTest, EveryProblemIsNamed) {
     "org_id": "Gateway", "listen": "localhost", "data_dir": "",
     "tls": {"ca": "c", "cert": 3}, "signing_key_file": "s",
     "directory": 7, "partner_deadline_ms": 0, "resolve_window_seconds": "300",
+    "partner_deadline_per_element_us": 20000,
     "max_tags_per_set": -1, "checkpoint": {"every_hours": 1}, "timezone": "Mars/Olympus",
     "colour": "blue"
   })", "/x", "gw.json");
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string m(config.status().message());
-  EXPECT_THAT(m, HasSubstr("gw.json: gateway configuration refused, 13 problems:"));
+  EXPECT_THAT(m, HasSubstr("gw.json: gateway configuration refused, 14 problems:"));
   EXPECT_THAT(m, HasSubstr("\norg_id: \"Gateway\" is not an organisation id"));
   EXPECT_THAT(m, HasSubstr("\nlisten: must be host:port"));
   EXPECT_THAT(m, HasSubstr("\ndata_dir: is empty"));
@@ -129,6 +132,7 @@ TEST(GatewayConfigTest, EveryProblemIsNamed) {
   EXPECT_THAT(m, HasSubstr("\npolicy: missing; this field is required"));
   EXPECT_THAT(m, HasSubstr("\ndirectory: must be a file name, an object or a list, not number"));
   EXPECT_THAT(m, HasSubstr("\npartner_deadline_ms: 0 is out of range; allowed: 100 to 60000"));
+  EXPECT_THAT(m, HasSubstr("\npartner_deadline_per_element_us: 20000 is out of range; allowed: 0 to 10000"));
   EXPECT_THAT(m, HasSubstr("\nresolve_window_seconds: must be a whole number, not string"));
   EXPECT_THAT(m, HasSubstr("\nmax_tags_per_set: -1 is out of range"));
   EXPECT_THAT(m, HasSubstr("\ncheckpoint.every_hours: unknown field; allowed: every_entries, every_seconds"));

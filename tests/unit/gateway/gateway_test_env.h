@@ -399,6 +399,8 @@ inline std::string NameDob(const std::string& v) { return "schakel:v1:name_dob:"
 // How a GatewayTestEnv is set up.
 struct GatewayTestSettings {
   int64_t partner_deadline_ms = 3000;
+  // 1 ms per element, so that a timed-out partner's detail shows the growth.
+  int64_t partner_deadline_per_element_us = 1000;
   // The gateway's store is wrapped in a store::FaultyStore (faulty()).
   bool faulty_store = false;
   // The RocksDB Env of the gateway's store (e.g. a failing disk); default
@@ -431,7 +433,9 @@ class GatewayTestEnv {
       "tls": {"ca": ")", tls.ca_certificates.string(), R"(", "cert": ")", tls.certificate_chain.string(),
       R"(", "key": ")", tls.private_key.string(), R"("},
       "signing_key_file": "gateway-signing.key", "policy": "policy.json", "directory": "directory.json",
-      "partner_deadline_ms": )", settings_.partner_deadline_ms, R"(, "resolve_window_seconds": 300,
+      "partner_deadline_ms": )", settings_.partner_deadline_ms, R"(,
+      "partner_deadline_per_element_us": )", settings_.partner_deadline_per_element_us, R"(,
+      "resolve_window_seconds": 300,
       "checkpoint": {"every_entries": 5, "every_seconds": 0}
     })"));
     Start();
