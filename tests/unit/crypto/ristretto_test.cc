@@ -88,8 +88,8 @@ TEST(ElementTest, RefusesWrongLengths) {
 }
 
 // Random 32-byte strings: a million by default (SCHAKEL_RANDOM_ELEMENTS sets
-// the count; 100,000 in the sanitizer build). Each is refused with
-// INVALID_ARGUMENT or is a valid point (about 1 in 16: bit 255 clear, a
+// the count; 100,000 in the sanitizer build; the long form, ./tests/long.sh
+// elements, runs 10^7). Each is refused with INVALID_ARGUMENT or is a valid point (about 1 in 16: bit 255 clear, a
 // non-negative field element, and x^2 a square, each about half), which
 // round-trips; the decoder and the one-step multiplication (on the first
 // 20,000, it is slower) agree; nothing crashes.

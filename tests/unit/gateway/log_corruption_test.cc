@@ -5,7 +5,7 @@
 // returns must be the one written: never a silent wrong answer.
 //
 // Short form: 100 damaged copies (30 under AddressSanitizer). Long form:
-//   SCHAKEL_CORRUPTION_TRIALS=2000 ctest --test-dir build -R LogCorruptionTest
+//   ./tests/long.sh crash   (SCHAKEL_CORRUPTION_TRIALS=2000)
 // SCHAKEL_CRASH_SEED=<n> repeats a run (the seed is printed).
 #include <gtest/gtest.h>
 
