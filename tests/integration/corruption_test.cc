@@ -14,7 +14,7 @@
 // trials: LogCorruptionTest (tests/unit/gateway/log_corruption_test.cc,
 // docs/faults.md).
 //
-// Short form (ctest, ./tests/run.sh): 5 damaged copies (2 under the
+// Short form (ctest, ./tests/run.sh): 8 damaged copies (4 under the
 // sanitizers). Long form: ./tests/long.sh damage (100, the figure;
 // SCHAKEL_STORE_DAMAGE_TRIALS sets it). SCHAKEL_STORE_DAMAGE_SEED=<seed>
 // repeats a run (the seed is printed).
@@ -201,7 +201,7 @@ class GatewayStoreDamageTest : public ::testing::Test {
 };
 
 TEST_F(GatewayStoreDamageTest, RefusedAtStartOrNamedByAuditVerifyNeverSilent) {
-  const int trials = schakel::testing::ScaledCount("SCHAKEL_STORE_DAMAGE_TRIALS", 5, 2);
+  const int trials = schakel::testing::ScaledCount("SCHAKEL_STORE_DAMAGE_TRIALS", 8, 4);
   const uint64_t seed = schakel::testing::TestSeed("SCHAKEL_STORE_DAMAGE_SEED");
   std::cout << "GatewayStoreDamageTest: " << trials
             << " trials, SCHAKEL_STORE_DAMAGE_SEED=" << seed << "\n";
