@@ -49,7 +49,7 @@ export SCHAKEL_SOAK_MINUTES=${SCHAKEL_SOAK_MINUTES:-30}
 export SCHAKEL_FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-1800}
 
 usage() {
-  echo "usage: ./tests/long.sh [all | PART...]; parts: ${PARTS[*]} (see the top of tests/long.sh)" >&2
+  echo "usage: ./tests/long.sh [all | PART...]; parts: ${PARTS[*]} (./tests/long.sh --help)" >&2
   exit 2
 }
 
@@ -143,9 +143,10 @@ run_part() {
   esac
 }
 
-case $# in
-  0) set -- all ;;
+case "${1:-all}" in
+  -h | --help) sed -n '2,/^set -euo/p' tests/long.sh | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
+[ $# -gt 0 ] || set -- all
 if [ "$1" = all ]; then
   [ $# -eq 1 ] || usage
   set -- "${PARTS[@]}"
