@@ -59,13 +59,18 @@ header() {
     "$(date -u +%FT%TZ)" "$BUILD" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-# build TARGET...: brings the test programs in BUILD up to date.
-build() {
+# Stops unless BUILD is a configured build tree.
+require_tree() {
   [ -f "$BUILD/CMakeCache.txt" ] || {
     echo "long.sh: $BUILD is not a configured build tree; configure it first, e.g." >&2
     echo "  cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo" >&2
     exit 2
   }
+}
+
+# build TARGET...: brings the test programs in BUILD up to date.
+build() {
+  require_tree
   cmake --build "$BUILD" -j "$JOBS" --target "$@"
 }
 
@@ -136,6 +141,7 @@ run_part() {
       ;;
     load)
       # deploy/loadtest.sh builds what it needs in the same tree.
+      require_tree
       header load "deploy/loadtest.sh, SCHAKEL_BUILD_DIR=$BUILD$( (env | grep '^SCHAKEL_LOADTEST_' || true) | sort | sed 's/^/ /' | tr -d '\n')"
       SCHAKEL_BUILD_DIR="$BUILD" ./deploy/loadtest.sh
       ;;
