@@ -5,7 +5,10 @@
 #   ./tests/run.sh                 # everything: main build, ASan+UBSan build, fuzz smoke
 #   SCHAKEL_SANITIZE=0 ./tests/run.sh   # skip the sanitizer build
 #   SCHAKEL_FUZZ_SECONDS=0 ./tests/run.sh  # skip the fuzz smoke run (default: 30 s per target;
-#                                        # the long form: fuzz/run.sh build-fuzz 1800, fuzz/README.md)
+#                                        # the long form: ./tests/long.sh fuzz, fuzz/README.md)
+#
+# The long forms of the fault, attack, fuzz and load tests: ./tests/long.sh
+# (docs/testing.md, "Long forms").
 #
 # Build trees: build/ (RelWithDebInfo), build-asan/ (ASan+UBSan),
 # build-fuzz/ (clang + libFuzzer). All are ignored by git.

@@ -264,7 +264,11 @@ std::unique_ptr<v1::Gateway::Stub> Federation::GatewayAs(const std::string& org)
 
 std::vector<v1::LogEntry> Federation::ReadGatewayLog() {
   EXPECT_EQ(gateway_.SignalAndWait(SIGTERM, 10s), 0);
-  auto kv = store::RocksDbStore::Open(gateway_data_dir().string());
+  return ReadGatewayLogAt(gateway_data_dir());
+}
+
+std::vector<v1::LogEntry> Federation::ReadGatewayLogAt(const fs::path& data_dir) {
+  auto kv = store::RocksDbStore::Open(data_dir.string());
   EXPECT_TRUE(kv.ok()) << kv.status();
   if (!kv.ok()) return {};
   auto log = gateway::ExchangeLog::Open(kv->get());
@@ -510,6 +514,18 @@ ProcessResult Federation::Cli(const std::string& org, const std::string& user,
   full.push_back("--config");
   full.push_back(CliConfig(org, user).string());
   return RunProcess(SCHAKEL_CLI_BINARY, full);
+}
+
+ProcessResult Federation::CliOnceTheGatewayAnswers(const std::string& org, const std::string& user,
+                                                   const std::vector<std::string>& args) const {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  ProcessResult r;
+  do {
+    r = Cli(org, user, args);
+    if (r.exit_code != 4) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return r;
 }
 
 std::string ValidBsn(int seed) {

@@ -100,6 +100,11 @@ class Federation {
   // Runs `schakel --config <org/user config> args...`.
   ProcessResult Cli(const std::string& org, const std::string& user,
                     const std::vector<std::string>& args) const;
+  // Cli, again until the gateway behind the node answers (up to 30 s): the
+  // node's channel to a restarted gateway may still be in its reconnect
+  // back-off, and the CLI then says the gateway is unreachable (exit code 4).
+  ProcessResult CliOnceTheGatewayAnswers(const std::string& org, const std::string& user,
+                                         const std::vector<std::string>& args) const;
 
   // Paths.
   const std::filesystem::path& root() const { return root_; }
@@ -140,6 +145,10 @@ class Federation {
   // Stops the gateway (SIGTERM) and reads its whole exchange log from its
   // store. Empty (with a test failure) when it cannot be read.
   std::vector<v1::LogEntry> ReadGatewayLog();
+  // The whole exchange log in a gateway data directory that no process has
+  // open (opening it turns its write-ahead log into a table file). Empty
+  // (with a test failure) when it cannot be read.
+  static std::vector<v1::LogEntry> ReadGatewayLogAt(const std::filesystem::path& data_dir);
 
   // The gateway's tag count over all purposes of `org`, and its
   // applied_through (GetIndexState as `org`); nullopt when the gateway does

@@ -371,7 +371,8 @@ TEST_F(NodeProcessTest, EvaluatesForTheGatewayRefusesReplaysAlsoAfterARestart) {
 // documents (ALREADY_EXISTS for a replay, PERMISSION_DENIED for a signature
 // that does not cover the request, FAILED_PRECONDITION once expired; a
 // replay that the node handles after the expiry may get the latter).
-// SCHAKEL_REPLAYS sets the number sent at once (default 1,000).
+// SCHAKEL_REPLAYS sets the number sent at once (default 1,000; long form:
+// ./tests/long.sh replays, 10,000).
 TEST_F(NodeProcessTest, OneAuthorisationIsAcceptedExactlyOnceWhateverHappens) {
   // No clock skew allowance, so that "after its expiry" comes soon.
   std::string config = StrConfig(gateway_signing_public_);

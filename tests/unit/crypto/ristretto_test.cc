@@ -90,11 +90,12 @@ TEST(ElementTest, RefusesWrongLengths) {
 }
 
 // Random 32-byte strings: a million by default (SCHAKEL_RANDOM_ELEMENTS sets
-// the count; 100,000 in the sanitizer build). Each is refused with
-// INVALID_ARGUMENT or is a valid point (about 1 in 16: bit 255 clear, a
-// non-negative field element, and x^2 a square, each about half), which
-// round-trips; the decoder and the one-step multiplication (on the first
-// 20,000, it is slower) agree; nothing crashes.
+// the count; 100,000 in the sanitizer build; the long form, ./tests/long.sh
+// elements, runs 10^7). Each is refused with INVALID_ARGUMENT or is a valid
+// point (about 1 in 16: bit 255 clear, a non-negative field element, and x^2
+// a square, each about half), which round-trips; the decoder and the
+// one-step multiplication (on the first 20,000, it is slower) agree; nothing
+// crashes.
 TEST(ElementTest, RandomStringsAreRefusedOrValidNeverCrash) {
   const int n = EnvCount("SCHAKEL_RANDOM_ELEMENTS", kSanitized ? 100'000 : 1'000'000);
   constexpr int kMultiplied = 20'000;

@@ -2,7 +2,7 @@
 // file system that simulates power loss (tests/support/crash_test_fs.h).
 //
 // Short form: 200 crash cycles (40 under AddressSanitizer). Long form:
-//   SCHAKEL_CRASH_CYCLES=2000 ctest --test-dir build -R ExchangeLogCrashTest
+//   ./tests/long.sh crash   (SCHAKEL_CRASH_CYCLES=2000)
 // SCHAKEL_CRASH_SEED=<n> repeats a run (the seed is printed).
 #include <gtest/gtest.h>
 

@@ -5,14 +5,13 @@
 // returns must be the one written: never a silent wrong answer.
 //
 // Short form: 100 damaged copies (30 under AddressSanitizer). Long form:
-//   SCHAKEL_CORRUPTION_TRIALS=2000 ctest --test-dir build -R LogCorruptionTest
+//   ./tests/long.sh crash   (SCHAKEL_CORRUPTION_TRIALS=2000)
 // SCHAKEL_CRASH_SEED=<n> repeats a run (the seed is printed).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -22,6 +21,7 @@
 #include "gateway/exchange_log.h"
 #include "store/rocksdb_store.h"
 #include "tests/support/crash_test_fs.h"
+#include "tests/support/store_damage.h"
 #include "tests/support/test_scale.h"
 #include "tests/support/test_support.h"
 
@@ -156,24 +156,9 @@ TEST_F(LogCorruptionTest, AFlippedByteOrCutFileIsRefusedOrNamedNeverSilent) {
     const std::string copy = *dir_ / ("trial-" + std::to_string(trial));
     fs::copy(original, copy, fs::copy_options::recursive);
     const std::string name = files[rng() % files.size()];
-    const std::string file = copy + "/" + name;
-    const uintmax_t size = fs::file_size(file);
-    const uintmax_t offset = std::uniform_int_distribution<uintmax_t>(0, size - 1)(rng);
-    const bool flip = rng() % 2 == 0;
-    std::string what = "seed " + std::to_string(seed) + " trial " + std::to_string(trial) + ": ";
-    if (flip) {
-      std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-      f.seekg(static_cast<std::streamoff>(offset));
-      char byte = 0;
-      f.read(&byte, 1);
-      byte = static_cast<char>(byte ^ static_cast<char>(1 + rng() % 255));
-      f.seekp(static_cast<std::streamoff>(offset));
-      f.write(&byte, 1);
-      what += "byte " + std::to_string(offset) + " of " + name + " flipped";
-    } else {
-      fs::resize_file(file, offset);
-      what += name + " cut to " + std::to_string(offset) + " of " + std::to_string(size) + " bytes";
-    }
+    const std::string damage = schakel::testing::DamageFile(copy + "/" + name, rng);
+    ASSERT_NE(damage, "") << "cannot damage " << name;
+    const std::string what = "seed " + std::to_string(seed) + " trial " + std::to_string(trial) + ": " + damage;
     const Outcome outcome = Check(copy, what);
     ++outcomes[outcome];
     // 000012.sst -> .sst; MANIFEST-000005 -> MANIFEST; LOG.old.1234 -> LOG
