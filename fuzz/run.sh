@@ -6,7 +6,7 @@
 #   fuzz/run.sh merge [BUILD_DIR] SEED_DIR          # minimise corpus + SEED_DIR/<target>/ + scratch into fuzz/corpus/
 #   SCHAKEL_FUZZ_TARGETS="policy import" fuzz/run.sh build-fuzz 60   # only these targets
 #
-# tests/run.sh runs the short form (SCHAKEL_FUZZ_SECONDS, default 30 s per
+# tests/run.sh runs the short form (SCHAKEL_FUZZ_SECONDS, default 120 s per
 # target; fuzz/README.md says why). Inputs that add coverage go to a scratch
 # corpus (BUILD_DIR/fuzz/scratch/<target>/), never to the committed one: add
 # them with `merge` when they are worth keeping. A finding (crash, leak,

@@ -4,7 +4,7 @@
 #
 #   ./tests/run.sh                 # everything: main build, ASan+UBSan build, fuzz smoke
 #   SCHAKEL_SANITIZE=0 ./tests/run.sh   # skip the sanitizer build
-#   SCHAKEL_FUZZ_SECONDS=0 ./tests/run.sh  # skip the fuzz smoke run (default: 30 s per target;
+#   SCHAKEL_FUZZ_SECONDS=0 ./tests/run.sh  # skip the fuzz smoke run (default: 120 s per target;
 #                                        # the long form: ./tests/long.sh fuzz, fuzz/README.md)
 #
 # The long forms of the fault, attack, fuzz and load tests: ./tests/long.sh
@@ -17,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 JOBS=${SCHAKEL_JOBS:-2}
 SANITIZE=${SCHAKEL_SANITIZE:-1}
-FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-120}
 start=$(date +%s)
 
 # Each step names the time so far and the disk space left (a full disk once
