@@ -36,13 +36,16 @@ AuthorisationCheck::NonceClaim::~NonceClaim() {
   check_->claimed_.erase(key_);  // stored by now, or released
 }
 
-absl::Status AuthorisationCheck::NonceClaim::Commit() {
+absl::Status AuthorisationCheck::NonceClaim::Commit(const Write& write) {
   if (check_ == nullptr) return absl::FailedPreconditionError("authorisation: nonce claim moved from");
   if (committed_) return absl::OkStatus();
   store::WriteBatch b;
   b.Put(key_, store::EncodeKeyU64(static_cast<uint64_t>(keep_until_)));
-  if (auto s = check_->store_->Write(b, store::Durability::kSynced); !s.ok()) {
-    return absl::UnavailableError(StrCat("authorisation: nonce could not be stored (", s.message(), ")"));
+  const absl::Status s =
+      write ? write(std::move(b)) : check_->store_->Write(b, store::Durability::kSynced);
+  if (!s.ok()) {
+    return absl::UnavailableError(StrCat(
+        "authorisation: nonce could not be stored, so nothing was answered (", s.message(), ")"));
   }
   committed_ = true;
   return absl::OkStatus();

@@ -11,12 +11,13 @@
 //   nonce never accepted before (ALREADY_EXISTS)
 // Accepted nonces are stored with a synced write before Check returns OK, so
 // a replay is refused also after the node is killed and restarted. Claim
-// splits that in two so that the write can overlap other work: it accepts the
-// nonce in memory (no other call can accept it from then on) and returns a
-// NonceClaim whose Commit makes it durable; nothing may be answered before
-// Commit returned OK. Destroying an uncommitted claim releases the nonce (a
-// request refused afterwards, for instance over quota, does not use it up).
-// Nonces are
+// splits that in two: it accepts the nonce in memory (no other call can
+// accept it from then on) and returns a NonceClaim whose Commit makes it
+// durable, in the same synced write as whatever else the answer needs (the
+// node's log record of it): one fsync instead of two. Nothing may be answered
+// before Commit returned OK. Destroying an uncommitted claim releases the
+// nonce (a request refused afterwards, for instance over quota, does not use
+// it up). Nonces are
 // kept until expires_at plus the skew (ForgetExpiredNonces removes them).
 // Forgetting records, in the same write, the latest expiry forgotten; an
 // authorisation that expires at or before it is refused (FAILED_PRECONDITION)
@@ -55,9 +56,12 @@ class AuthorisationCheck {
     NonceClaim(const NonceClaim&) = delete;
     NonceClaim& operator=(const NonceClaim&) = delete;
     ~NonceClaim();
-    // Stores the nonce with a synced write (once). Errors: UNAVAILABLE when
-    // it could not be stored: refuse the request (fail closed).
-    absl::Status Commit();
+    // Writes `batch` plus the nonce with `write` (default: a synced write to
+    // the nonce store; it must be synced and atomic), once. Errors:
+    // UNAVAILABLE when it could not be written: refuse the request (fail
+    // closed).
+    using Write = std::function<absl::Status(store::WriteBatch batch)>;
+    absl::Status Commit(const Write& write = nullptr);
 
    private:
     friend class AuthorisationCheck;

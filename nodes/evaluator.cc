@@ -1,7 +1,6 @@
 #include "nodes/evaluator.h"
 
 #include <algorithm>
-#include <future>
 
 #include "common/strings.h"
 #include "proto/canonical.h"
@@ -112,7 +111,7 @@ absl::Status Evaluator::ReserveQuota(const std::string& requester, const std::st
 }
 
 absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateRequest& request,
-                                                         int64_t now_ms) {
+                                                         int64_t now_ms, const Write& write) {
   const auto& elements = request.blinded_elements();
   const auto& payload = request.authorisation().payload();
   if (elements.empty() || static_cast<size_t>(elements.size()) > oprf::kMaxBatch) {
@@ -153,12 +152,7 @@ absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateReque
   std::vector<crypto::ByteView> views;
   views.reserve(static_cast<size_t>(elements.size()));
   for (const auto& e : elements) views.push_back(crypto::AsBytes(e));
-  // The nonce's synced write runs while the elements are evaluated; nothing
-  // is answered before it is durable.
-  std::future<absl::Status> durable =
-      std::async(std::launch::async, [&nonce] { return nonce->Commit(); });
   auto evaluation = key->second.EvaluateBlinded(views, options_.threads);
-  if (absl::Status stored = durable.get(); !stored.ok()) return stored;
   if (!evaluation.ok()) return evaluation.status();
 
   v1::EvaluateResponse response;
@@ -178,6 +172,9 @@ absl::StatusOr<v1::EvaluateResponse> Evaluator::Evaluate(const v1::EvaluateReque
   auto signature = canonical::Sign(signing_key_, canonical::kEvaluationContext, statement);
   if (!signature.ok()) return signature.status();
   *response.mutable_signature() = std::move(*signature);
+  // Nothing is answered before the nonce is durable (with the caller's
+  // record of the answer, in one synced write).
+  if (absl::Status stored = nonce->Commit(write); !stored.ok()) return stored;
   return response;
 }
 

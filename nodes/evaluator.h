@@ -7,9 +7,9 @@
 //   2. the authorisation (nodes/authorisation_check.h) against
 //      D("schakel:v1:element-batch", ElementBatch{elements as received}),
 //      so the gateway cannot swap elements after authorising; its nonce is
-//      claimed here and stored (synced) while step 4 runs: nothing is
-//      answered unless it is durable (UNAVAILABLE), and a request refused in
-//      step 3 does not use it up;
+//      claimed here and stored (synced) after step 5, with the caller's log
+//      record of the answer: nothing is answered unless it is durable
+//      (UNAVAILABLE), and a request refused on the way does not use it up;
 //   3. the node's own limits: requesters it refuses under the purpose
 //      (PERMISSION_DENIED); a subject count of 0 or fewer subjects than
 //      elements / max_keys_per_subject (INVALID_ARGUMENT: the count is the
@@ -80,7 +80,12 @@ class Evaluator {
       oprf::PrivateKey oprf_key, crypto::SigningKey signing_key,
       const std::vector<std::string>& purposes_answered, AuthorisationCheck* check, Options options);
 
-  absl::StatusOr<v1::EvaluateResponse> Evaluate(const v1::EvaluateRequest& request, int64_t now_ms);
+  // `write` stores the authorisation's nonce in a synced write (see
+  // AuthorisationCheck::NonceClaim::Commit): the node service adds its log
+  // record of the answer to the same batch. Default: the nonce alone.
+  using Write = AuthorisationCheck::NonceClaim::Write;
+  absl::StatusOr<v1::EvaluateResponse> Evaluate(const v1::EvaluateRequest& request, int64_t now_ms,
+                                                const Write& write = nullptr);
 
  private:
   Evaluator(oprf::PrivateKey oprf_key, crypto::SigningKey signing_key, AuthorisationCheck* check,

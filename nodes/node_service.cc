@@ -62,7 +62,20 @@ grpc::Status NodeService::Evaluate(grpc::ServerContext* context,
     LogRefusal("Evaluate", s);
     return rpc::ToGrpcStatus(s);
   }
-  absl::StatusOr<v1::EvaluateResponse> result = evaluator_->Evaluate(*request, now_ms_());
+  // The answer's record and the authorisation's nonce in one synced write.
+  Evaluator::Write record_answer = nullptr;
+  if (log_ != nullptr) {
+    record_answer = [&](store::WriteBatch nonce) {
+      auto logged = log_->AppendWith(
+          EvaluationRecord(*request, v1::LOCAL_EVENT_KIND_EVALUATION_ANSWERED, v1::OUTCOME_GRANTED),
+          std::move(nonce));
+      return logged.ok() ? absl::OkStatus()
+                         : absl::Status(logged.status().code(),
+                                        StrCat("with the local log's record of the answer: ",
+                                               logged.status().message()));
+    };
+  }
+  absl::StatusOr<v1::EvaluateResponse> result = evaluator_->Evaluate(*request, now_ms_(), record_answer);
   if (!result.ok()) {
     LogRefusal("Evaluate", result.status());
     if (log_ != nullptr) {
@@ -79,17 +92,6 @@ grpc::Status NodeService::Evaluate(grpc::ServerContext* context,
       }
     }
     return rpc::ToGrpcStatus(result.status());
-  }
-  if (log_ != nullptr) {
-    auto logged = log_->Append(
-        EvaluationRecord(*request, v1::LOCAL_EVENT_KIND_EVALUATION_ANSWERED, v1::OUTCOME_GRANTED));
-    if (!logged.ok()) {
-      const absl::Status withheld = absl::UnavailableError(
-          StrCat("the node could not record the evaluation in its log; nothing was answered: ",
-                 logged.status().message()));
-      LogRefusal("Evaluate", withheld);
-      return rpc::ToGrpcStatus(withheld);
-    }
   }
   *response = *std::move(result);
   return grpc::Status::OK;

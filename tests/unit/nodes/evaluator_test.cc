@@ -164,6 +164,36 @@ TEST(EvaluatorTest, AnswersNothingUnlessTheNonceIsDurable) {
   EXPECT_EQ(w.evaluator->Evaluate(request, kNow).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
+TEST(EvaluatorTest, TheNonceIsStoredInTheSameWriteAsTheCallersRecord) {
+  World w;
+  auto requester = crypto::MatchRequester::Create(kPurpose).value();
+  const auto inputs = Inputs();
+  std::vector<crypto::ByteView> views(inputs.begin(), inputs.end());
+  const v1::EvaluateRequest request = w.Request(requester.Blind(views).value().BlindedEncodings(), 1);
+  const auto stored = [&](std::string_view prefix) {
+    return w.nonces.Scan(prefix, store::PrefixEnd(prefix), 0).value().size();
+  };
+  int writes = 0;
+  bool fail = true;
+  const Evaluator::Write record = [&](store::WriteBatch batch) {
+    ++writes;
+    if (fail) return absl::UnavailableError("disk full");
+    batch.Put("record/1", "answered");  // what the node service adds: its log entry
+    return w.nonces.Write(batch, store::Durability::kSynced);
+  };
+  auto refused = w.evaluator->Evaluate(request, kNow, record);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("nothing was answered (disk full)"));
+  EXPECT_EQ(stored("nonce/") + stored("record/"), 0u);
+  fail = false;
+  ASSERT_TRUE(w.evaluator->Evaluate(request, kNow, record).ok());
+  EXPECT_EQ(writes, 2);  // one write per answer, nonce and record together
+  EXPECT_EQ(stored("nonce/"), 1u);
+  EXPECT_EQ(stored("record/"), 1u);
+  EXPECT_EQ(w.evaluator->Evaluate(request, kNow, record).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(writes, 2);
+}
+
 TEST(EvaluatorTest, EnforcesItsOwnDailyQuota) {
   World w(/*quota=*/10);
   auto requester = crypto::MatchRequester::Create(kPurpose).value();
