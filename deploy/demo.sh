@@ -41,38 +41,13 @@ readonly ORGS=(politie gemeente zorg riec)
 readonly BASE="${SCHAKEL_DEMO_PORT_BASE:-7400}"
 readonly SIGNALS="${SCHAKEL_DEMO_SIGNALS:-100000}"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-note() { printf '   %s\n' "$*"; }
-die() { echo "demo: $*" >&2; exit 1; }
-
-org_index() {
-  local i
-  for i in "${!ORGS[@]}"; do [ "${ORGS[$i]}" = "$1" ] && { echo $((i + 1)); return; }; done
-  die "unknown organisation $1"
-}
-gateway_port() { echo "$BASE"; }
-node_port() { echo $((BASE + 10 + $(org_index "$1"))); }
-local_port() { echo $((BASE + 20 + $(org_index "$1"))); }
+readonly SCRIPT=demo PORT_HINT="SCHAKEL_DEMO_PORT_BASE=8400"
+# shellcheck source=deploy/lib.sh
+source deploy/lib.sh
 
 # ---- processes
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
-stop_all() {
-  local dir stopped=0
-  for dir in "${ORGS[@]}" gateway; do
-    local pidfile="$VAR/$dir/pid"
-    if pid_alive "$pidfile"; then
-      kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
-      for _ in $(seq 1 100); do pid_alive "$pidfile" || break; sleep 0.1; done
-      pid_alive "$pidfile" && kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
-      echo "demo: stopped $dir"
-      stopped=1
-    fi
-    rm -f "$pidfile"
-  done
-  [ "$stopped" = 1 ] || echo "demo: nothing was running"
-}
+stop_all() { stop_processes || echo "demo: nothing was running"; }
 
 show_status() {
   local dir
@@ -83,38 +58,6 @@ show_status() {
       echo "$dir: not running"
     fi
   done
-}
-
-# start NAME READY-TEXT PROGRAM ARGS...: starts PROGRAM in the background with
-# its log in the state directory, NAME/NAME.log, and waits for READY-TEXT in what it logs.
-start() {
-  local name="$1" ready="$2"; shift 2
-  local dir="$VAR/$name" log="$VAR/$name/$name.log"
-  if pid_alive "$dir/pid"; then
-    note "$name runs already (pid $(cat "$dir/pid"))"
-    return
-  fi
-  touch "$log"
-  local offset; offset=$(stat -c %s "$log")
-  setsid "$@" </dev/null >>"$log" 2>&1 &
-  echo $! >"$dir/pid"
-  for _ in $(seq 1 300); do
-    if tail -c +"$((offset + 1))" "$log" | grep -q "$ready"; then
-      note "$name started (pid $(cat "$dir/pid"), log $SHOWN/$name/$name.log)"
-      return
-    fi
-    pid_alive "$dir/pid" || break
-    sleep 0.1
-  done
-  tail -c +"$((offset + 1))" "$log" | tail -n 20 >&2
-  die "$name did not start; its log is $log"
-}
-
-check_port_free() {
-  local port="$1" who="$2"
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port ($who) is taken by another program; stop it, or run with SCHAKEL_DEMO_PORT_BASE=8400"
-  fi
 }
 
 # ---- set-up (once)

@@ -69,62 +69,17 @@ readonly DEADLINE_MS="${SCHAKEL_LOADTEST_PARTNER_DEADLINE_MS:-5000}"
 readonly MODES="${SCHAKEL_LOADTEST_MODES:-single family batch}"
 readonly SEED=20261124
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-note() { printf '   %s\n' "$*"; }
-die() { echo "loadtest: $*" >&2; exit 1; }
+readonly SHOWN="${VAR#"$ROOT"/}"
+readonly SCRIPT=loadtest PORT_HINT="SCHAKEL_LOADTEST_PORT_BASE=7700"
+# shellcheck source=deploy/lib.sh
+source deploy/lib.sh
 
-org_index() {
-  local i
-  for i in "${!ORGS[@]}"; do [ "${ORGS[$i]}" = "$1" ] && { echo $((i + 1)); return; }; done
-  die "unknown organisation $1"
-}
-gateway_port() { echo "$BASE"; }
-node_port() { echo $((BASE + 10 + $(org_index "$1"))); }
-local_port() { echo $((BASE + 20 + $(org_index "$1"))); }
 metrics_port() {  # gateway: BASE+30, nodes BASE+31..
   [ "$1" = gateway ] && { echo $((BASE + 30)); return; }
   echo $((BASE + 30 + $(org_index "$1")))
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
-stop_all() {
-  local dir
-  for dir in "${ORGS[@]}" gateway; do
-    local pidfile="$VAR/$dir/pid"
-    if pid_alive "$pidfile"; then
-      kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
-      for _ in $(seq 1 100); do pid_alive "$pidfile" || break; sleep 0.1; done
-      pid_alive "$pidfile" && kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
-  done
-}
-
-# start NAME READY-TEXT PROGRAM ARGS... (as deploy/demo.sh does)
-start() {
-  local name="$1" ready="$2"; shift 2
-  local dir="$VAR/$name" log="$VAR/$name/$name.log"
-  touch "$log"
-  setsid "$@" </dev/null >>"$log" 2>&1 &
-  echo $! >"$dir/pid"
-  for _ in $(seq 1 300); do
-    if grep -q "$ready" "$log"; then
-      note "$name started (pid $(cat "$dir/pid"))"
-      return
-    fi
-    pid_alive "$dir/pid" || break
-    sleep 0.1
-  done
-  tail -n 20 "$log" >&2
-  die "$name did not start; its log is $log"
-}
-
-check_port_free() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-    die "port $1 is taken; stop what uses it or set SCHAKEL_LOADTEST_PORT_BASE"
-  fi
-}
+stop_all() { stop_processes >/dev/null || true; }
 
 # The load-test convenant: three purposes, RIEC asks, three partners answer.
 write_policy() {
@@ -247,11 +202,11 @@ if [ -d "$VAR" ] && [ ! -f "$VAR/.schakel-loadtest" ] && [ -n "$(ls -A "$VAR")" 
 fi
 rm -rf "$VAR"
 mkdir -p "$VAR" && touch "$VAR/.schakel-loadtest"
-check_port_free "$(gateway_port)"
-check_port_free "$(metrics_port gateway)"
+check_port_free "$(gateway_port)" gateway
+check_port_free "$(metrics_port gateway)" "gateway metrics"
 for org in "${ORGS[@]}"; do
-  check_port_free "$(node_port "$org")"; check_port_free "$(local_port "$org")"
-  check_port_free "$(metrics_port "$org")"
+  check_port_free "$(node_port "$org")" "$org"; check_port_free "$(local_port "$org")" "$org, local"
+  check_port_free "$(metrics_port "$org")" "$org metrics"
 done
 set_up
 start gateway "schakel-gateway: serving on" "$BIN/schakel-gateway" --config "$VAR/gateway/gateway.json"
