@@ -740,7 +740,8 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
   // `window` after warm-up. The lowest, not the last or an average: a
   // RocksDB memtable (4 MB, store/rocksdb_store.cc) fills and is freed at a
   // flush, a sawtooth bounded by its size that is no leak; a window longer
-  // than one fill (about 70 s at this load) holds a trough. Memory that
+  // than one fill (about 90 s for the gateway at 10/s) holds a trough; the
+  // nodes fill theirs more slowly (docs/testing.md). Memory that
   // stays allocated raises the troughs and counts in full.
   const auto warm_up = long_form ? std::chrono::seconds(120) : std::chrono::seconds(15);
   const auto window = long_form ? std::chrono::seconds(120) : std::chrono::seconds(10);
