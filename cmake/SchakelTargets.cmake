@@ -34,10 +34,12 @@ endfunction()
 # schakel_server_allocator(TARGET): link a long-running server (and the
 # benchmarks that measure its code) with jemalloc, the allocator RocksDB
 # recommends: glibc's malloc spends a tenth of an import's CPU consolidating
-# the many small blocks a commit frees (docs/performance.md). Sanitizer
-# builds keep their own allocator.
+# the many small blocks a commit frees (docs/performance.md). Its options
+# (background purging) are in common/server_allocator.cc. Sanitizer builds
+# keep their own allocator.
 function(schakel_server_allocator target)
   if(NOT SCHAKEL_SANITIZER_RUNTIME)
     target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/common/server_allocator.cc)
   endif()
 endfunction()

@@ -50,8 +50,9 @@ class RocksDbStore : public KvStore {
     // Tests: the Env (and its file system) RocksDB uses instead of the
     // default one, e.g. a simulated crash (tests/support/crash_test_fs.h).
     std::shared_ptr<rocksdb::Env> env = nullptr;
-    // Tests: memtable size in bytes (0: RocksDB's default, 64 MB); small
-    // makes flushes, table files and MANIFEST updates frequent.
+    // Tests: memtable size in bytes (0: the store's default, 4 MB; see
+    // kWriteBufferBytes); small makes flushes, table files and MANIFEST
+    // updates frequent.
     size_t write_buffer_size = 0;
   };
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& directory,

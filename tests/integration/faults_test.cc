@@ -23,7 +23,8 @@
 //       partner call is in the gateway's log with its cause.
 //   SoakTest.SteadyLoadWithFaults        minutes of load with faults mixed
 //       in: error rate < 0.1 % outside the fault windows, resident memory of
-//       every process grows < 10 % after warm-up (short form: < 50 %).
+//       every process grows < 10 % after warm-up (short form: < 50 %),
+//       measured by the troughs of its samples (see the test).
 //
 // Short form (ctest, ./tests/run.sh) and long form (tests/long.sh):
 //   SCHAKEL_FAULT_CYCLES  kills per KillNine test (10; 2 under the
@@ -46,6 +47,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -721,15 +723,36 @@ TEST_F(PartnerFaultTest, HangingAndDownPartnerUnderLoad) {
 class SoakTest : public FaultTest {};
 
 TEST_F(SoakTest, SteadyLoadWithFaults) {
-  ASSERT_NO_FATAL_FAILURE(Boot(FederationOptions{.partner_deadline_ms = 1000}));
+  // The answering nodes count what each requester asks per purpose and day:
+  // subjects (node.json daily_subject_quota, default 10,000: used up after
+  // ~17 minutes at 10 a second, which made every later exchange fail in the
+  // first 30-minute run) and elements (built in: 60,000, 4 per subject here).
+  // The soak raises the first and keeps under the second: at most 10 a
+  // second, fewer in runs longer than 20 minutes (30 minutes: 6.9 a second).
+  constexpr double kElementQuota = 60'000, kElementsPerMatch = 4, kQuotaShare = 0.83;
+  ASSERT_NO_FATAL_FAILURE(Boot(FederationOptions{.partner_deadline_ms = 1000,
+                                                 .node_daily_subject_quota = 100'000}));
   const int minutes = EnvCount("SCHAKEL_SOAK_MINUTES", 1);
   const bool long_form = minutes >= 5;
   const auto duration = std::chrono::minutes(minutes);
-  // Warm-up before RSS counts; a fault every `period`.
-  const auto warm_up = long_form ? std::chrono::seconds(180) : std::chrono::seconds(15);
+  // Memory (docs/testing.md, "Faults under load"): VmRSS of every process,
+  // sampled every `every` once the process has run `warm_up` (a restarted
+  // process starts a new series with its own warm-up). Growth compares the
+  // lowest sample in the series' last `window` with the lowest in its first
+  // `window` after warm-up. The lowest, not the last or an average: a
+  // RocksDB memtable (4 MB, store/rocksdb_store.cc) fills and is freed at a
+  // flush, a sawtooth bounded by its size that is no leak; a window longer
+  // than one fill (about 90 s for the gateway at 10/s) holds a trough; the
+  // nodes fill theirs more slowly (docs/testing.md). Memory that
+  // stays allocated raises the troughs and counts in full.
+  const auto warm_up = long_form ? std::chrono::seconds(120) : std::chrono::seconds(15);
+  const auto window = long_form ? std::chrono::seconds(120) : std::chrono::seconds(10);
+  const auto every = 2s;
+  // A fault every `period`.
   const auto period = long_form ? std::chrono::seconds(150) : std::chrono::seconds(20);
   const double growth_limit = long_form ? 0.10 : 0.50;
-  const double rate = kSanitized ? 3 : 10;
+  const double rate = std::min(kSanitized ? 3.0 : 10.0,
+                               kQuotaShare * kElementQuota / kElementsPerMatch / (60.0 * minutes));
   std::cout << minutes << " min at " << rate << " exchanges/s through gemeente's node\n";
 
   auto target = UserLoad();
@@ -743,24 +766,24 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
     Clock::time_point from, to;
   };
   std::vector<Window> windows;
-  // Memory: (process, pid) -> samples (kB) after warm-up.
+  // Memory: (process, pid) -> samples after warm-up.
   struct Series {
-    Clock::time_point started;
-    std::vector<uint64_t> kb;
+    std::vector<std::pair<Clock::time_point, uint64_t>> kb;
   };
   std::map<std::pair<std::string, pid_t>, Series> rss;
   std::map<std::string, Clock::time_point> started;
   const std::vector<std::string> processes = {"gateway", "riec",     "politie",
                                               "gemeente", "zorg", "beheer"};
   for (const std::string& p : processes) started[p] = start;
+  auto last_sample = start;
   auto sample = [&] {
     const auto now = Clock::now();
+    if (now - last_sample < every) return;
+    last_sample = now;
     for (const std::string& p : processes) {
       ServerProcess& proc = p == "gateway" ? fed_->gateway() : fed_->node(p);
       if (!proc.running() || now - started[p] < warm_up) continue;
-      Series& s = rss[{p, proc.pid()}];
-      if (s.kb.empty()) s.started = now;
-      if (const uint64_t kb = VmRssKb(proc.pid()); kb > 0) s.kb.push_back(kb);
+      if (const uint64_t kb = VmRssKb(proc.pid()); kb > 0) rss[{p, proc.pid()}].kb.emplace_back(now, kb);
     }
   };
   const char* kinds[] = {"politie killed and restarted", "zorg hanging 3 s", "gateway restarted"};
@@ -826,23 +849,32 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
   EXPECT_GT(outside, 0u);
   EXPECT_LT(outside_errors * 1000, std::max<uint64_t>(outside, 1)) << first_error;
 
-  // Memory: the last samples against the first after warm-up, per process
-  // (a restarted process is a new series with its own warm-up).
+  // Memory: per series, the lowest sample of its last `window` against the
+  // lowest of its first (see the top of this test). A series shorter than
+  // two windows (a process restarted soon after its warm-up) is not judged.
+  std::set<std::string> judged;
   for (const auto& [key, s] : rss) {
-    if (s.kb.size() < 6) continue;
-    const auto avg = [](auto b, auto e) {
-      uint64_t sum = 0;
-      for (auto i = b; i != e; ++i) sum += *i;
-      return static_cast<double>(sum) / static_cast<double>(e - b);
-    };
-    const double first = avg(s.kb.begin(), s.kb.begin() + 3);
-    const double last = avg(s.kb.end() - 3, s.kb.end());
-    const double growth = (last - first) / first;
-    std::cout << "  RSS " << key.first << " (pid " << key.second << "): " << first / 1024 << " MB -> "
-              << last / 1024 << " MB (" << growth * 100 << " %, " << s.kb.size() << " samples)\n";
-    EXPECT_LT(growth, growth_limit) << key.first << " grew from " << first << " kB to " << last
-                                    << " kB";
+    const auto from = s.kb.front().first, to = s.kb.back().first;
+    uint64_t first = std::numeric_limits<uint64_t>::max(), last = first, high = 0;
+    for (const auto& [t, kb] : s.kb) {
+      if (t - from < window) first = std::min(first, kb);
+      if (to - t < window) last = std::min(last, kb);
+      high = std::max(high, kb);
+    }
+    const double growth = (static_cast<double>(last) - static_cast<double>(first)) / static_cast<double>(first);
+    const bool judge = to - from >= 2 * window;
+    std::cout << "  RSS " << key.first << " (pid " << key.second << "): lowest " << first / 1024.0
+              << " MB -> " << last / 1024.0 << " MB (" << growth * 100 << " %), highest "
+              << high / 1024.0 << " MB, " << s.kb.size() << " samples over "
+              << std::chrono::duration_cast<std::chrono::seconds>(to - from).count() << " s"
+              << (judge ? "" : " (too short to judge)") << "\n";
+    if (!judge) continue;
+    judged.insert(key.first);
+    EXPECT_LT(growth, growth_limit) << key.first << " grew from " << first << " kB to " << last << " kB";
   }
+  // At least the processes never restarted (riec, gemeente, zorg, beheer);
+  // in the 30-minute form every process.
+  EXPECT_GE(judged.size(), 4u) << "processes with a series long enough to judge";
   PrintFigures("restarted process SERVING after restart", restart_ms);
 }
 
