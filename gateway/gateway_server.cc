@@ -64,7 +64,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Gatew
   }
   if (problems.empty()) {  // no data directory for a gateway that cannot start
     auto opened = store::RocksDbStore::Open(config.data_dir.string(),
-                                            {.env = s->options_.rocksdb_env});
+                                            {.env = s->options_.rocksdb_env,
+                                             .write_buffer_size = store::RocksDbStore::kSmallWriteBuffer});
     if (!opened.ok()) {
       problems.push_back(StrCat("data_dir: ", opened.status().message()));
     } else {

@@ -21,17 +21,6 @@ namespace schakel::store {
 namespace {
 
 constexpr size_t kBlockCacheBytes = 64 << 20;
-// Memtable size (RocksDB's default is 64 MB). A store's writes are small
-// records (log entries, tags, signals), so the memtable only holds recent
-// writes until a flush; at 64 MB it took the gateway tens of minutes to
-// fill one under steady load, and its resident memory rose by the
-// memtable's size before dropping at the flush. 4 MB (RocksDB's and
-// LevelDB's old default) keeps that sawtooth small next to a process of
-// ~40 MB. Writes do not wait for a flush unless both memtables
-// (max_write_buffer_number 2) are full: flushing 4 MB takes milliseconds.
-// Bulk writes (an import, a large index publication) make more, smaller
-// level-0 files that compaction merges in the background.
-constexpr size_t kWriteBufferBytes = 4 << 20;
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
@@ -150,8 +139,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   // fails the open instead of cutting the log short (rocksdb_store.h).
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   if (open_options.env) options.env = open_options.env.get();
-  options.write_buffer_size =
-      open_options.write_buffer_size != 0 ? open_options.write_buffer_size : kWriteBufferBytes;
+  if (open_options.write_buffer_size != 0) options.write_buffer_size = open_options.write_buffer_size;
   options.IncreaseParallelism(2);
   // Most reads are point lookups of keys that do not exist yet (a new
   // signal's id, a new tag's reference count): a Bloom filter per table

@@ -740,11 +740,13 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
   // process starts a new series with its own warm-up). Growth compares the
   // lowest sample in the series' last `window` with the lowest in its first
   // `window` after warm-up. The lowest, not the last or an average: a
-  // RocksDB memtable (4 MB, store/rocksdb_store.cc) fills and is freed at a
-  // flush, a sawtooth bounded by its size that is no leak; a window longer
-  // than one fill (about 90 s for the gateway at 10/s) holds a trough; the
-  // nodes fill theirs more slowly (docs/testing.md). Memory that
-  // stays allocated raises the troughs and counts in full.
+  // RocksDB memtable fills and is freed at a flush, a sawtooth bounded by
+  // its size that is no leak; for the gateway (4 MB, kSmallWriteBuffer in
+  // store/rocksdb_store.h) a window is longer than one fill (about 90 s at
+  // 10/s) and holds a trough. The nodes keep RocksDB's 64 MB (their import
+  // needs it) and do not flush within a soak: their memtable's growth counts
+  // (docs/testing.md). Memory that stays allocated raises the troughs and
+  // counts in full.
   const auto warm_up = long_form ? std::chrono::seconds(120) : std::chrono::seconds(15);
   const auto window = long_form ? std::chrono::seconds(120) : std::chrono::seconds(10);
   const auto every = 2s;
