@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "common/strings.h"
+#include "store/rocksdb_store.h"
 
 namespace schakel {
 
@@ -24,6 +25,18 @@ std::vector<prometheus::MetricFamily> CallbackGauge::Collect() const {
     family.metric.push_back(std::move(metric));
   }
   return {std::move(family)};
+}
+
+std::shared_ptr<CallbackGauge> StoreMemoryGauge(std::string name, const store::RocksDbStore* store) {
+  return std::make_shared<CallbackGauge>(
+      std::move(name), "Bytes the store holds in memory by design, bounded by its options, by part",
+      [store] {
+        const store::RocksDbStore::Memory m = store->MemoryUsage();
+        return std::vector<std::pair<CallbackGauge::Labels, double>>{
+            {{{"part", "memtables"}}, static_cast<double>(m.memtables)},
+            {{{"part", "block_cache"}}, static_cast<double>(m.block_cache)},
+            {{{"part", "table_readers"}}, static_cast<double>(m.table_readers)}};
+      });
 }
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(

@@ -37,6 +37,10 @@ namespace prometheus {
 class Exposer;
 }  // namespace prometheus
 
+namespace schakel::store {
+class RocksDbStore;
+}  // namespace schakel::store
+
 namespace schakel {
 
 // Bucket bounds (seconds) for latencies from a synced disk write (~1 ms) up
@@ -60,6 +64,11 @@ class CallbackGauge final : public prometheus::Collectable {
   const std::string help_;
   const Read read_;
 };
+
+// `name`{part="memtables"|"block_cache"|"table_readers"}: the bytes `store`
+// holds in memory by design (store::RocksDbStore::MemoryUsage), read at each
+// scrape. `store` must outlive the endpoint that serves the gauge.
+std::shared_ptr<CallbackGauge> StoreMemoryGauge(std::string name, const store::RocksDbStore* store);
 
 class MetricsEndpoint {
  public:

@@ -12,6 +12,9 @@
 //   schakel_gateway_log_write_failures_total
 //   schakel_gateway_log_entries                          the log's head (scraped)
 //   schakel_gateway_policy_loaded{version}               1 for the version in force (scraped)
+// and, added by the server (common/metrics.h StoreMemoryGauge):
+//   schakel_gateway_store_memory_bytes{part}             the store's memtables, block cache
+//                                                        and table readers (scraped)
 //
 // The log is followed, not instrumented: CatchUp reads the entries appended
 // since the last call (the gateway's background thread calls it after

@@ -288,7 +288,9 @@ absl::StatusOr<int> GatewayServer::Start() {
                                          " (address in use, or not an address of this host?)"));
   }
   if (metrics_ != nullptr) {
-    auto endpoint = MetricsEndpoint::Start(config_.metrics_listen, metrics_->registry(), metrics_->scraped());
+    std::vector<std::shared_ptr<prometheus::Collectable>> scraped = metrics_->scraped();
+    scraped.push_back(StoreMemoryGauge("schakel_gateway_store_memory_bytes", rocksdb_.get()));
+    auto endpoint = MetricsEndpoint::Start(config_.metrics_listen, metrics_->registry(), std::move(scraped));
     if (!endpoint.ok()) {
       server_->Shutdown(std::chrono::system_clock::now());
       server_->Wait();

@@ -527,6 +527,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(const NodeConfig& 
           return std::vector<std::pair<CallbackGauge::Labels, double>>{
               {{}, publisher != nullptr && publisher->status().connected ? 1.0 : 0.0}};
         }));
+    scraped.push_back(StoreMemoryGauge("schakel_node_store_memory_bytes", parts->kv.get()));
     auto endpoint = MetricsEndpoint::Start(config.metrics_listen, parts->registry, std::move(scraped));
     if (!endpoint.ok()) {
       parts->gateway_server->Shutdown(std::chrono::system_clock::now());

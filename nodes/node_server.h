@@ -24,7 +24,7 @@
 //   7. with metrics.listen: GET /metrics (Prometheus text format, plain
 //      HTTP): schakel_node_store_write_seconds, _store_write_failures_total,
 //      _index_queue_batches (batches queued, not yet acknowledged),
-//      _index_publication_connected.
+//      _index_publication_connected, _store_memory_bytes{part}.
 // Both listeners also serve gRPC health (grpc.health.v1.Health: "" and each
 // service name; NOT_SERVING once a write to the node's store has failed, and
 // from the start of Shutdown) and server reflection.

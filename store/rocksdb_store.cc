@@ -98,6 +98,16 @@ RocksDbStore::~RocksDbStore() {
   }
 }
 
+RocksDbStore::Memory RocksDbStore::MemoryUsage() const {
+  auto read = [this](const std::string& property) {
+    uint64_t value = 0;
+    return db_->GetIntProperty(property, &value) ? value : 0;
+  };
+  return Memory{.memtables = read(rocksdb::DB::Properties::kCurSizeAllMemTables),
+                .block_cache = read(rocksdb::DB::Properties::kBlockCacheUsage),
+                .table_readers = read(rocksdb::DB::Properties::kEstimateTableReadersMem)};
+}
+
 absl::Status RocksDbStore::RecordDurable() {
   std::lock_guard lock(record_mu_);
   const uint64_t sequence = db_->GetLatestSequenceNumber();

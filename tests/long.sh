@@ -18,7 +18,7 @@
 #   kill      kill -9 of the gateway and of two nodes under load (SCHAKEL_FAULT_CYCLES=50)
 #   partner   a hanging and a dead partner under load
 #   soak      steady load with faults mixed in (SCHAKEL_SOAK_MINUTES=30)
-#   fuzz      every libFuzzer target (SCHAKEL_FUZZ_SECONDS=1800 per target, two at a
+#   fuzz      every libFuzzer target (SCHAKEL_FUZZ_SECONDS=600 per target, two at a
 #             time; SCHAKEL_FUZZ_TARGETS="policy import" for some) in the fuzz tree
 #             FUZZ_BUILD (default build-fuzz), which this part configures (clang,
 #             fuzz/README.md) when it does not exist yet, and builds
@@ -46,7 +46,7 @@ export SCHAKEL_RANDOM_ELEMENTS=${SCHAKEL_RANDOM_ELEMENTS:-10000000}
 export SCHAKEL_REPLAYS=${SCHAKEL_REPLAYS:-10000}
 export SCHAKEL_FAULT_CYCLES=${SCHAKEL_FAULT_CYCLES:-50}
 export SCHAKEL_SOAK_MINUTES=${SCHAKEL_SOAK_MINUTES:-30}
-export SCHAKEL_FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-1800}
+export SCHAKEL_FUZZ_SECONDS=${SCHAKEL_FUZZ_SECONDS:-600}
 
 usage() {
   echo "usage: ./tests/long.sh [all | PART...]; parts: ${PARTS[*]} (./tests/long.sh --help)" >&2

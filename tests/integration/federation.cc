@@ -230,6 +230,9 @@ std::string Federation::node_address(const std::string& org) const {
 std::string Federation::node_local_address(const std::string& org) const {
   return Addr(local_ports_.at(org));
 }
+std::string Federation::metrics_address(const std::string& process) const {
+  return Addr(metrics_ports_.at(process));
+}
 
 std::string Federation::ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -356,6 +359,7 @@ bool Federation::Build(std::string* error) {
   }
 
   gateway_port_ = FreePort();
+  metrics_ports_["gateway"] = FreePort();
   std::string gateway_signing_public;
   if (!Generate("ed25519", root_ / "gateway" / "keys" / "signing.key", &gateway_signing_public,
                 error)) {
@@ -368,6 +372,7 @@ bool Federation::Build(std::string* error) {
     const std::string org = org_c;
     node_ports_[org] = FreePort();
     local_ports_[org] = FreePort();
+    metrics_ports_[org] = FreePort();
     const fs::path dir = root_ / org;
     std::string oprf, signing, box;
     if (!Generate("oprf", dir / "keys" / "oprf.key", &oprf, error) ||
@@ -397,6 +402,7 @@ bool Federation::Build(std::string* error) {
                                            R"(",
                    "endpoint": ")", gateway_address(), R"(", "server_name": "localhost" },
       "local": { "listen": ")", node_local_address(org), R"(" },
+      "metrics": { "listen": ")", metrics_address(org), R"(" },
       "local_policy": "local-policy.json",
       "threads": 2,)",
                                            options_.node_daily_subject_quota > 0
@@ -432,7 +438,8 @@ bool Federation::Build(std::string* error) {
       "directory": "directory.json",
       "partner_deadline_ms": )", options_.partner_deadline_ms, R"(,
       "partner_deadline_per_element_us": )", options_.partner_deadline_per_element_us, R"(,
-      "checkpoint": { "every_entries": 10, "every_seconds": 60 }
+      "checkpoint": { "every_entries": 10, "every_seconds": 60 },
+      "metrics": { "listen": ")", metrics_address("gateway"), R"(" }
     })"),
                  error)) {
     return false;

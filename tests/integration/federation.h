@@ -117,6 +117,8 @@ class Federation {
   std::string gateway_address() const;
   std::string node_address(const std::string& org) const;
   std::string node_local_address(const std::string& org) const;
+  // GET /metrics of "gateway" or a node (by org), plain HTTP.
+  std::string metrics_address(const std::string& process) const;
 
   // The mutual-TLS files of an organisation of this PKI (to call the gateway
   // as that organisation directly).
@@ -175,6 +177,7 @@ class Federation {
   int gateway_port_ = 0;
   std::map<std::string, int> node_ports_;
   std::map<std::string, int> local_ports_;
+  std::map<std::string, int> metrics_ports_;  // "gateway" and each org
   ServerProcess gateway_;
   std::map<std::string, std::unique_ptr<ServerProcess>> nodes_;
 };

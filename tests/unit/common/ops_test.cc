@@ -18,6 +18,8 @@
 #include "gtest/gtest.h"
 #include "store/faulty_store.h"
 #include "store/memory_store.h"
+#include "store/rocksdb_store.h"
+#include "tests/support/test_support.h"
 
 namespace schakel {
 namespace {
@@ -84,6 +86,40 @@ TEST(MetricsEndpointTest, RefusesABadOrBusyAddress) {
   auto second = MetricsEndpoint::Start((*first)->bound_address(), registry);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr("cannot serve metrics on"));
+}
+
+// The first number after `prefix` in a metrics text, or -1.
+double ValueAfter(const std::string& text, const std::string& prefix) {
+  const size_t at = text.find(prefix);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + prefix.size()));
+}
+
+TEST(StoreMemoryGaugeTest, ServesTheMemtablesGrowingWithWrites) {
+  testing::TempDir dir;
+  auto store = store::RocksDbStore::Open(dir / "db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto endpoint = MetricsEndpoint::Start("127.0.0.1:0", std::make_shared<prometheus::Registry>(),
+                                         {StoreMemoryGauge("test_store_memory_bytes", store->get())});
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const int port = PortOf((*endpoint)->bound_address());
+  const std::string memtables = "test_store_memory_bytes{part=\"memtables\"} ";
+
+  std::string text = HttpGet(port, "/metrics");
+  EXPECT_THAT(text, HasSubstr("# TYPE test_store_memory_bytes gauge"));
+  EXPECT_THAT(text, HasSubstr("test_store_memory_bytes{part=\"block_cache\"} "));
+  EXPECT_THAT(text, HasSubstr("test_store_memory_bytes{part=\"table_readers\"} "));
+  const double empty = ValueAfter(text, memtables);
+  ASSERT_GE(empty, 0) << text;
+
+  store::WriteBatch batch;
+  for (int i = 0; i < 10'000; ++i) batch.Put("key/" + std::to_string(i), std::string(100, 'v'));
+  ASSERT_TRUE((*store)->Write(batch, store::Durability::kSynced).ok());
+  const double written = ValueAfter(HttpGet(port, "/metrics"), memtables);
+  // 10,000 entries of 100+ bytes: at least 1 MB more than the empty memtable.
+  EXPECT_GE(written - empty, 1'000'000) << "empty " << empty << ", written " << written;
+  const store::RocksDbStore::Memory memory = (*store)->MemoryUsage();
+  EXPECT_EQ(static_cast<double>(memory.memtables), written);
+  EXPECT_EQ(memory.total(), memory.memtables + memory.block_cache + memory.table_readers);
 }
 
 TEST(JsonLogTest, WritesOneJsonObjectPerLine) {
