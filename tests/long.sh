@@ -17,7 +17,8 @@
 #   replays   one authorisation sent again at once to a real node (SCHAKEL_REPLAYS=10000)
 #   kill      kill -9 of the gateway and of two nodes under load (SCHAKEL_FAULT_CYCLES=50)
 #   partner   a hanging and a dead partner under load
-#   soak      steady load with faults mixed in (SCHAKEL_SOAK_MINUTES=30)
+#   soak      steady load with faults mixed in (SCHAKEL_SOAK_MINUTES=30;
+#             SCHAKEL_SOAK_GATEWAY_FAULTS=0 never restarts the gateway)
 #   fuzz      every libFuzzer target (SCHAKEL_FUZZ_SECONDS=600 per target, two at a
 #             time; SCHAKEL_FUZZ_TARGETS="policy import" for some) in the fuzz tree
 #             FUZZ_BUILD (default build-fuzz), which this part configures (clang,
