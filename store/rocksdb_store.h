@@ -83,7 +83,6 @@ class RocksDbStore : public KvStore {
     uint64_t memtables = 0;
     uint64_t block_cache = 0;
     uint64_t table_readers = 0;
-    uint64_t total() const { return memtables + block_cache + table_readers; }
   };
   Memory MemoryUsage() const;
 
