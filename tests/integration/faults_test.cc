@@ -916,5 +916,27 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
   PrintFigures("restarted process SERVING after restart", restart_ms);
 }
 
+
+// The servers' memory in the soak rests on jemalloc's options in
+// common/server_allocator.cc (background purging, small thread caches):
+// both binaries must carry them. jemalloc prints its options at exit when
+// MALLOC_CONF asks for its statistics; sanitizer builds use their own
+// allocator and are skipped.
+TEST(ServerAllocatorTest, BothServersCarryTheProjectsJemallocOptions) {
+#if SCHAKEL_SERVERS_USE_JEMALLOC
+  ASSERT_EQ(setenv("MALLOC_CONF", "stats_print:true,stats_print_opts:mdablxe", 1), 0);
+  for (const std::string binary : {SCHAKEL_GATEWAY_BINARY, SCHAKEL_NODE_BINARY}) {
+    SCOPED_TRACE(binary);
+    const ProcessResult r = RunProcess(binary, {"--help"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("opt.background_thread: true"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("opt.tcache_max: 4096"), std::string::npos) << r.err;
+  }
+  ASSERT_EQ(unsetenv("MALLOC_CONF"), 0);
+#else
+  GTEST_SKIP() << "a sanitizer build: the servers use the sanitizer's allocator";
+#endif
+}
+
 }  // namespace
 }  // namespace schakel::integration
