@@ -2,6 +2,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
@@ -33,45 +34,89 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what, std::str
   return absl::InternalError(message);
 }
 
-// The record of what was durable (rocksdb_store.h): the sequence number
-// twice, so that a damaged file does not parse rather than say another
-// number.
+// The record of what was durable (rocksdb_store.h): the sequence number and
+// the MANIFEST's name and synced size, all twice, so that a damaged file
+// does not parse rather than say other numbers. Version 1 (the sequence
+// number only) is still read.
 constexpr char kDurableFile[] = "SCHAKEL-DURABLE";
-constexpr char kDurableHeader[] = "schakel store durable v1";
+constexpr char kDurableHeaderV1[] = "schakel store durable v1";
+constexpr char kDurableHeader[] = "schakel store durable v2";
 
-std::string DurableText(uint64_t sequence) {
-  return StrCat(kDurableHeader, "\nsequence ", sequence, "\nsequence ", sequence, "\n");
+struct DurableRecord {
+  uint64_t sequence = 0;
+  std::string manifest;  // "MANIFEST-000123"; empty in a version 1 record
+  uint64_t manifest_size = 0;
+  bool operator==(const DurableRecord&) const = default;
+};
+
+std::string DurableText(const DurableRecord& r) {
+  if (r.manifest.empty()) {
+    return StrCat(kDurableHeaderV1, "\nsequence ", r.sequence, "\nsequence ", r.sequence, "\n");
+  }
+  const std::string block =
+      StrCat("sequence ", r.sequence, "\nmanifest ", r.manifest, " ", r.manifest_size, "\n");
+  return StrCat(kDurableHeader, "\n", block, block);
 }
 
-std::optional<uint64_t> ParseDurable(std::string_view text) {
-  const std::string_view header = std::string_view(kDurableHeader);
-  if (!text.starts_with(header) || !text.substr(header.size()).starts_with("\nsequence ")) {
-    return std::nullopt;
-  }
-  std::string_view rest = text.substr(header.size() + 10);
-  const size_t end = rest.find('\n');
+// Reads a decimal number up to `stop` at the front of `text`, and drops it
+// and the stop character.
+std::optional<uint64_t> TakeNumber(std::string_view& text, char stop) {
+  const size_t end = text.find(stop);
   if (end == 0 || end == std::string_view::npos || end > 20) return std::nullopt;
-  const std::string_view digits = rest.substr(0, end);
   uint64_t value = 0;
-  for (char c : digits) {
+  for (char c : text.substr(0, end)) {
     if (c < '0' || c > '9') return std::nullopt;
     if (value > (UINT64_MAX - 9) / 10) return std::nullopt;
     value = value * 10 + static_cast<uint64_t>(c - '0');
   }
-  if (text != DurableText(value)) return std::nullopt;
+  text.remove_prefix(end + 1);
   return value;
+}
+
+bool TakePrefix(std::string_view& text, std::string_view prefix) {
+  if (!text.starts_with(prefix)) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+std::optional<DurableRecord> ParseDurable(std::string_view text) {
+  std::string_view rest = text;
+  DurableRecord r;
+  if (TakePrefix(rest, StrCat(kDurableHeaderV1, "\nsequence "))) {
+    auto sequence = TakeNumber(rest, '\n');
+    if (!sequence) return std::nullopt;
+    r.sequence = *sequence;
+  } else if (TakePrefix(rest, StrCat(kDurableHeader, "\nsequence "))) {
+    auto sequence = TakeNumber(rest, '\n');
+    if (!sequence || !TakePrefix(rest, "manifest ")) return std::nullopt;
+    const size_t space = rest.find(' ');
+    if (space == std::string_view::npos || space > 64) return std::nullopt;
+    r.manifest = std::string(rest.substr(0, space));
+    rest.remove_prefix(space + 1);
+    auto size = TakeNumber(rest, '\n');
+    if (!size || !r.manifest.starts_with("MANIFEST-") || r.manifest.size() == 9 ||
+        r.manifest.find_first_not_of("0123456789", 9) != std::string::npos) {
+      return std::nullopt;
+    }
+    r.sequence = *sequence;
+    r.manifest_size = *size;
+  } else {
+    return std::nullopt;
+  }
+  if (text != DurableText(r)) return std::nullopt;
+  return r;
 }
 
 // Writes the record atomically: a temporary file, synced, renamed over the
 // old one, and the directory synced.
 rocksdb::IOStatus WriteDurable(rocksdb::FileSystem& fs, const std::string& directory,
-                               uint64_t sequence) {
+                               const DurableRecord& record) {
   const std::string path = StrCat(directory, "/", kDurableFile);
   const std::string temporary = path + ".tmp";
   const rocksdb::IOOptions io;
   std::unique_ptr<rocksdb::FSWritableFile> file;
   rocksdb::IOStatus s = fs.NewWritableFile(temporary, rocksdb::FileOptions(), &file, nullptr);
-  if (s.ok()) s = file->Append(DurableText(sequence), io, nullptr);
+  if (s.ok()) s = file->Append(DurableText(record), io, nullptr);
   if (s.ok()) s = file->Fsync(io, nullptr);
   if (file) {
     rocksdb::IOStatus closed = file->Close(io, nullptr);
@@ -91,9 +136,31 @@ RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string director
                            std::shared_ptr<rocksdb::Env> env, uint64_t recorded)
     : env_(std::move(env)), db_(std::move(db)), directory_(std::move(directory)), recorded_(recorded) {}
 
+// The live MANIFEST's name and the size RocksDB has synced of it (it syncs
+// every MANIFEST update before installing it).
+absl::StatusOr<std::pair<std::string, uint64_t>> RocksDbStore::Manifest() const {
+  std::vector<std::string> files;
+  uint64_t size = 0;
+  if (auto s = FromRocks(db_->GetLiveFiles(files, &size, /*flush_memtable=*/false),
+                         "list the live files", directory_);
+      !s.ok()) {
+    return s;
+  }
+  for (const std::string& f : files) {
+    const std::string_view name = std::string_view(f).substr(f.starts_with("/") ? 1 : 0);
+    if (name.starts_with("MANIFEST-")) return std::make_pair(std::string(name), size);
+  }
+  return absl::InternalError(StrCat("store ", directory_, ": RocksDB names no live MANIFEST"));
+}
+
 RocksDbStore::~RocksDbStore() {
   if (db_) {
-    RecordDurable().IgnoreError();  // a failed disk: the next Open checks less
+    // A failed disk: the next Open checks less.
+    RecordDurable().IgnoreError();
+    // A flush or compaction still running would add to the MANIFEST after
+    // the record: wait for it, then record the MANIFEST's final size.
+    rocksdb::CancelAllBackgroundWork(db_.get(), /*wait=*/true);
+    RecordDurable().IgnoreError();
     db_->Close().PermitUncheckedError();
   }
 }
@@ -111,24 +178,35 @@ RocksDbStore::Memory RocksDbStore::MemoryUsage() const {
 absl::Status RocksDbStore::RecordDurable() {
   std::lock_guard lock(record_mu_);
   const uint64_t sequence = db_->GetLatestSequenceNumber();
-  if (sequence == recorded_) return absl::OkStatus();
+  auto manifest = Manifest();
+  if (!manifest.ok()) return manifest.status();
+  if (sequence == recorded_ && manifest->first == recorded_manifest_ &&
+      manifest->second == recorded_manifest_size_) {
+    return absl::OkStatus();
+  }
   // Every write up to `sequence` is in the WAL or a table file. A synced
   // write of a WAL-only blob syncs the WAL up to it. (Not FlushWAL(true):
   // after a failed write RocksDB asserts in it; the write path instead
   // returns the background error.)
-  rocksdb::WriteBatch sync;
-  if (auto s = FromRocks(sync.PutLogData("schakel: durable"), "batch", directory_); !s.ok()) return s;
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  if (auto s = FromRocks(db_->Write(wo, &sync), "sync the write-ahead log", directory_); !s.ok()) {
-    return s;
+  if (sequence != recorded_) {
+    rocksdb::WriteBatch sync;
+    if (auto s = FromRocks(sync.PutLogData("schakel: durable"), "batch", directory_); !s.ok()) return s;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto s = FromRocks(db_->Write(wo, &sync), "sync the write-ahead log", directory_); !s.ok()) {
+      return s;
+    }
   }
+  const DurableRecord record{
+      .sequence = sequence, .manifest = manifest->first, .manifest_size = manifest->second};
   rocksdb::FileSystem& fs = *db_->GetEnv()->GetFileSystem();
-  if (auto s = FromRocks(WriteDurable(fs, directory_, sequence), "record what is durable", directory_);
+  if (auto s = FromRocks(WriteDurable(fs, directory_, record), "record what is durable", directory_);
       !s.ok()) {
     return s;
   }
   recorded_ = sequence;
+  recorded_manifest_ = manifest->first;
+  recorded_manifest_size_ = manifest->second;
   return absl::OkStatus();
 }
 
@@ -169,6 +247,39 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
                                    rocksdb::kSnappyCompression, rocksdb::kSnappyCompression,
                                    rocksdb::kSnappyCompression, rocksdb::kSnappyCompression,
                                    rocksdb::kSnappyCompression};
+  // What was durable when the store last recorded it must still be there.
+  // The MANIFEST first: RocksDB's open would take a MANIFEST cut short as
+  // the whole list of table files and delete the ones it no longer names.
+  rocksdb::FileSystem& fs = *options.env->GetFileSystem();
+  const std::string durable_path = StrCat(directory, "/", kDurableFile);
+  std::string text;
+  std::optional<DurableRecord> recorded;
+  rocksdb::IOStatus read = rocksdb::ReadFileToString(&fs, durable_path, &text);
+  if (read.ok()) {
+    recorded = ParseDurable(text);
+    if (!recorded) {
+      return absl::DataLossError(StrCat("store ", directory, ": ", kDurableFile,
+                                        " (the record of what was durable) is damaged"));
+    }
+  } else if (!read.IsNotFound() && fs.FileExists(durable_path, rocksdb::IOOptions(), nullptr).ok()) {
+    return FromRocks(read, StrCat("read ", kDurableFile), directory);
+  }
+  const std::string restore = StrCat("Restore the directory from a backup (remove ", kDurableFile,
+                                     " only if that backup is older)");
+  if (recorded && !recorded->manifest.empty()) {
+    // A MANIFEST RocksDB has since replaced (it starts a new one at each
+    // open) is gone, and nothing is compared.
+    uint64_t size = 0;
+    const std::string manifest_path = StrCat(directory, "/", recorded->manifest);
+    if (fs.GetFileSize(manifest_path, rocksdb::IOOptions(), &size, nullptr).ok() &&
+        size < recorded->manifest_size) {
+      return absl::DataLossError(StrCat(
+          "store ", directory, ": ", recorded->manifest, " (RocksDB's list of table files) had ",
+          recorded->manifest_size, " bytes durable but has ", size,
+          ": it was cut short, and opening it would drop the table files it no longer lists. ",
+          restore));
+    }
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, directory, &raw);
   if (!s.ok()) {
@@ -179,32 +290,21 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
     return FromRocks(s, "open", directory);
   }
   std::unique_ptr<rocksdb::DB> db(raw);
-  // What was durable when the store last recorded it must still be there.
-  rocksdb::FileSystem& fs = *options.env->GetFileSystem();
-  const std::string durable_path = StrCat(directory, "/", kDurableFile);
-  std::string text;
-  uint64_t recorded = 0;
-  rocksdb::IOStatus read = rocksdb::ReadFileToString(&fs, durable_path, &text);
-  if (read.ok()) {
-    std::optional<uint64_t> parsed = ParseDurable(text);
-    if (!parsed) {
-      return absl::DataLossError(StrCat("store ", directory, ": ", kDurableFile,
-                                        " (the record of what was durable) is damaged"));
-    }
-    recorded = *parsed;
+  if (recorded) {
     const uint64_t recovered = db->GetLatestSequenceNumber();
-    if (recovered < recorded) {
+    if (recovered < recorded->sequence) {
       return absl::DataLossError(StrCat(
-          "store ", directory, ": writes up to RocksDB sequence number ", recorded,
+          "store ", directory, ": writes up to RocksDB sequence number ", recorded->sequence,
           " were durable, but the database recovers only up to ", recovered,
-          ": its files were damaged or lost (a write-ahead log or MANIFEST cut short?). Restore "
-          "the directory from a backup (remove ", kDurableFile, " only if that backup is older)"));
+          ": its files were damaged or lost (a write-ahead log or MANIFEST cut short?). ", restore));
     }
-  } else if (!read.IsNotFound() && fs.FileExists(durable_path, rocksdb::IOOptions(), nullptr).ok()) {
-    return FromRocks(read, StrCat("read ", kDurableFile), directory);
   }
-  return std::unique_ptr<RocksDbStore>(
-      new RocksDbStore(std::move(db), directory, open_options.env, recorded));
+  auto store = std::unique_ptr<RocksDbStore>(
+      new RocksDbStore(std::move(db), directory, open_options.env, recorded ? recorded->sequence : 0));
+  // The open started a new MANIFEST: record it, so that the next open
+  // checks that one.
+  if (auto recorded_now = store->RecordDurable(); !recorded_now.ok()) return recorded_now;
+  return store;
 }
 
 absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(std::string_view key) const {

@@ -16,11 +16,14 @@
 // A WAL (or MANIFEST) cut short cannot be told from a torn tail by its
 // bytes. So the store keeps a record of what was durable outside RocksDB's
 // files: the file SCHAKEL-DURABLE in the directory holds RocksDB's latest
-// sequence number as of the last RecordDurable() (the store calls it when
-// closing; the gateway once a second). Open refuses (DATA_LOSS) a database
-// that recovers to an earlier sequence number: files of the store were
-// damaged or lost. Writes after the last record are covered only by the
-// WAL's checksums. See docs/faults.md.
+// sequence number, and the live MANIFEST's name and synced size, as of the
+// last RecordDurable() (the store calls it after opening and when closing;
+// the gateway once a second). Open refuses (DATA_LOSS) a MANIFEST shorter
+// than recorded, before RocksDB opens it (RocksDB would delete the table
+// files a MANIFEST cut short no longer lists), and a database that
+// recovers to an earlier sequence number: files of the store were damaged
+// or lost. Writes after the last record are covered only by the WAL's
+// checksums. See docs/faults.md.
 //
 // Thread safety: safe for concurrent use (RocksDB's own guarantees).
 #ifndef SCHAKEL_STORE_ROCKSDB_STORE_H_
@@ -30,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "store/kv_store.h"
 
@@ -67,9 +71,9 @@ class RocksDbStore : public KvStore {
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& directory,
                                                             const OpenOptions& options);
   // Records RocksDB's latest sequence number in SCHAKEL-DURABLE after
-  // syncing the WAL up to it (see the top of this file); does nothing when
-  // nothing was written since the last record. Errors: UNAVAILABLE when the
-  // sync or the file write fails.
+  // syncing the WAL up to it, with the live MANIFEST's name and synced size
+  // (see the top of this file); does nothing when neither changed since the
+  // last record. Errors: UNAVAILABLE when the sync or the file write fails.
   absl::Status RecordDurable();
 
   // Memory RocksDB holds by design, in bytes. Each part is bounded by the
@@ -103,8 +107,12 @@ class RocksDbStore : public KvStore {
   std::shared_ptr<rocksdb::Env> env_;  // outlives db_ (declared first)
   std::unique_ptr<rocksdb::DB> db_;
   const std::string directory_;
+  absl::StatusOr<std::pair<std::string, uint64_t>> Manifest() const;
   std::mutex record_mu_;
-  uint64_t recorded_;  // the sequence number in SCHAKEL-DURABLE; guarded by record_mu_
+  // What SCHAKEL-DURABLE holds; guarded by record_mu_.
+  uint64_t recorded_;
+  std::string recorded_manifest_;
+  uint64_t recorded_manifest_size_ = 0;
 };
 
 }  // namespace schakel::store

@@ -3,11 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "common/strings.h"
 #include "store/rocksdb_store.h"
 #include "tests/support/crash_test_fs.h"
 #include "tests/support/test_support.h"
@@ -127,6 +130,111 @@ TEST(RocksDbDurabilityTest, ATornTailAfterAPowerLossOpensWithEverySyncedWrite) {
     disk->DropUnsyncedData(rng, /*torn_tails=*/true);
   }
   EXPECT_GT(disk->stats().files_cut, 0u);
+}
+
+
+std::vector<std::string> FilesWith(const std::string& dir, const std::string& extension) {
+  std::vector<std::string> found;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().extension() == extension) found.push_back(f.path().filename().string());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::string OnlyManifest(const std::string& dir) {
+  std::string found;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().filename().string().starts_with("MANIFEST-")) {
+      EXPECT_EQ(found, "") << "more than one MANIFEST";
+      found = f.path().string();
+    }
+  }
+  return found;
+}
+
+// RocksDB takes a MANIFEST cut short as the whole list of table files and
+// deletes the tables it no longer names (docs/faults.md); the durability
+// record's MANIFEST size makes Open refuse before that, so the table files
+// are still there to restore from.
+TEST(RocksDbDurabilityTest, AManifestCutShortIsRefusedBeforeRocksDbDropsTables) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  const RocksDbStore::OpenOptions small{.write_buffer_size = 64 << 10};
+  {
+    auto store = RocksDbStore::Open(path, small).value();
+    WriteKeys(*store, 0, 3000, Durability::kBuffered);  // ~300 KB: several flushes
+    WriteKeys(*store, 3000, 3001, Durability::kSynced);
+  }
+  const std::vector<std::string> tables = FilesWith(path, ".sst");
+  ASSERT_GE(tables.size(), 2u) << "the test needs flushed table files";
+  const std::string manifest = OnlyManifest(path);
+  ASSERT_NE(manifest, "");
+  const uintmax_t size = fs::file_size(manifest);
+  {
+    std::ifstream in(path + "/SCHAKEL-DURABLE");
+    const std::string text(std::istreambuf_iterator<char>(in), {});
+    EXPECT_THAT(text, HasSubstr(StrCat(fs::path(manifest).filename().string(), " ", size, "\n")))
+        << "the record does not hold the MANIFEST's size at close";
+  }
+  fs::resize_file(manifest, size - 40);  // the last version edits lost
+
+  auto reopened = RocksDbStore::Open(path, small);
+  ASSERT_FALSE(reopened.ok()) << "a MANIFEST cut short opened";
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(reopened.status().message(), HasSubstr(fs::path(manifest).filename().string()));
+  EXPECT_THAT(reopened.status().message(),
+              HasSubstr(StrCat("had ", size, " bytes durable but has ", size - 40)));
+  EXPECT_THAT(reopened.status().message(), HasSubstr("Restore the directory from a backup"));
+  EXPECT_EQ(FilesWith(path, ".sst"), tables) << "table files were deleted";
+
+  fs::resize_file(manifest, size);  // the lost bytes back (as zeros): RocksDB refuses them itself
+  EXPECT_FALSE(RocksDbStore::Open(path, small).ok());
+}
+
+TEST(RocksDbDurabilityTest, ReopeningRecordsTheNewManifestAndKeepsEveryWrite) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  const RocksDbStore::OpenOptions small{.write_buffer_size = 64 << 10};
+  for (int round = 0; round < 4; ++round) {
+    auto store = RocksDbStore::Open(path, small);
+    ASSERT_TRUE(store.ok()) << "round " << round << ": " << store.status();
+    // Each open starts a new MANIFEST; the record names it at once.
+    std::string text;
+    {
+      std::ifstream in(path + "/SCHAKEL-DURABLE");
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    EXPECT_THAT(text, HasSubstr("schakel store durable v2"));
+    EXPECT_THAT(text, HasSubstr(fs::path(OnlyManifest(path)).filename().string()));
+    for (int i = 0; i < 1000 * round; i += 97) {
+      auto got = (*store)->Get(Key(i));
+      ASSERT_TRUE(got.ok() && got->has_value()) << "round " << round << ": write " << i << " lost";
+    }
+    WriteKeys(**store, 1000 * round, 1000 * (round + 1), Durability::kSynced);
+  }
+}
+
+// A record written by an earlier version (the sequence number only) is
+// still read, and replaced by the current one.
+TEST(RocksDbDurabilityTest, AVersionOneRecordIsReadAndReplaced) {
+  schakel::testing::TempDir dir;
+  const std::string path = dir / "db";
+  {
+    auto store = RocksDbStore::Open(path).value();
+    WriteKeys(*store, 0, 10, Durability::kSynced);
+  }
+  schakel::testing::WriteFile(path + "/SCHAKEL-DURABLE",
+                              "schakel store durable v1\nsequence 10\nsequence 10\n");
+  {
+    auto store = RocksDbStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  schakel::testing::WriteFile(path + "/SCHAKEL-DURABLE",
+                              "schakel store durable v1\nsequence 11000\nsequence 11000\n");
+  auto ahead = RocksDbStore::Open(path);
+  ASSERT_FALSE(ahead.ok());
+  EXPECT_THAT(ahead.status().message(), HasSubstr("writes up to RocksDB sequence number 11000"));
 }
 
 }  // namespace
