@@ -105,6 +105,9 @@ TEST(ExchangeLogCrashTest, AcknowledgedEntriesSurviveSimulatedCrashes) {
     // Mostly with unsynced bytes at the end of the WAL, to drop or tear.
     const size_t unsynced_tail = rng() % 4 == 0 ? 0 : std::uniform_int_distribution<size_t>(1, 40000)(rng);
     std::atomic<int> appended{0};
+    // Set before the power cut (a call failing on the cut disk may return
+    // before `crashed` is set) and after it.
+    std::atomic<bool> crashing{false};
     std::atomic<bool> crashed{false};
     std::mutex acked_mu;
     std::vector<Acked> acked;
@@ -118,6 +121,7 @@ TEST(ExchangeLogCrashTest, AcknowledgedEntriesSurviveSimulatedCrashes) {
       if (record_durable) {
         EXPECT_TRUE((*store)->RecordDurable().ok());
       }
+      crashing = true;
       fs->Crash();
       crashed = true;
     };
@@ -151,7 +155,8 @@ TEST(ExchangeLogCrashTest, AcknowledgedEntriesSurviveSimulatedCrashes) {
     if (crash_after == 0) crash();
     while (!crashed.load()) {
       if (record_durable) {
-        EXPECT_TRUE((*store)->RecordDurable().ok() || crashed.load());
+        const absl::Status recorded = (*store)->RecordDurable();
+        EXPECT_TRUE(recorded.ok() || crashing.load()) << where << ": " << recorded;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
