@@ -1,8 +1,8 @@
 #include "store/rocksdb_store.h"
 
 #include <rocksdb/cache.h>
-#include <rocksdb/db.h>
 #include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
@@ -46,7 +46,6 @@ struct DurableRecord {
   uint64_t sequence = 0;
   std::string manifest;  // "MANIFEST-000123"; empty in a version 1 record
   uint64_t manifest_size = 0;
-  bool operator==(const DurableRecord&) const = default;
 };
 
 std::string DurableText(const DurableRecord& r) {
