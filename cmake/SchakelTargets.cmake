@@ -35,8 +35,8 @@ endfunction()
 # benchmarks that measure its code) with jemalloc, the allocator RocksDB
 # recommends: glibc's malloc spends a tenth of an import's CPU consolidating
 # the many small blocks a commit frees (docs/performance.md). Its options
-# (background purging) are in common/server_allocator.cc. Sanitizer builds
-# keep their own allocator.
+# (background purging, small thread caches) are in
+# common/server_allocator.cc. Sanitizer builds keep their own allocator.
 function(schakel_server_allocator target)
   if(NOT SCHAKEL_SANITIZER_RUNTIME)
     target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)

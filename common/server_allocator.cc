@@ -15,17 +15,14 @@
 // tcache_max:4096: each thread caches freed blocks of up to 4 KiB for its
 // next allocations, not up to 32 KiB (jemalloc's default). A thread's cache
 // is trimmed only when that thread allocates again, and a server keeps up
-// to 16 idle gRPC threads (rpc/channel.h) that may not run for minutes:
-// with 26 to 33 threads the gateway's caches held blocks of 8 to 32 KiB
-// (gRPC's read buffers and message copies) that no live allocation used,
-// and its memory rose ~0.5 MB a minute at 10 exchanges/s for as long as
-// the soak ran (docs/testing.md, "Faults under load": +15.7 % in 12
-// minutes while its live heap stayed at 4 to 8 MB). Blocks above 4 KiB
-// now go back to their arena, where the background thread returns them.
-// Measured 2026-11-25 (docs/testing.md): the gateway in a 7-minute soak
-// +3.0 % instead of +8.5 %; single matches at 100/s p50 6.53 ms and 7.16 ms
-// of the federation's CPU per match, against 6.79 ms and 7.27 ms without it
-// (no thread cache at all: 7.07 ms and 7.70 ms).
+// to 16 idle gRPC threads (rpc/channel.h) that may not run for minutes. In
+// the soak (docs/testing.md, "Faults under load") the gateway's memory rose
+// in steps, each when a partner hang made gRPC start threads for the
+// blocked calls (26 -> 31 to 35 threads), while its live heap stayed at 4
+// to 8 MB. Side by side in 12-minute runs the gateway grew +8.4 % with this
+// setting against +15.7 % before it; with no thread cache at all +3.2 %,
+// but single matches then cost 0.25 to 0.3 ms more at the p50 and 5 % more
+// CPU (docs/performance.md), while this setting measured no cost.
 extern "C" {
 extern const char* malloc_conf;
 const char* malloc_conf = "background_thread:true,tcache_max:4096";

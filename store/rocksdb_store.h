@@ -104,10 +104,12 @@ class RocksDbStore : public KvStore {
  private:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string directory,
                std::shared_ptr<rocksdb::Env> env, uint64_t recorded);
+  // The live MANIFEST's name and the size RocksDB has synced of it.
+  absl::StatusOr<std::pair<std::string, uint64_t>> Manifest() const;
+
   std::shared_ptr<rocksdb::Env> env_;  // outlives db_ (declared first)
   std::unique_ptr<rocksdb::DB> db_;
   const std::string directory_;
-  absl::StatusOr<std::pair<std::string, uint64_t>> Manifest() const;
   std::mutex record_mu_;
   // What SCHAKEL-DURABLE holds; guarded by record_mu_.
   uint64_t recorded_;
