@@ -916,7 +916,6 @@ TEST_F(SoakTest, SteadyLoadWithFaults) {
   PrintFigures("restarted process SERVING after restart", restart_ms);
 }
 
-
 // The servers' memory in the soak rests on jemalloc's options in
 // common/server_allocator.cc (background purging, small thread caches):
 // both binaries must carry them. jemalloc prints its options at exit when

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <string>
@@ -32,15 +33,34 @@ void WriteKeys(RocksDbStore& store, int from, int to, Durability durability) {
   }
 }
 
-std::string OnlyFileWith(const std::string& dir, const std::string& extension) {
-  std::string found;
+// The names of the files in `dir` that `match` takes, sorted.
+std::vector<std::string> FilesWhere(const std::string& dir,
+                                    const std::function<bool(const fs::path&)>& match) {
+  std::vector<std::string> found;
   for (const auto& f : fs::directory_iterator(dir)) {
-    if (f.path().extension() == extension) {
-      EXPECT_EQ(found, "") << "more than one " << extension;
-      found = f.path().string();
-    }
+    if (match(f.path())) found.push_back(f.path().filename().string());
   }
+  std::sort(found.begin(), found.end());
   return found;
+}
+
+std::vector<std::string> FilesWith(const std::string& dir, const std::string& extension) {
+  return FilesWhere(dir, [&](const fs::path& p) { return p.extension() == extension; });
+}
+
+// The path of the one file in `dir` that `match` takes ("" if none).
+std::string OnlyFileWhere(const std::string& dir, const std::function<bool(const fs::path&)>& match) {
+  const std::vector<std::string> found = FilesWhere(dir, match);
+  EXPECT_LE(found.size(), 1u) << "more than one: " << found.size();
+  return found.empty() ? "" : dir + "/" + found.front();
+}
+
+std::string OnlyFileWith(const std::string& dir, const std::string& extension) {
+  return OnlyFileWhere(dir, [&](const fs::path& p) { return p.extension() == extension; });
+}
+
+std::string OnlyManifest(const std::string& dir) {
+  return OnlyFileWhere(dir, [](const fs::path& p) { return p.filename().string().starts_with("MANIFEST-"); });
 }
 
 TEST(RocksDbDurabilityTest, AWriteAheadLogCutShortIsRefusedAtOpen) {
@@ -132,26 +152,6 @@ TEST(RocksDbDurabilityTest, ATornTailAfterAPowerLossOpensWithEverySyncedWrite) {
   EXPECT_GT(disk->stats().files_cut, 0u);
 }
 
-
-std::vector<std::string> FilesWith(const std::string& dir, const std::string& extension) {
-  std::vector<std::string> found;
-  for (const auto& f : fs::directory_iterator(dir)) {
-    if (f.path().extension() == extension) found.push_back(f.path().filename().string());
-  }
-  std::sort(found.begin(), found.end());
-  return found;
-}
-
-std::string OnlyManifest(const std::string& dir) {
-  std::string found;
-  for (const auto& f : fs::directory_iterator(dir)) {
-    if (f.path().filename().string().starts_with("MANIFEST-")) {
-      EXPECT_EQ(found, "") << "more than one MANIFEST";
-      found = f.path().string();
-    }
-  }
-  return found;
-}
 
 // RocksDB takes a MANIFEST cut short as the whole list of table files and
 // deletes the tables it no longer names (docs/faults.md); the durability
