@@ -75,8 +75,8 @@ for which, files in policy_sources.items():
         if f.exists():
             write("policy", f"seed-{which}-{f.parent.name}-{f.name}", bytes([which]) + f.read_bytes())
 
-# gateway_handlers: byte 0 the rpc (27), byte 1 the caller (4).
-for rpc in range(27):
+# gateway_handlers: byte 0 the rpc (28), byte 1 the caller (4).
+for rpc in range(28):
     for caller in range(4):
         write("gateway_handlers", f"empty-{rpc}-{caller}", bytes([rpc, caller]))
 gw = "schakel/v1/gateway.proto"
@@ -96,6 +96,48 @@ write("gateway_handlers", "list-entries-auditor",
 write("gateway_handlers", "checkpoint-admin",
       bytes([26, 3]) + encode("CreateCheckpointRequest", 'actor { user_id: "a1" role: ROLE_ADMIN }',
                               "schakel/v1/admin.proto"))
+
+# gateway_handlers, rpc 27: the fan-out to the fake partners. Byte 2 and 3:
+# how politie-zwb and gemeente-tilburg answer (fuzz/fake_partner.h: kind +
+# 16 * parameter); the answers' bytes (length-prefixed); the
+# OpenExchangeRequest (2-byte length; request_id and case_id are filled in);
+# the ResolveMatchesRequest (its exchange_id is filled in).
+HONEST, LATE, COUNT_OFF, BAD_ELEMENT, OTHER_STATEMENT, ERROR = 0, 2, 3, 4, 8, 10
+HIT = "schakel-fuzz-hit"  # the tag both fake partners published
+MISS = "\\x00" * 16
+
+
+def fanout(caller, politie, gemeente, feed, open_text, resolve_text):
+    request = encode("OpenExchangeRequest", open_text, gw)
+    return (bytes([27, caller, politie, gemeente, len(feed)]) + feed + len(request).to_bytes(2, "big") + request
+            + encode("ResolveMatchesRequest", resolve_text, gw))
+
+
+def tags(check, *values):
+    return "".join(f' tags: "{v}"' for v in values) if check == "VERIFIED" else ""
+
+
+def partner(org, check, *values):
+    return f'partners {{ org_id: "{org}" check: EVALUATION_CHECK_{check}{tags(check, *values)} }}'
+
+
+riec_open = f'''{actor} purpose_id: "riec-ondermijning"
+  subjects {{ keys {{ key_type: MATCH_KEY_TYPE_BSN blinded_element: "{ELEM}" }} }}
+  subjects {{ family: 1 relation: RELATION_PARENT keys {{ key_type: MATCH_KEY_TYPE_NAME_DOB blinded_element: "{ELEM}" }} }}'''
+proof = bytes(range(64))
+write("gateway_handlers", "fanout-riec-hit", fanout(
+    0, HONEST, HONEST, proof, riec_open,
+    f'{actor} {partner("politie-zwb", "VERIFIED", HIT, MISS)} {partner("gemeente-tilburg", "VERIFIED", MISS, MISS)}'))
+write("gateway_handlers", "fanout-riec-bad-signature-rejected-proof", fanout(
+    0, HONEST, OTHER_STATEMENT, proof, riec_open, f'{actor} {partner("politie-zwb", "PROOF_INVALID")}'))
+write("gateway_handlers", "fanout-riec-malformed", fanout(
+    0, COUNT_OFF, BAD_ELEMENT, b"\xff" * 32, riec_open, actor))
+write("gateway_handlers", "fanout-riec-error-late", fanout(
+    0, ERROR + 16 * 6, LATE, b"node says \xc3\x28 no", riec_open, actor))
+write("gateway_handlers", "fanout-zvh-notify", fanout(
+    2, HONEST, HONEST, proof, f'''{actor} purpose_id: "zvh-casusoverleg"
+  subjects {{ keys {{ key_type: MATCH_KEY_TYPE_BSN blinded_element: "{ELEM}" }} }}''',
+    f'{actor} {partner("politie-zwb", "VERIFIED", HIT)}'))
 
 # node_handlers: byte 0 the method, byte 1 the role (+0x80: sign).
 for method in range(44):
