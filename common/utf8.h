@@ -3,13 +3,15 @@
 // does not rebuild every file.
 //
 // Thread safety: reentrant. Errors: none; Utf8Chars counts invalid UTF-8 as
-// if well-formed (callers check validity with Utf8Valid where it matters).
+// if well-formed (callers check validity with Utf8Valid where it matters, or
+// repair it with ValidUtf8).
 #ifndef SCHAKEL_COMMON_UTF8_H_
 #define SCHAKEL_COMMON_UTF8_H_
 
 #include <utf8proc.h>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace schakel {
@@ -35,6 +37,30 @@ inline bool Utf8Valid(std::string_view text) {
     left -= n;
   }
   return true;
+}
+
+// `text` with every byte that does not begin a well-formed sequence (by
+// Utf8Valid's rule) replaced by U+FFFD, so that text from outside (a peer's
+// gRPC status message) can go into a protobuf string field, which must be
+// valid UTF-8 to be read back. Well-formed text comes back unchanged.
+inline std::string ValidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
+  while (left > 0) {
+    utf8proc_int32_t code_point = 0;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &code_point);
+    if (n <= 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      n = 1;
+    } else {
+      out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+    }
+    p += n;
+    left -= n;
+  }
+  return out;
 }
 
 }  // namespace schakel

@@ -27,25 +27,6 @@ Answer AnswerOf(uint8_t how) {
   return kAnswers[how % 16];
 }
 
-namespace {
-
-// `bytes` read as Latin-1, in UTF-8: every byte from 0x80 becomes two.
-std::string Latin1ToUtf8(std::string_view bytes) {
-  std::string out;
-  for (const char c : bytes) {
-    const auto b = static_cast<uint8_t>(c);
-    if (b < 0x80) {
-      out += c;
-    } else {
-      out += static_cast<char>(0xC0 | b >> 6);
-      out += static_cast<char>(0x80 | (b & 0x3F));
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 void AnswerScript::Set(std::map<std::string, uint8_t, std::less<>> how, std::string feed) {
   std::lock_guard lock(mu_);
   how_ = std::move(how);
@@ -85,12 +66,9 @@ class FakePartner::Service final : public v1::Node::Service {
     AnswerScript::Sent sent;
     if (answer == Answer::kError) {
       o_.script->Record(o_.org_id, exchange_id, sent);
-      // Always UTF-8 (multi-byte characters included) until the gateway
-      // copes with a message that is not: today it copies it into the
-      // partner's outcome detail, and the EXCHANGE_EVALUATED entry and the
-      // stored exchange then no longer parse (DATA_LOSS). Send `feed` as it
-      // is once that is fixed.
-      return grpc::Status(static_cast<grpc::StatusCode>(1 + parameter), Latin1ToUtf8(feed));
+      // Any bytes, as a misbehaving node might send: the gateway must keep
+      // its log readable whatever the message (rpc::FromGrpcStatus).
+      return grpc::Status(static_cast<grpc::StatusCode>(1 + parameter), feed);
     }
     const int n = request->blinded_elements_size();
     sent.acceptable = n == 0;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "common/utf8.h"
 #include "schakel/v1/errors.pb.h"
 
 namespace schakel::rpc {
@@ -80,7 +81,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
-  absl::Status result(FromGrpcCode(status.error_code()), status.error_message());
+  // A peer's message may be any bytes; Schakel puts messages into log
+  // records, whose protobuf strings must be valid UTF-8 to be read back.
+  const std::string& message = status.error_message();
+  absl::Status result(FromGrpcCode(status.error_code()),
+                      Utf8Valid(message) ? message : ValidUtf8(message));
   const std::string binary = status.error_details();
   schakel::v1::RpcStatus details;
   if (!binary.empty() && details.ParseFromString(binary)) {

@@ -11,8 +11,11 @@
 //   the canonical codes 0 (OK) to 16 (UNAUTHENTICATED) alike. A code outside
 //   that range (possible for absl::Status built from a raw int, or a
 //   grpc::Status from a misbehaving peer) becomes UNKNOWN.
-// - The message is kept as it is. An OK status has no message on either
-//   side (absl::OkStatus() cannot hold one, so a grpc OK message is dropped).
+// - The message is kept as it is, except that FromGrpcStatus replaces each
+//   byte of a peer's message that is not valid UTF-8 with U+FFFD: messages
+//   go into log records, whose protobuf strings must be valid UTF-8 to be
+//   read back. An OK status has no message on either side
+//   (absl::OkStatus() cannot hold one, so a grpc OK message is dropped).
 // - Structured details (errors.proto): every payload of the absl::Status
 //   becomes one google.protobuf.Any, with the payload's type URL and bytes,
 //   in the RpcStatus (wire-compatible with google.rpc.Status) serialized into

@@ -442,6 +442,27 @@ TEST_F(GatewayServiceTest, RefusingAndSlowAndBrokenPartnersDoNotFailTheExchange)
   env_.node(kPolitie).set_mode(FakeNode::Mode::kAnswer);
 }
 
+// Found by the gateway fuzzer: a partner's error message that is not UTF-8
+// went into the outcome's detail, a protobuf string, and the
+// EXCHANGE_EVALUATED entry and the stored exchange no longer parsed.
+TEST_F(GatewayServiceTest, APartnersMessageThatIsNotUtf8LeavesTheLogReadable) {
+  env_.node(kPolitie).set_mode(FakeNode::Mode::kRefuseNotUtf8);
+  const GatewayTestEnv::Blinded b = GatewayTestEnv::Blind(kRiecPurpose, {kPersonA});
+  v1::OpenExchangeResponse opened, again;
+  ASSERT_TRUE(env_.Open(kRiec, b.request, &opened).ok());
+  const v1::PartnerOutcome& police = EvaluationOf(opened, kPolitie).outcome();
+  EXPECT_EQ(police.status(), v1::PARTNER_STATUS_REFUSED_BY_NODE);
+  EXPECT_THAT(police.detail(), HasSubstr("node says \uFFFD( no \uFFFD"));
+  const v1::LogEntry evaluated = env_.EntryOf(opened.receipts(1));
+  EXPECT_EQ(evaluated.record().kind(), v1::RECORD_KIND_EXCHANGE_EVALUATED);
+  const auto entries = env_.server().log().Read(1, 0);  // every entry parses
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  // The stored exchange parses too: a retry gets it back.
+  ASSERT_TRUE(env_.Open(kRiec, b.request, &again).ok());
+  EXPECT_EQ(again.exchange_id(), opened.exchange_id());
+  env_.node(kPolitie).set_mode(FakeNode::Mode::kAnswer);
+}
+
 TEST_F(GatewayServiceTest, RetryWithTheSameRequestIdReturnsTheStoredResponse) {
   const GatewayTestEnv::Blinded b = GatewayTestEnv::Blind(kRiecPurpose, {kPersonA});
   v1::OpenExchangeResponse first, again;

@@ -120,7 +120,9 @@ class TestClock {
 // OPRF key and signing key.
 class FakeNode final : public v1::Node::Service {
  public:
-  enum class Mode { kAnswer, kRefuse, kHang, kBadSignature, kWrongCount };
+  // kRefuseNotUtf8 refuses with a message that is not UTF-8 (as a
+  // misbehaving node might).
+  enum class Mode { kAnswer, kRefuse, kRefuseNotUtf8, kHang, kBadSignature, kWrongCount };
 
   FakeNode(std::string org, const rpc::TlsFiles& tls)
       : org_(std::move(org)), server_(crypto::oprf::PrivateKey::Generate()),
@@ -157,6 +159,8 @@ class FakeNode final : public v1::Node::Service {
         return rpc::ToGrpcStatus(rpc::WithErrorDetail(
             absl::PermissionDeniedError("purpose not answered by local policy"), detail));
       }
+      case Mode::kRefuseNotUtf8:
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "node says \xc3\x28 no \xff");
       case Mode::kHang: {
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (!context->IsCancelled() && std::chrono::steady_clock::now() < until) {

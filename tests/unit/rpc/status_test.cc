@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/cord.h"
+#include "common/utf8.h"
 #include "schakel/v1/errors.pb.h"
 
 namespace schakel::rpc {
@@ -80,6 +81,18 @@ TEST(StatusTest, CodesOutsideTheCanonicalRangeBecomeUnknownKeepingTheMessage) {
   const absl::Status back = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(20), "odd"));
   EXPECT_EQ(back.code(), absl::StatusCode::kUnknown);
   EXPECT_EQ(back.message(), "odd");
+}
+
+// A peer's message goes into log records (protobuf strings, which must be
+// valid UTF-8 to be read back): bytes that are not UTF-8 become U+FFFD.
+TEST(StatusTest, APeersMessageThatIsNotUtf8IsMadeValid) {
+  const absl::Status valid = FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "café ✓"));
+  EXPECT_EQ(valid.message(), "café ✓");
+  const absl::Status fixed =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "a\xc3\x28" "b\xff\xed\xa0\x80" "c\xe2\x82"));
+  EXPECT_EQ(fixed.message(),
+            "a\uFFFD(b\uFFFD\uFFFD\uFFFD\uFFFDc\uFFFD\uFFFD");
+  EXPECT_TRUE(Utf8Valid(std::string(fixed.message())));
 }
 
 schakel::v1::ErrorDetail SampleDetail() {
