@@ -577,14 +577,35 @@ absl::StatusOr<std::vector<Output>> PoprfClient::FinalizeWithInverses(
       !s.ok()) {
     return s;
   }
-  // POPRF proves D = t⁻¹·C with the roles swapped: C = evaluated, D = blinded.
-  if (auto s = VerifyProof(Mode::kPoprf, Element::Generator(), tweaked_key_, evaluated_elements,
-                           blinded_elements, proof);
-      !s.ok()) {
-    return s;
-  }
+  if (auto s = Verify(blinded_elements, evaluated_elements, proof); !s.ok()) return s;
   const ByteView info(info_);
   return FinalizeBatch(inputs, blind_inverses, evaluated_elements, &info);
+}
+
+absl::Status PoprfClient::Verify(std::span<const Element> blinded_elements,
+                                 std::span<const Element> evaluated_elements,
+                                 const Proof& proof) const {
+  if (!live_) {
+    return absl::FailedPreconditionError("POPRF client: this object was moved from");
+  }
+  if (blinded_elements.size() != evaluated_elements.size()) {
+    return absl::InvalidArgumentError(StrCat("evaluated_elements: expected ", blinded_elements.size(),
+                                             " elements, got ", evaluated_elements.size()));
+  }
+  // POPRF proves D = t⁻¹·C with the roles swapped: C = evaluated, D = blinded.
+  return VerifyProof(Mode::kPoprf, Element::Generator(), tweaked_key_, evaluated_elements,
+                     blinded_elements, proof);
+}
+
+absl::StatusOr<Output> PoprfClient::FinalizeUnverified(ByteView input, ByteView info,
+                                                       const Scalar& blind_inverse,
+                                                       const Element& evaluated_element) {
+  if (auto s = CheckInputSize(info, "info"); !s.ok()) return s;
+  auto outputs = FinalizeBatch(std::span<const ByteView>(&input, 1),
+                               std::span<const Scalar>(&blind_inverse, 1),
+                               std::span<const Element>(&evaluated_element, 1), &info);
+  if (!outputs.ok()) return outputs.status();
+  return outputs->front();
 }
 
 namespace {

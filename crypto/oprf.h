@@ -199,6 +199,20 @@ class PoprfClient {
       std::span<const ByteView> inputs, std::span<const Scalar> blind_inverses,
       std::span<const Element> blinded_elements, std::span<const Element> evaluated_elements,
       const Proof& proof) const;
+  // FinalizeWithInverses in two halves, for callers that run them apart
+  // (several servers' answers spread over threads element by element):
+  // Verify makes every check (sizes, the batched proof), FinalizeUnverified
+  // unblinds and hashes ONE element and checks nothing. FinalizeWithInverses
+  // is Verify, then FinalizeUnverified for each element. An output of
+  // FinalizeUnverified may be computed before or alongside Verify, but means
+  // nothing, and must be discarded, unless Verify of the same batch returned
+  // OK.
+  absl::Status Verify(std::span<const Element> blinded_elements,
+                      std::span<const Element> evaluated_elements, const Proof& proof) const;
+  static absl::StatusOr<Output> FinalizeUnverified(ByteView input, ByteView info,
+                                                   const Scalar& blind_inverse,
+                                                   const Element& evaluated_element);
+
   const Element& tweaked_key() const { return tweaked_key_; }
   const Bytes& info() const { return info_; }
 

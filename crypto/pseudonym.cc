@@ -82,9 +82,8 @@ absl::StatusOr<PendingMatch> MatchRequester::Blind(std::span<const ByteView> inp
   return pending;
 }
 
-absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
-    const PendingMatch& pending, const Element& node_public_key,
-    std::span<const ByteView> evaluated_elements, ByteView proof) const {
+absl::StatusOr<std::vector<Element>> MatchRequester::ParseAnswer(
+    const PendingMatch& pending, std::span<const ByteView> evaluated_elements) const {
   if (!live_) return absl::FailedPreconditionError("match requester: this object was moved from");
   if (evaluated_elements.size() != pending.size()) {
     return absl::InvalidArgumentError(StrCat("evaluated_elements: expected ", pending.size(),
@@ -97,20 +96,62 @@ absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
     if (!e.ok()) return e.status();
     evaluated.push_back(*e);
   }
+  return evaluated;
+}
+
+absl::Status MatchRequester::Verify(const PendingMatch& pending, const Element& node_public_key,
+                                    std::span<const Element> evaluated, ByteView proof) const {
   auto parsed_proof = oprf::Proof::Parse(proof);
   if (!parsed_proof.ok()) return parsed_proof.status();
   auto client = oprf::PoprfClient::Create(node_public_key, info_);
   if (!client.ok()) return client.status();
-  std::vector<ByteView> inputs;
-  inputs.reserve(pending.inputs_.size());
-  for (const auto& in : pending.inputs_) inputs.push_back(in.bytes());
-  auto outputs = client->FinalizeWithInverses(inputs, pending.blind_inverses_, pending.blinded_,
-                                              evaluated, *parsed_proof);
-  if (!outputs.ok()) return outputs.status();
+  return client->Verify(pending.blinded_, evaluated, *parsed_proof);
+}
+
+absl::StatusOr<Tag> MatchRequester::Unblind(const PendingMatch& pending, size_t index,
+                                            const Element& evaluated) const {
+  auto output = oprf::PoprfClient::FinalizeUnverified(
+      pending.inputs_[index].bytes(), info_, pending.blind_inverses_[index], evaluated);
+  if (!output.ok()) return output.status();
+  return TagOf(*output);
+}
+
+absl::StatusOr<std::vector<Tag>> MatchRequester::Finalize(
+    const PendingMatch& pending, const Element& node_public_key,
+    std::span<const ByteView> evaluated_elements, ByteView proof) const {
+  auto evaluated = ParseAnswer(pending, evaluated_elements);
+  if (!evaluated.ok()) return evaluated.status();
+  if (auto s = Verify(pending, node_public_key, *evaluated, proof); !s.ok()) return s;
   std::vector<Tag> tags;
-  tags.reserve(outputs->size());
-  for (const auto& o : *outputs) tags.push_back(TagOf(o));
+  tags.reserve(evaluated->size());
+  for (size_t i = 0; i < evaluated->size(); ++i) {
+    auto tag = Unblind(pending, i, (*evaluated)[i]);
+    if (!tag.ok()) return tag.status();
+    tags.push_back(*tag);
+  }
   return tags;
+}
+
+absl::Status MatchRequester::VerifyAnswer(const PendingMatch& pending,
+                                          const Element& node_public_key,
+                                          std::span<const ByteView> evaluated_elements,
+                                          ByteView proof) const {
+  auto evaluated = ParseAnswer(pending, evaluated_elements);
+  if (!evaluated.ok()) return evaluated.status();
+  return Verify(pending, node_public_key, *evaluated, proof);
+}
+
+absl::StatusOr<Tag> MatchRequester::UnverifiedTag(const PendingMatch& pending, size_t index,
+                                                  ByteView evaluated_element) const {
+  if (!live_) return absl::FailedPreconditionError("match requester: this object was moved from");
+  const std::string field = StrCat("evaluated_elements[", index, "]");
+  if (index >= pending.size()) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ": the batch has only ", pending.size(), " elements"));
+  }
+  auto e = Element::FromBytes(evaluated_element, field);
+  if (!e.ok()) return e.status();
+  return Unblind(pending, index, *e);
 }
 
 absl::StatusOr<PurposeKey> PurposeKey::Create(const oprf::PoprfServer& server,

@@ -99,9 +99,33 @@ class MatchRequester {
                                             std::span<const ByteView> evaluated_elements,
                                             ByteView proof) const;
 
+  // Finalize in two halves, so that a caller can spread several nodes'
+  // answers over threads element by element. VerifyAnswer makes every
+  // check Finalize makes (the count, each encoding, the proof against the
+  // node's key) and unblinds nothing; UnverifiedTag unblinds one element and
+  // checks only that element's encoding. Finalize is VerifyAnswer, then
+  // UnverifiedTag for each element. A tag from UnverifiedTag may be computed
+  // before or alongside VerifyAnswer (it does not depend on the node's key),
+  // but must be discarded unless VerifyAnswer of the same answer returned
+  // OK. Errors as Finalize's; UnverifiedTag's name
+  // "evaluated_elements[index]".
+  absl::Status VerifyAnswer(const PendingMatch& pending, const Element& node_public_key,
+                            std::span<const ByteView> evaluated_elements, ByteView proof) const;
+  absl::StatusOr<Tag> UnverifiedTag(const PendingMatch& pending, size_t index,
+                                    ByteView evaluated_element) const;
+
   const std::string& purpose_id() const { return purpose_id_; }
 
  private:
+  // Parses and validates an answer's evaluated elements, named
+  // "evaluated_elements[i]"; the count must be the pending batch's.
+  absl::StatusOr<std::vector<Element>> ParseAnswer(const PendingMatch& pending,
+                                                   std::span<const ByteView> evaluated_elements) const;
+  absl::Status Verify(const PendingMatch& pending, const Element& node_public_key,
+                      std::span<const Element> evaluated, ByteView proof) const;
+  absl::StatusOr<Tag> Unblind(const PendingMatch& pending, size_t index,
+                              const Element& evaluated) const;
+
   MatchRequester(Bytes info, std::string purpose_id)
       : info_(std::move(info)), purpose_id_(std::move(purpose_id)) {}
   Bytes info_;

@@ -176,8 +176,14 @@ struct GatewayService::Fanout {
     grpc::Status status;
     absl::Time started;
     absl::Time finished;
+    // What `check` found in an OK answer: empty when it is valid, else why
+    // not; an error when the check itself failed.
+    absl::StatusOr<std::string> invalid = std::string();
   };
   std::vector<std::unique_ptr<Call>> calls;
+  // Run on each OK answer as it arrives, on the thread that received it, so
+  // that the checks of early answers overlap the wait for later ones.
+  std::function<absl::StatusOr<std::string>(const Call&)> check;
 };
 
 GatewayService::GatewayService(Parts parts, Options options)
@@ -315,9 +321,12 @@ void GatewayService::Evaluate(Fanout& fanout, absl::Duration partner_deadline) {
     }
     rpc::SetDeadline(call->context, absl::ToChronoMilliseconds(partner_deadline));
     call->stub->async()->Evaluate(&call->context, &call->request, &call->response,
-                                  [call, &done](grpc::Status status) {
-                                    call->status = std::move(status);
+                                  [call, &fanout, &done](grpc::Status status) {
                                     call->finished = absl::Now();
+                                    call->status = std::move(status);
+                                    if (call->status.ok() && fanout.check) {
+                                      call->invalid = fanout.check(*call);
+                                    }
                                     done.count_down();
                                   });
   }
@@ -635,6 +644,30 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
     call->stub = NodeStub(*p);
     fanout.calls.push_back(std::move(call));
   }
+  fanout.check = [&](const Fanout::Call& call) -> absl::StatusOr<std::string> {
+    const v1::EvaluateResponse& r = call.response;
+    if (static_cast<size_t>(r.evaluated_elements_size()) != element_count) {
+      return StrCat(r.evaluated_elements_size(), " evaluated elements for ", element_count, " blinded");
+    }
+    for (int i = 0; i < r.evaluated_elements_size(); ++i) {
+      auto element = crypto::Element::FromBytes(crypto::AsBytes(r.evaluated_elements(i)),
+                                                StrCat("evaluated_elements[", i, "]"));
+      if (!element.ok()) return std::string(element.status().message());
+    }
+    if (r.proof().size() != 64) return StrCat("proof: ", r.proof().size(), " bytes, expected 64");
+    v1::EvaluationStatement statement;
+    auto auth_digest = canonical::Digest(canonical::kAuthorisationContext,
+                                         call.request.authorisation().payload());
+    if (!auth_digest.ok()) return auth_digest.status();
+    statement.set_authorisation_digest(DigestString(*auth_digest));
+    statement.set_responder_org_id(call.org->org_id);
+    *statement.mutable_evaluated_elements() = r.evaluated_elements();
+    statement.set_proof(r.proof());
+    const absl::Status signed_ok = directory->VerifyNodeSignature(
+        call.org->org_id, canonical::kEvaluationContext, statement, r.signature(), now);
+    if (!signed_ok.ok()) return StrCat("signature: ", signed_ok.message());
+    return std::string();
+  };
   const absl::Duration partner_deadline = PartnerDeadline(caller_deadline, element_count);
   Evaluate(fanout, partner_deadline);
 
@@ -653,29 +686,8 @@ absl::StatusOr<v1::OpenExchangeResponse> GatewayService::OpenExchangeFor(
     const absl::Status status = rpc::FromGrpcStatus(call->status);
     if (status.ok()) {
       const v1::EvaluateResponse& r = call->response;
-      std::string invalid;
-      if (static_cast<size_t>(r.evaluated_elements_size()) != element_count) {
-        invalid = StrCat(r.evaluated_elements_size(), " evaluated elements for ", element_count, " blinded");
-      }
-      for (int i = 0; invalid.empty() && i < r.evaluated_elements_size(); ++i) {
-        auto element = crypto::Element::FromBytes(crypto::AsBytes(r.evaluated_elements(i)),
-                                                  StrCat("evaluated_elements[", i, "]"));
-        if (!element.ok()) invalid = std::string(element.status().message());
-      }
-      if (invalid.empty() && r.proof().size() != 64) invalid = StrCat("proof: ", r.proof().size(), " bytes, expected 64");
-      if (invalid.empty()) {
-        v1::EvaluationStatement statement;
-        auto auth_digest = canonical::Digest(canonical::kAuthorisationContext,
-                                             call->request.authorisation().payload());
-        if (!auth_digest.ok()) return auth_digest.status();
-        statement.set_authorisation_digest(DigestString(*auth_digest));
-        statement.set_responder_org_id(call->org->org_id);
-        *statement.mutable_evaluated_elements() = r.evaluated_elements();
-        statement.set_proof(r.proof());
-        const absl::Status signed_ok = directory->VerifyNodeSignature(
-            call->org->org_id, canonical::kEvaluationContext, statement, r.signature(), now);
-        if (!signed_ok.ok()) invalid = StrCat("signature: ", signed_ok.message());
-      }
+      if (!call->invalid.ok()) return call->invalid.status();
+      const std::string& invalid = *call->invalid;
       if (invalid.empty()) {
         outcome.set_status(v1::PARTNER_STATUS_OK);
         *e.mutable_evaluated_elements() = r.evaluated_elements();

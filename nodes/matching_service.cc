@@ -309,6 +309,9 @@ struct PartnerCheck {
   v1::EvaluationCheck check = v1::EVALUATION_CHECK_UNSPECIFIED;
   std::string problem;  // why not VERIFIED; no identifiers
   std::vector<crypto::Tag> tags;
+  // Each element's tag, unblinded alongside the proof's check (it does not
+  // depend on the partner's key); kept only if the proof verifies.
+  std::vector<absl::StatusOr<crypto::Tag>> unverified_tags;
   // From the directory, looked up before the parallel part.
   std::optional<crypto::VerifyKey> signing_key;
   std::vector<crypto::Element> oprf_keys;
@@ -371,21 +374,22 @@ void CheckStatement(PartnerCheck& c, const std::string& exchange_id, const std::
   }
 }
 
-void Finalize(PartnerCheck& c, const crypto::MatchRequester& requester,
-              const crypto::PendingMatch& pending) {
+// A partner's proof against the keys the directory lists for it (two during
+// a key rotation; a bad element fails under every key, so it ends the
+// search). Sets check and problem.
+void VerifyProof(PartnerCheck& c, const crypto::MatchRequester& requester,
+                 const crypto::PendingMatch& pending) {
   const v1::PartnerEvaluation& e = *c.evaluation;
   std::vector<crypto::ByteView> evaluated;
   evaluated.reserve(static_cast<size_t>(e.evaluated_elements_size()));
   for (const std::string& z : e.evaluated_elements()) evaluated.push_back(crypto::AsBytes(z));
   absl::Status last = absl::FailedPreconditionError("no OPRF key in the directory");
-  for (const crypto::Element& key : c.oprf_keys) {  // two during a key rotation
-    auto tags = requester.Finalize(pending, key, evaluated, crypto::AsBytes(e.proof()));
-    if (tags.ok()) {
+  for (const crypto::Element& key : c.oprf_keys) {
+    last = requester.VerifyAnswer(pending, key, evaluated, crypto::AsBytes(e.proof()));
+    if (last.ok()) {
       c.check = v1::EVALUATION_CHECK_VERIFIED;
-      c.tags = *std::move(tags);
       return;
     }
-    last = tags.status();
     if (Str(last.message()).find("evaluated_elements[") != std::string::npos) break;
   }
   c.check = Str(last.message()).find("evaluated_elements[") != std::string::npos
@@ -795,21 +799,52 @@ absl::StatusOr<v1::MatchResponse> MatchingService::RunMatch(const LocalCaller& c
       c.oprf_keys.insert(c.oprf_keys.end(), later.begin(), later.end());
     }
   }
+  // Split finer than per partner, so that three answers on two threads
+  // take one and a half rounds rather than two: each partner's statement
+  // and proof is one task, each element's unblinding another.
   {
+    const size_t statements = checks.size();
+    for (PartnerCheck& c : checks) {
+      if (static_cast<size_t>(c.evaluation->evaluated_elements_size()) == element_count) {
+        c.unverified_tags.assign(element_count, absl::UnknownError("not unblinded"));
+      }
+    }
+    const size_t tasks = statements + statements * element_count;
     std::atomic<size_t> next{0};
     auto work = [&] {
-      for (size_t i = next++; i < checks.size(); i = next++) {
-        PartnerCheck& c = checks[i];
-        CheckStatement(c, opened.exchange_id(), request.purpose_id(), element_count, *batch_digest);
-        if (c.check == v1::EVALUATION_CHECK_UNSPECIFIED) Finalize(c, *requester, *pending);
+      for (size_t task = next++; task < tasks; task = next++) {
+        if (task < statements) {
+          PartnerCheck& c = checks[task];
+          CheckStatement(c, opened.exchange_id(), request.purpose_id(), element_count, *batch_digest);
+          if (c.check == v1::EVALUATION_CHECK_UNSPECIFIED) VerifyProof(c, *requester, *pending);
+          continue;
+        }
+        PartnerCheck& c = checks[(task - statements) / element_count];
+        const size_t element = (task - statements) % element_count;
+        if (c.unverified_tags.empty()) continue;  // the wrong count: CheckStatement refuses it
+        c.unverified_tags[element] = requester->UnverifiedTag(
+            *pending, element, crypto::AsBytes(c.evaluation->evaluated_elements(static_cast<int>(element))));
       }
     };
-    const size_t threads =
-        std::min(checks.size(), static_cast<size_t>(std::max(1, options_.threads)));
+    const size_t threads = std::min(tasks, static_cast<size_t>(std::max(1, options_.threads)));
     std::vector<std::thread> workers;
     for (size_t t = 1; t < threads; ++t) workers.emplace_back(work);
     work();
     for (std::thread& w : workers) w.join();
+    for (PartnerCheck& c : checks) {
+      if (c.check != v1::EVALUATION_CHECK_VERIFIED) continue;
+      c.tags.reserve(element_count);
+      for (absl::StatusOr<crypto::Tag>& tag : c.unverified_tags) {
+        if (!tag.ok()) {  // cannot happen after a verified proof: every element was valid
+          c.check = v1::EVALUATION_CHECK_ELEMENT_INVALID;
+          c.problem = Str(tag.status().message());
+          c.tags.clear();
+          break;
+        }
+        c.tags.push_back(*tag);
+      }
+      c.unverified_tags.clear();
+    }
   }
 
   // 6. Resolve.

@@ -62,6 +62,68 @@ TEST(PseudonymTest, OneBlindingServesEveryPartner) {
               StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
 }
 
+// Finalize's two halves, as the requesting node runs them apart (the proof
+// of each answer and each element's unblinding on whichever thread is free).
+TEST(PseudonymTest, VerifyAnswerAndUnverifiedTagsAreFinalizeInTwoHalves) {
+  Node a, b;
+  auto key_a = PurposeKey::Create(a.server, "test-purpose").value();
+  auto key_b = PurposeKey::Create(b.server, "test-purpose").value();
+  auto requester = MatchRequester::Create("test-purpose").value();
+  const auto inputs = Inputs({"schakel:v1:bsn:111222333", "schakel:v1:bsn:123456782",
+                              "schakel:v1:address:1234AB|12A"});
+  auto pending = requester.Blind(Views(inputs)).value();
+  auto blinded = pending.BlindedEncodings();
+  auto eval = key_a.EvaluateBlinded(Views(blinded)).value();
+  const auto views = Views(eval.evaluated_elements);
+
+  EXPECT_TRUE(requester.VerifyAnswer(pending, a.server.public_key(), views, eval.proof).ok());
+  const auto tags = requester.Finalize(pending, a.server.public_key(), views, eval.proof).value();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto tag = requester.UnverifiedTag(pending, i, views[i]);
+    ASSERT_TRUE(tag.ok()) << tag.status();
+    EXPECT_EQ(*tag, tags[i]) << "element " << i;
+    EXPECT_EQ(*tag, key_a.TagFor(inputs[i]).value()) << "element " << i;
+  }
+
+  // What VerifyAnswer refuses, as Finalize does.
+  EXPECT_THAT(requester.VerifyAnswer(pending, b.server.public_key(), views, eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
+  auto swapped = eval.evaluated_elements;
+  std::swap(swapped[0], swapped[2]);
+  EXPECT_THAT(requester.VerifyAnswer(pending, a.server.public_key(), Views(swapped), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
+  auto eval_b = key_b.EvaluateBlinded(Views(blinded)).value();
+  EXPECT_THAT(requester.VerifyAnswer(pending, a.server.public_key(), views, eval_b.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof does not verify"));
+  auto identity = eval.evaluated_elements;
+  identity[2] = Bytes(32, 0);
+  EXPECT_THAT(requester.VerifyAnswer(pending, a.server.public_key(), Views(identity), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "evaluated_elements[2]: the identity element is not allowed"));
+  EXPECT_THAT(requester.VerifyAnswer(pending, a.server.public_key(),
+                                     std::span<const ByteView>(views).first(2), eval.proof),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "evaluated_elements: expected 3 elements, got 2"));
+  EXPECT_THAT(requester.VerifyAnswer(pending, a.server.public_key(), views, Bytes(63, 1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "proof: must be 64 bytes, got 63"));
+
+  // UnverifiedTag checks its one element only; its tag under another
+  // node's key is that node's (the key plays no part in unblinding).
+  EXPECT_EQ(requester.UnverifiedTag(pending, 1, eval_b.evaluated_elements[1]).value(),
+            key_b.TagFor(inputs[1]).value());
+  EXPECT_THAT(requester.UnverifiedTag(pending, 0, identity[2]),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "evaluated_elements[0]: the identity element is not allowed"));
+  EXPECT_THAT(requester.UnverifiedTag(pending, 3, views[0]),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "evaluated_elements[3]: the batch has only 3 elements"));
+  MatchRequester moved = std::move(requester);
+  EXPECT_THAT(requester.UnverifiedTag(pending, 0, views[0]),  // NOLINT(bugprone-use-after-move)
+              StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+  EXPECT_THAT(requester.VerifyAnswer(pending, a.server.public_key(), views, eval.proof),  // NOLINT
+              StatusIs(absl::StatusCode::kFailedPrecondition, "moved from"));
+}
+
 TEST(PseudonymTest, TagsAreBoundToThePurposeAndTheNode) {
   Node a, b;
   const Bytes input = Inputs({"schakel:v1:bsn:111222333"})[0];

@@ -7,6 +7,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -103,6 +104,9 @@ struct Partner {
   std::unique_ptr<Evaluator> evaluator;
   std::set<std::string> tags;
   bool down = false;
+  // Changes the partner's answer after it is signed (a node misbehaving on
+  // the wire).
+  std::function<void(v1::PartnerEvaluation&)> tamper;
   // What the directory shows (a misbehaving node answers with other keys).
   crypto::Bytes directory_oprf;
   crypto::Bytes directory_signing;
@@ -232,6 +236,7 @@ class FakeGateway final : public v1::Gateway::Service {
       *e->mutable_evaluated_elements() = answer->evaluated_elements();
       e->set_proof(answer->proof());
       *e->mutable_node_signature() = answer->signature();
+      if (p->tamper) p->tamper(*e);
     }
     stored_[request->request_id()] = *response;
     exchanges_[exchange_id] = {*request, *response};
@@ -438,6 +443,18 @@ class MatchingServiceTest : public ::testing::Test {
       if (e.record().kind() == v1::LOCAL_EVENT_KIND_MATCH_RUN) out.push_back(e.record());
     }
     return out;
+  }
+
+  // What a ResolveMatches sent, and what a match answered, per partner.
+  static std::map<std::string, v1::PartnerTags> SentTags(const v1::ResolveMatchesRequest& r) {
+    std::map<std::string, v1::PartnerTags> sent;
+    for (const auto& t : r.partners()) sent[t.org_id()] = t;
+    return sent;
+  }
+  static std::map<std::string, v1::PartnerOutcome> Outcomes(const v1::MatchResponse& r) {
+    std::map<std::string, v1::PartnerOutcome> outcomes;
+    for (const auto& o : r.result().partners()) outcomes[o.org_id()] = o;
+    return outcomes;
   }
 
   const v1::PartnerMatch* At(const v1::MatchResponse& r, int subject, const std::string& org) {
@@ -696,16 +713,14 @@ TEST_F(MatchingServiceTest, APartnerWithABadProofIsReportedAndNotUsed) {
   ASSERT_TRUE(status.ok()) << status;
 
   ASSERT_EQ(gateway_.resolves.size(), 1u);
-  std::map<std::string, v1::PartnerTags> sent;
-  for (const auto& t : gateway_.resolves[0].partners()) sent[t.org_id()] = t;
+  std::map<std::string, v1::PartnerTags> sent = SentTags(gateway_.resolves[0]);
   EXPECT_EQ(sent["politie"].check(), v1::EVALUATION_CHECK_VERIFIED);
   EXPECT_EQ(sent["woonstad"].check(), v1::EVALUATION_CHECK_PROOF_INVALID);
   EXPECT_TRUE(sent["woonstad"].tags().empty());
   EXPECT_EQ(sent["zorgpunt"].check(), v1::EVALUATION_CHECK_SIGNATURE_INVALID);
   EXPECT_TRUE(sent["zorgpunt"].tags().empty());
 
-  std::map<std::string, v1::PartnerOutcome> outcomes;
-  for (const auto& o : response.result().partners()) outcomes[o.org_id()] = o;
+  std::map<std::string, v1::PartnerOutcome> outcomes = Outcomes(response);
   EXPECT_EQ(outcomes["politie"].status(), v1::PARTNER_STATUS_OK);
   EXPECT_EQ(outcomes["woonstad"].status(), v1::PARTNER_STATUS_INVALID_RESPONSE);
   EXPECT_THAT(outcomes["woonstad"].detail(), HasSubstr("proof does not verify"));
@@ -719,6 +734,44 @@ TEST_F(MatchingServiceTest, APartnerWithABadProofIsReportedAndNotUsed) {
   EXPECT_EQ(records[0].outcome(), v1::OUTCOME_PARTIAL);
   EXPECT_THAT(records[0].denial_reasons(), ElementsAre(v1::DENIAL_REASON_INVALID_PROOF));
   EXPECT_THAT(records[0].detail(), HasSubstr("woonstad invalid_response"));
+}
+
+// The requester checks each answer's statement and proof and unblinds each
+// element as separate pieces of work; an answer with an element too few or
+// one changed after signing yields no tags, and the others' are whole.
+TEST_F(MatchingServiceTest, AnAnswerWithAnElementTooFewOrAlteredYieldsNoTags) {
+  gateway_.partner("woonstad").tamper = [](v1::PartnerEvaluation& e) {
+    e.mutable_evaluated_elements()->RemoveLast();
+  };
+  gateway_.partner("zorgpunt").tamper = [](v1::PartnerEvaluation& e) {
+    std::swap(*e.mutable_evaluated_elements(0), *e.mutable_evaluated_elements(1));
+  };
+  gateway_.partner("politie").Knows(crypto::MatchKeyType::kBsn, "111222333");
+  gateway_.partner("politie").Knows(crypto::MatchKeyType::kBsn, "123456782");
+
+  v1::MatchRequest request = Request();
+  Add(request, "a", "111222333");
+  Add(request, "b", "123456782");
+  Add(request, "c", "100000009");
+  v1::MatchResponse response;
+  const absl::Status status = Match(request, &response);
+  ASSERT_TRUE(status.ok()) << status;
+
+  ASSERT_EQ(gateway_.resolves.size(), 1u);
+  std::map<std::string, v1::PartnerTags> sent = SentTags(gateway_.resolves[0]);
+  EXPECT_EQ(sent["politie"].check(), v1::EVALUATION_CHECK_VERIFIED);
+  EXPECT_GE(sent["politie"].tags_size(), 3);
+  EXPECT_EQ(sent["woonstad"].check(), v1::EVALUATION_CHECK_ELEMENT_INVALID);
+  EXPECT_TRUE(sent["woonstad"].tags().empty());
+  EXPECT_EQ(sent["zorgpunt"].check(), v1::EVALUATION_CHECK_SIGNATURE_INVALID);
+  EXPECT_TRUE(sent["zorgpunt"].tags().empty());
+  std::map<std::string, v1::PartnerOutcome> outcomes = Outcomes(response);
+  EXPECT_THAT(outcomes["woonstad"].detail(), HasSubstr("evaluated elements for"));
+  EXPECT_THAT(outcomes["zorgpunt"].detail(), HasSubstr("node signature"));
+  EXPECT_TRUE(At(response, 0, "politie")->hit());
+  EXPECT_TRUE(At(response, 1, "politie")->hit());
+  EXPECT_FALSE(At(response, 2, "politie")->hit());
+  EXPECT_EQ(At(response, 0, "woonstad"), nullptr);
 }
 
 TEST_F(MatchingServiceTest, APartnerDownGivesAPartialResult) {
