@@ -177,8 +177,9 @@ struct GatewayService::Fanout {
     absl::Time started;
     absl::Time finished;
     // What `check` found in an OK answer: empty when it is valid, else why
-    // not; an error when the check itself failed.
-    absl::StatusOr<std::string> invalid = std::string();
+    // not; an error when the check itself failed or never ran (fail
+    // closed: an unchecked answer is never passed on).
+    absl::StatusOr<std::string> invalid = absl::InternalError("the partner's answer was not checked");
   };
   std::vector<std::unique_ptr<Call>> calls;
   // Run on each OK answer as it arrives, on the thread that received it, so
